@@ -1,0 +1,881 @@
+/*
+ * pg.c - the PostgreSQL driver, on libpq's blocking calls.
+ *
+ * Parameters go as text (the server infers their types, as for a
+ * hand-written query), except blobs, which go in binary as bytea. Results
+ * come back as text and are converted by the getters; bytea is decoded
+ * from hex into a per-column buffer owned by the statement.
+ *
+ * Statements kept by the core (dal_prepare, the statement cache) are
+ * named server-side prepared statements; one-shot statements (dal_exec)
+ * are sent with their parameters in one PQexecParams round trip.
+ */
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dal-int.h"
+
+/* Type OIDs from PostgreSQL's catalogue (pg_type.dat); stable forever. */
+#define BOOLOID 16
+#define BYTEAOID 17
+#define INT8OID 20
+#define INT2OID 21
+#define INT4OID 23
+#define OIDOID 26
+#define FLOAT4OID 700
+#define FLOAT8OID 701
+
+/* Unused prepared statements are dropped in batches of this many. */
+#define DEALLOC_BATCH 16
+
+typedef struct pg_type {
+    Oid oid;
+    char *name;
+} pg_type;
+
+typedef struct pg_conn {
+    PGconn *pc;
+    unsigned long next_id; /* names prepared statements dal_1, dal_2 ... */
+    int64_t changes;
+    char *password;        /* scrubbed from every message */
+    dal__buf dealloc;      /* pending "DEALLOCATE x;" statements */
+    int ndealloc;
+    pg_type *types;        /* names of OIDs looked up in the catalogue */
+    int ntypes;
+} pg_conn;
+
+typedef struct pg_param {
+    char num[32];   /* text of a number or bool */
+    char *buf;      /* copy of transient text or blob */
+    size_t cap;
+} pg_param;
+
+typedef struct pg_col {
+    Oid oid;
+    char *name;
+    char *buf;      /* decoded bytea of the current row */
+    size_t cap, len;
+    int row;        /* the row buf holds, -1 for none */
+} pg_col;
+
+typedef struct pg_stmt {
+    pg_conn *c;
+    char name[32];  /* "" for a one-shot statement */
+    char *sql;      /* one-shot statements only */
+    int nparams;
+    const char **values;
+    int *lengths;
+    int *formats;
+    pg_param *params;
+    PGresult *res;
+    int row, nrows;
+    int ncols;      /* -1 until the first execution */
+    pg_col *cols;
+} pg_stmt;
+
+static const struct {
+    Oid oid;
+    const char *name;
+} builtin_types[] = {
+    {16, "bool"}, {17, "bytea"}, {18, "char"}, {19, "name"},
+    {20, "int8"}, {21, "int2"}, {23, "int4"}, {25, "text"}, {26, "oid"},
+    {114, "json"}, {142, "xml"}, {700, "float4"}, {701, "float8"},
+    {1042, "bpchar"}, {1043, "varchar"}, {1082, "date"}, {1083, "time"},
+    {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"},
+    {1266, "timetz"}, {1700, "numeric"}, {2950, "uuid"}, {3802, "jsonb"},
+    {1000, "_bool"}, {1005, "_int2"}, {1007, "_int4"}, {1016, "_int8"},
+    {1009, "_text"}, {1021, "_float4"}, {1022, "_float8"},
+    {705, "unknown"}, {2249, "record"}, {869, "inet"}, {650, "cidr"},
+    {0, NULL}
+};
+
+/* ---- errors -------------------------------------------------------- */
+
+/* Copy libpq's message without its trailing newline and the password. */
+static void clean_msg(pg_conn *c, const char *in, char *out, size_t cap)
+{
+    size_t n;
+
+    snprintf(out, cap, "%s", in ? in : "");
+    n = strlen(out);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    if (c && c->password)
+        dal__scrub(out, cap, c->password);
+}
+
+/* Record a connection-level failure (no result to read fields from). */
+static int conn_err(dal_db *db, pg_conn *c)
+{
+    char msg[1024];
+
+    clean_msg(c, PQerrorMessage(c->pc), msg, sizeof msg);
+    if (PQstatus(c->pc) == CONNECTION_BAD)
+        return dal__seterr(db, DAL_E_CONNECT, "08006", -1,
+                           msg[0] ? msg : "connection lost", NULL, NULL,
+                           NULL);
+    return dal__seterr(db, DAL_NOMEM, NULL, -1, NULL, NULL, NULL, NULL);
+}
+
+/* Record the error a result carries, with every field PostgreSQL sent. */
+static int result_err(dal_db *db, pg_conn *c, PGresult *res)
+{
+    const char *state, *primary;
+    char msg[1024];
+    int rc;
+
+    if (!res)
+        return conn_err(db, c);
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    clean_msg(c, primary ? primary : PQresultErrorMessage(res), msg,
+              sizeof msg);
+    if (!state && PQstatus(c->pc) == CONNECTION_BAD)
+        return conn_err(db, c);
+    rc = state ? dal__rc_from_sqlstate(state) : DAL_ERROR;
+    return dal__seterr(db, rc, state, (int)PQresultStatus(res), msg,
+                       PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
+                       PQresultErrorField(res, PG_DIAG_MESSAGE_HINT),
+                       PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME));
+}
+
+static int nomem(dal_db *db)
+{
+    return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+}
+
+/* ---- connect ------------------------------------------------------- */
+
+/* Append s to b, percent-encoding all but RFC 3986's unreserved set. */
+static int add_encoded(dal__buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char e[3];
+
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+            if (dal__buf_addc(b, (char)ch))
+                return DAL_NOMEM;
+        } else {
+            e[0] = '%';
+            e[1] = hex[ch >> 4];
+            e[2] = hex[ch & 15];
+            if (dal__buf_add(b, e, 3))
+                return DAL_NOMEM;
+        }
+    }
+    return DAL_OK;
+}
+
+/* The URI for libpq: the caller's, less the options libdal took. */
+static char *libpq_uri(const dal__url *u)
+{
+    dal__buf b = {0};
+    int i, first = 1;
+
+    if (dal__buf_adds(&b, u->scheme) || dal__buf_addc(&b, ':')
+        || dal__buf_adds(&b, u->body))
+        goto nomem;
+    for (i = 0; i < u->nopts; i++) {
+        if (u->opts[i].used)
+            continue;
+        if (dal__buf_addc(&b, first ? '?' : '&')
+            || add_encoded(&b, u->opts[i].key) || dal__buf_addc(&b, '=')
+            || add_encoded(&b, u->opts[i].val))
+            goto nomem;
+        first = 0;
+    }
+    return b.p;
+nomem:
+    dal__buf_free(&b);
+    return NULL;
+}
+
+static void ignore_notice(void *arg, const char *msg)
+{
+    /* Notices (e.g. "table does not exist, skipping") are not errors;
+     * libpq would print them on stderr. */
+    (void)arg;
+    (void)msg;
+}
+
+static int pg_open(dal_db *db, dal__url *u, void **connp)
+{
+    const char *keys[] = {"client_encoding", "dbname",
+                          "fallback_application_name", NULL};
+    const char *vals[] = {"UTF8", NULL, "libdal", NULL};
+    PQconninfoOption *opts, *o;
+    char *uri, *perr = NULL, msg[1024];
+    pg_conn *c;
+
+    *connp = NULL;
+    uri = libpq_uri(u);
+    if (!uri)
+        return nomem(db);
+    /* libpq's own parser is the authority on its URIs, multi-host
+     * included; it also rejects options it does not know. */
+    opts = PQconninfoParse(uri, &perr);
+    if (!opts) {
+        if (!perr) {
+            dal__free(uri);
+            return nomem(db);
+        }
+        clean_msg(NULL, perr, msg, sizeof msg);
+        PQfreemem(perr);
+        dal__free(uri);
+        return dal__seterrf(db, DAL_E_URL, "08001", "invalid PostgreSQL "
+                            "URL '%s': %s", u->redacted, msg);
+    }
+    c = dal__calloc(1, sizeof *c);
+    if (!c) {
+        PQconninfoFree(opts);
+        dal__free(uri);
+        return nomem(db);
+    }
+    *connp = c;
+    for (o = opts; o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && *o->val
+            && !(c->password = dal__strdup(o->val))) {
+            PQconninfoFree(opts);
+            dal__free(uri);
+            return nomem(db);
+        }
+    PQconninfoFree(opts);
+
+    vals[1] = uri;
+    c->pc = PQconnectdbParams(keys, vals, 1);
+    dal__free(uri);
+    if (!c->pc)
+        return nomem(db);
+    if (PQstatus(c->pc) != CONNECTION_OK) {
+        clean_msg(c, PQerrorMessage(c->pc), msg, sizeof msg);
+        return dal__seterrf(db, DAL_E_CONNECT, "08001", "cannot connect "
+                            "to '%s': %s", u->redacted, msg);
+    }
+    PQsetNoticeProcessor(c->pc, ignore_notice, NULL);
+    return DAL_OK;
+}
+
+static void pg_close(void *conn)
+{
+    pg_conn *c = conn;
+    int i;
+
+    if (!c)
+        return;
+    if (c->pc)
+        PQfinish(c->pc);
+    for (i = 0; i < c->ntypes; i++)
+        dal__free(c->types[i].name);
+    dal__free(c->types);
+    dal__buf_free(&c->dealloc);
+    dal__free(c->password);
+    dal__free(c);
+}
+
+/*
+ * Drop the prepared statements finalized since the last batch, when the
+ * session can run commands (not inside a failed transaction). Failures
+ * are ignored: a statement that cannot be dropped only costs memory on
+ * the server until the session ends.
+ */
+static void flush_dealloc(pg_conn *c)
+{
+    PGTransactionStatusType ts = PQtransactionStatus(c->pc);
+    PGresult *res;
+
+    if (!c->ndealloc || (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS))
+        return;
+    res = PQexec(c->pc, c->dealloc.p);
+    PQclear(res);
+    c->dealloc.len = 0;
+    c->ndealloc = 0;
+}
+
+/* ---- statements ---------------------------------------------------- */
+
+static void stmt_free(pg_stmt *s)
+{
+    int i;
+
+    if (s->cols)
+        for (i = 0; i < s->ncols; i++) {
+            dal__free(s->cols[i].name);
+            dal__free(s->cols[i].buf);
+        }
+    dal__free(s->cols);
+    if (s->params)
+        for (i = 0; i < s->nparams; i++)
+            dal__free(s->params[i].buf);
+    dal__free(s->params);
+    dal__free(s->values);
+    dal__free(s->lengths);
+    dal__free(s->formats);
+    dal__free(s->sql);
+    PQclear(s->res);
+    dal__free(s);
+}
+
+static int pg_prepare(dal_db *db, void *conn, const char *sql, size_t len,
+                      int nparams, int cached, void **stmt)
+{
+    pg_conn *c = conn;
+    pg_stmt *s;
+    PGresult *res;
+    int n = nparams ? nparams : 1;
+
+    *stmt = NULL;
+    s = dal__calloc(1, sizeof *s);
+    if (!s)
+        return nomem(db);
+    s->c = c;
+    s->nparams = nparams;
+    s->ncols = -1;
+    s->row = -1;
+    s->values = dal__calloc((size_t)n, sizeof *s->values);
+    s->lengths = dal__calloc((size_t)n, sizeof *s->lengths);
+    s->formats = dal__calloc((size_t)n, sizeof *s->formats);
+    s->params = dal__calloc((size_t)n, sizeof *s->params);
+    if (!s->values || !s->lengths || !s->formats || !s->params) {
+        stmt_free(s);
+        return nomem(db);
+    }
+    if (!cached) {
+        if (!(s->sql = dal__strndup(sql, len))) {
+            stmt_free(s);
+            return nomem(db);
+        }
+        *stmt = s;
+        return DAL_OK;
+    }
+    if (c->ndealloc >= DEALLOC_BATCH)
+        flush_dealloc(c);
+    snprintf(s->name, sizeof s->name, "dal_%lu", ++c->next_id);
+    res = PQprepare(c->pc, s->name, sql, nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        int rc = result_err(db, c, res);
+
+        PQclear(res);
+        stmt_free(s);
+        return rc;
+    }
+    PQclear(res);
+    *stmt = s;
+    return DAL_OK;
+}
+
+static void pg_finalize(void *conn, void *stmt)
+{
+    pg_conn *c = conn;
+    pg_stmt *s = stmt;
+    char sql[64];
+
+    if (!s)
+        return;
+    if (s->name[0] && PQstatus(c->pc) == CONNECTION_OK) {
+        /* Queued rather than sent: finalizing must not cost a round trip,
+         * and cannot run inside a failed transaction anyway. */
+        snprintf(sql, sizeof sql, "DEALLOCATE %s;", s->name);
+        if (dal__buf_adds(&c->dealloc, sql) == DAL_OK)
+            c->ndealloc++;
+    }
+    stmt_free(s);
+}
+
+static int pg_bind_null(dal_db *db, void *stmt, int idx)
+{
+    pg_stmt *s = stmt;
+
+    (void)db;
+    s->values[idx - 1] = NULL;
+    s->lengths[idx - 1] = 0;
+    s->formats[idx - 1] = 0;
+    return DAL_OK;
+}
+
+static int bind_num(pg_stmt *s, int idx, const char *fmt, ...)
+    DAL__PRINTF(3, 4);
+
+static int bind_num(pg_stmt *s, int idx, const char *fmt, ...)
+{
+    pg_param *p = &s->params[idx - 1];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(p->num, sizeof p->num, fmt, ap);
+    va_end(ap);
+    s->values[idx - 1] = p->num;
+    s->formats[idx - 1] = 0;
+    return DAL_OK;
+}
+
+static int pg_bind_int64(dal_db *db, void *stmt, int idx, int64_t v)
+{
+    (void)db;
+    return bind_num(stmt, idx, "%lld", (long long)v);
+}
+
+static int pg_bind_double(dal_db *db, void *stmt, int idx, double v)
+{
+    (void)db;
+    if (isnan(v))
+        return bind_num(stmt, idx, "NaN");
+    if (isinf(v))
+        return bind_num(stmt, idx, "%sInfinity", v < 0 ? "-" : "");
+    /* 17 significant digits always read back as the same double. */
+    return bind_num(stmt, idx, "%.17g", v);
+}
+
+static int pg_bind_bool(dal_db *db, void *stmt, int idx, int v)
+{
+    (void)db;
+    return bind_num(stmt, idx, "%s", v ? "t" : "f");
+}
+
+/* Copy n bytes (plus a NUL) into the parameter's own buffer. */
+static const char *param_copy(pg_param *p, const void *src, size_t n)
+{
+    if (n + 1 > p->cap) {
+        char *buf = dal__realloc(p->buf, n + 1);
+
+        if (!buf)
+            return NULL;
+        p->buf = buf;
+        p->cap = n + 1;
+    }
+    memcpy(p->buf, src, n);
+    p->buf[n] = '\0';
+    return p->buf;
+}
+
+static int pg_bind_text(dal_db *db, void *stmt, int idx, const char *str,
+                        size_t len, int flags)
+{
+    pg_stmt *s = stmt;
+    const char *v = str;
+
+    if (len > 0x3fffffff)
+        return dal__seterrf(db, DAL_E_DATA, "54000", "parameter %d: text "
+                            "of %zu bytes is larger than PostgreSQL takes",
+                            idx, len);
+    /* Text parameters travel NUL-terminated; copy unless the caller's
+     * string is terminated and will stay put. */
+    if ((flags & DAL_TRANSIENT) || !(flags & DAL__NTS))
+        v = param_copy(&s->params[idx - 1], str, len);
+    if (!v)
+        return nomem(db);
+    s->values[idx - 1] = v;
+    s->lengths[idx - 1] = (int)len;
+    s->formats[idx - 1] = 0;
+    return DAL_OK;
+}
+
+static int pg_bind_blob(dal_db *db, void *stmt, int idx, const void *p,
+                        size_t len, int flags)
+{
+    pg_stmt *s = stmt;
+    const char *v = p;
+
+    if (len > 0x3fffffff)
+        return dal__seterrf(db, DAL_E_DATA, "54000", "parameter %d: blob "
+                            "of %zu bytes is larger than PostgreSQL takes",
+                            idx, len);
+    if (flags & DAL_TRANSIENT)
+        v = param_copy(&s->params[idx - 1], p, len);
+    if (!v)
+        return nomem(db);
+    s->values[idx - 1] = v;
+    s->lengths[idx - 1] = (int)len;
+    s->formats[idx - 1] = 1; /* binary: bytea's raw bytes */
+    return DAL_OK;
+}
+
+static int pg_clear_bindings(void *stmt)
+{
+    pg_stmt *s = stmt;
+    int i;
+
+    for (i = 0; i < s->nparams; i++) {
+        s->values[i] = NULL;
+        s->formats[i] = 0;
+    }
+    return DAL_OK;
+}
+
+/* Remember the result's column names and types, which outlive it. */
+static int describe(dal_db *db, pg_stmt *s, PGresult *res)
+{
+    int i, n = PQnfields(res);
+
+    if (s->ncols >= 0 && s->ncols == n)
+        return DAL_OK;
+    if (s->cols)
+        for (i = 0; i < s->ncols; i++) {
+            dal__free(s->cols[i].name);
+            dal__free(s->cols[i].buf);
+        }
+    dal__free(s->cols);
+    s->cols = NULL;
+    s->ncols = 0;
+    if (n == 0)
+        return DAL_OK;
+    s->cols = dal__calloc((size_t)n, sizeof *s->cols);
+    if (!s->cols)
+        return nomem(db);
+    s->ncols = n;
+    for (i = 0; i < n; i++) {
+        s->cols[i].oid = PQftype(res, i);
+        s->cols[i].row = -1;
+        if (!(s->cols[i].name = dal__strdup(PQfname(res, i))))
+            return nomem(db);
+    }
+    return DAL_OK;
+}
+
+/* Number of rows a command status like "UPDATE 3" reports, if DML. */
+static void note_changes(pg_conn *c, PGresult *res)
+{
+    const char *st = PQcmdStatus(res);
+
+    if (!strncmp(st, "INSERT", 6) || !strncmp(st, "UPDATE", 6)
+        || !strncmp(st, "DELETE", 6) || !strncmp(st, "MERGE", 5))
+        c->changes = strtoll(PQcmdTuples(res), NULL, 10);
+}
+
+/* A COPY started by a plain statement: end it and say how to do it. */
+static int refuse_copy(dal_db *db, pg_conn *c, PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    PGresult *r;
+
+    PQclear(res);
+    if (st == PGRES_COPY_IN)
+        PQputCopyEnd(c->pc, "COPY FROM STDIN is not run through dal_step");
+    else if (st == PGRES_COPY_BOTH)
+        return conn_err(db, c);
+    if (st == PGRES_COPY_OUT) {
+        char *buf;
+
+        while (PQgetCopyData(c->pc, &buf, 0) > 0)
+            PQfreemem(buf);
+    }
+    while ((r = PQgetResult(c->pc)) != NULL)
+        PQclear(r);
+    return dal__seterrf(db, DAL_E_UNSUPPORTED, "0A000", "COPY ... STDIN / "
+                        "STDOUT cannot be stepped as a statement");
+}
+
+static int pg_step(dal_db *db, void *conn, void *stmt)
+{
+    pg_conn *c = conn;
+    pg_stmt *s = stmt;
+    PGresult *res;
+    int rc;
+
+    if (DAL__LIKELY(s->res != NULL))
+        return ++s->row < s->nrows ? DAL_ROW : DAL_DONE;
+
+    if (s->name[0])
+        res = PQexecPrepared(c->pc, s->name, s->nparams, s->values,
+                             s->lengths, s->formats, 0);
+    else
+        res = PQexecParams(c->pc, s->sql, s->nparams, NULL, s->values,
+                           s->lengths, s->formats, 0);
+    switch (PQresultStatus(res)) {
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+    case PGRES_EMPTY_QUERY:
+        break;
+    case PGRES_COPY_IN:
+    case PGRES_COPY_OUT:
+    case PGRES_COPY_BOTH:
+        return refuse_copy(db, c, res);
+    default:
+        rc = result_err(db, c, res);
+        PQclear(res);
+        return rc;
+    }
+    if ((rc = describe(db, s, res)) != DAL_OK) {
+        PQclear(res);
+        return rc;
+    }
+    note_changes(c, res);
+    s->res = res;
+    s->nrows = PQntuples(res);
+    s->row = 0;
+    return s->nrows > 0 ? DAL_ROW : DAL_DONE;
+}
+
+static void pg_reset(void *stmt)
+{
+    pg_stmt *s = stmt;
+    int i;
+
+    PQclear(s->res);
+    s->res = NULL;
+    s->row = -1;
+    s->nrows = 0;
+    /* The next execution's row 0 is another row: forget decoded bytea. */
+    for (i = 0; i < s->ncols; i++)
+        s->cols[i].row = -1;
+}
+
+static int pg_column_count(void *stmt)
+{
+    pg_stmt *s = stmt;
+
+    return s->ncols < 0 ? 0 : s->ncols;
+}
+
+static const char *pg_column_name(void *stmt, int col)
+{
+    return ((pg_stmt *)stmt)->cols[col].name;
+}
+
+/* The type's name, from the table above or the catalogue (cached). */
+static const char *pg_column_decltype(dal_db *db, void *conn, void *stmt,
+                                      int col)
+{
+    pg_conn *c = conn;
+    Oid oid = ((pg_stmt *)stmt)->cols[col].oid;
+    const char *vals[1];
+    char num[16];
+    PGresult *res;
+    pg_type *t;
+    int i;
+
+    for (i = 0; builtin_types[i].name; i++)
+        if (builtin_types[i].oid == oid)
+            return builtin_types[i].name;
+    for (i = 0; i < c->ntypes; i++)
+        if (c->types[i].oid == oid)
+            return c->types[i].name;
+    snprintf(num, sizeof num, "%u", (unsigned)oid);
+    vals[0] = num;
+    res = PQexecParams(c->pc, "SELECT format_type($1::oid, NULL)", 1, NULL,
+                       vals, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        result_err(db, c, res);
+        PQclear(res);
+        return NULL;
+    }
+    t = dal__realloc(c->types, (size_t)(c->ntypes + 1) * sizeof *t);
+    if (!t) {
+        PQclear(res);
+        nomem(db);
+        return NULL;
+    }
+    c->types = t;
+    t[c->ntypes].oid = oid;
+    t[c->ntypes].name = dal__strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (!t[c->ntypes].name) {
+        nomem(db);
+        return NULL;
+    }
+    return t[c->ntypes++].name;
+}
+
+static dal_type pg_column_type(void *stmt, int col)
+{
+    pg_stmt *s = stmt;
+
+    if (PQgetisnull(s->res, s->row, col))
+        return DAL_TYPE_NULL;
+    switch (s->cols[col].oid) {
+    case INT2OID: case INT4OID: case INT8OID: case OIDOID:
+        return DAL_TYPE_INT64;
+    case FLOAT4OID: case FLOAT8OID:
+        return DAL_TYPE_DOUBLE;
+    case BOOLOID:
+        return DAL_TYPE_BOOL;
+    case BYTEAOID:
+        return DAL_TYPE_BLOB;
+    default:
+        return DAL_TYPE_TEXT;
+    }
+}
+
+static int64_t pg_column_int64(void *stmt, int col)
+{
+    pg_stmt *s = stmt;
+    const char *v = PQgetvalue(s->res, s->row, col);
+
+    if (s->cols[col].oid == BOOLOID)
+        return v[0] == 't';
+    return dal__text_to_int64(v, (size_t)PQgetlength(s->res, s->row, col));
+}
+
+static double pg_column_double(void *stmt, int col)
+{
+    pg_stmt *s = stmt;
+    const char *v = PQgetvalue(s->res, s->row, col);
+
+    if (s->cols[col].oid == BOOLOID)
+        return v[0] == 't';
+    return dal__text_to_double(v, (size_t)PQgetlength(s->res, s->row, col));
+}
+
+static int unhex(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decode the current row's bytea in column col into the column buffer. */
+static const char *bytea(dal_db *db, pg_stmt *s, int col, size_t *len)
+{
+    pg_col *pc = &s->cols[col];
+    const char *v = PQgetvalue(s->res, s->row, col);
+    size_t n = (size_t)PQgetlength(s->res, s->row, col), i, out;
+    unsigned char *raw = NULL;
+    const char *src;
+
+    if (pc->row == s->row)
+        goto done;
+    if (n >= 2 && v[0] == '\\' && v[1] == 'x') {
+        out = (n - 2) / 2;
+        src = v + 2;
+    } else {
+        /* The old "escape" output format, if the server is set to it. */
+        raw = PQunescapeBytea((const unsigned char *)v, &out);
+        if (!raw) {
+            nomem(db);
+            return NULL;
+        }
+        src = (const char *)raw;
+    }
+    if (out + 1 > pc->cap) {
+        char *buf = dal__realloc(pc->buf, out + 1);
+
+        if (!buf) {
+            PQfreemem(raw);
+            nomem(db);
+            return NULL;
+        }
+        pc->buf = buf;
+        pc->cap = out + 1;
+    }
+    if (raw) {
+        memcpy(pc->buf, raw, out);
+        PQfreemem(raw);
+    } else {
+        for (i = 0; i < out; i++)
+            pc->buf[i] = (char)(unhex((unsigned char)src[2 * i]) * 16
+                                + unhex((unsigned char)src[2 * i + 1]));
+    }
+    pc->buf[out] = '\0';
+    pc->len = out;
+    pc->row = s->row;
+done:
+    if (len)
+        *len = pc->len;
+    return pc->buf;
+}
+
+static const char *pg_column_text(dal_db *db, void *stmt, int col,
+                                  size_t *len)
+{
+    pg_stmt *s = stmt;
+
+    if (s->cols[col].oid == BYTEAOID
+        && !PQgetisnull(s->res, s->row, col))
+        return bytea(db, s, col, len);
+    if (len)
+        *len = (size_t)PQgetlength(s->res, s->row, col);
+    return PQgetvalue(s->res, s->row, col);
+}
+
+static const void *pg_column_blob(dal_db *db, void *stmt, int col,
+                                  size_t *len)
+{
+    return pg_column_text(db, stmt, col, len);
+}
+
+/* ---- connection state and transactions ----------------------------- */
+
+static int64_t pg_changes(void *conn)
+{
+    return ((pg_conn *)conn)->changes;
+}
+
+static int pg_in_tx(void *conn)
+{
+    PGTransactionStatusType ts = PQtransactionStatus(((pg_conn *)conn)->pc);
+
+    return ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR
+           || ts == PQTRANS_ACTIVE;
+}
+
+static int pg_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
+{
+    int rc;
+
+    (void)conn;
+    /* The SQLite locking modes have no meaning here: PostgreSQL locks
+     * rows as statements touch them. */
+    rc = dal__buf_adds(b, "BEGIN");
+    if (!rc && (flags & DAL_TX_READ_COMMITTED))
+        rc = dal__buf_adds(b, " ISOLATION LEVEL READ COMMITTED");
+    if (!rc && (flags & DAL_TX_REPEATABLE_READ))
+        rc = dal__buf_adds(b, " ISOLATION LEVEL REPEATABLE READ");
+    if (!rc && (flags & DAL_TX_SERIALIZABLE))
+        rc = dal__buf_adds(b, " ISOLATION LEVEL SERIALIZABLE");
+    if (!rc && (flags & DAL_TX_READ_ONLY))
+        rc = dal__buf_adds(b, " READ ONLY");
+    if (!rc)
+        rc = dal__buf_addc(b, '\0');
+    return rc ? nomem(db) : DAL_OK;
+}
+
+static int pg_stale_plan(const dal_db *db)
+{
+    return !strcmp(dal_sqlstate(db), "0A000")
+           && strstr(dal_errmsg(db), "cached plan must not change result");
+}
+
+static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
+
+const struct dal_driver dal__pg_driver = {
+    .name = "postgres",
+    .schemes = pg_schemes,
+    .param_marker = '$',
+    .open = pg_open,
+    .close = pg_close,
+    .prepare = pg_prepare,
+    .finalize = pg_finalize,
+    .bind_null = pg_bind_null,
+    .bind_int64 = pg_bind_int64,
+    .bind_double = pg_bind_double,
+    .bind_bool = pg_bind_bool,
+    .bind_text = pg_bind_text,
+    .bind_blob = pg_bind_blob,
+    .clear_bindings = pg_clear_bindings,
+    .step = pg_step,
+    .reset = pg_reset,
+    .column_count = pg_column_count,
+    .column_name = pg_column_name,
+    .column_decltype = pg_column_decltype,
+    .column_type = pg_column_type,
+    .column_int64 = pg_column_int64,
+    .column_double = pg_column_double,
+    .column_text = pg_column_text,
+    .column_blob = pg_column_blob,
+    .changes = pg_changes,
+    .last_id_sql = "SELECT lastval()",
+    .in_tx = pg_in_tx,
+    .begin_sql = pg_begin_sql,
+    .end_sql = NULL,
+    .stale_plan = pg_stale_plan,
+};

@@ -1,0 +1,13 @@
+/*
+ * dal.h - libdal, one C API for SQLite and PostgreSQL.
+ *
+ * Include this header and link with `pkg-config --libs dal`. It includes
+ * every public header except dal/async.h, the only one that needs uv.h.
+ * Overview: man 7 dal.
+ */
+#ifndef DAL_H
+#define DAL_H
+
+#include "dal/core.h"
+
+#endif /* DAL_H */

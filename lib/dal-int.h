@@ -1,0 +1,306 @@
+/*
+ * dal-int.h - names shared between the core (lib/) and the backends.
+ * Nothing here is public. Backends include this file and never the
+ * core's .c files; the core never includes sqlite3.h or libpq-fe.h.
+ *
+ * The driver interface lives here rather than in a public
+ * include/dal/driver.h (DESIGN §1) until a third backend needs it: while
+ * it is internal it can change with the core without an ABI promise.
+ */
+#ifndef DAL_INT_H
+#define DAL_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dal.h"
+
+#if defined(__GNUC__)
+#define DAL__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define DAL__LIKELY(x) __builtin_expect(!!(x), 1)
+#define DAL__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define DAL__PRINTF(f, a)
+#define DAL__LIKELY(x) (x)
+#define DAL__UNLIKELY(x) (x)
+#endif
+
+/* ---- allocator (alloc.c) ------------------------------------------- */
+
+void *dal__malloc(size_t n);
+void *dal__calloc(size_t n, size_t size);
+void *dal__realloc(void *p, size_t n);
+void dal__free(void *p);
+char *dal__strdup(const char *s);
+char *dal__strndup(const char *s, size_t n);
+/* A dal__malloc'd string built like printf; NULL when memory runs out. */
+char *dal__asprintf(const char *fmt, ...) DAL__PRINTF(1, 2);
+
+/* A growable byte buffer; every function returns DAL_OK or DAL_NOMEM. */
+typedef struct dal__buf {
+    char *p;
+    size_t len;
+    size_t cap;
+} dal__buf;
+int dal__buf_reserve(dal__buf *b, size_t extra);
+int dal__buf_add(dal__buf *b, const void *p, size_t n);
+int dal__buf_adds(dal__buf *b, const char *s);
+int dal__buf_addc(dal__buf *b, char c);
+void dal__buf_free(dal__buf *b);
+
+/* ---- SQL placeholder lexer (sqllex.c) ------------------------------ */
+
+/*
+ * The result of translating one statement's portable placeholders.
+ * sql is NUL-terminated and dal__malloc'd. names is NULL unless the
+ * statement used :name placeholders; then names[i] is parameter i+1's
+ * name without the colon.
+ */
+typedef struct dal__sqltext {
+    char *sql;
+    size_t len;
+    int nparams;
+    char **names;
+} dal__sqltext;
+
+/*
+ * Translate ?, $N and :name placeholders of one statement to the marker
+ * the backend wants: marker '?' gives ?1, ?2 ... (SQLite), marker '$'
+ * gives $1, $2 ... (PostgreSQL). String literals (with '' and, after E,
+ * backslash escapes), "identifiers", `identifiers`, [identifiers],
+ * -- and (nested) block comments, $tag$ strings and :: casts are copied
+ * untouched; ?? becomes a literal ?. A trailing ';' and what follows it,
+ * if only blanks and comments, are dropped.
+ * Returns DAL_OK, DAL_NOMEM, or DAL_E_MISUSE with a message in err
+ * (mixed placeholder styles, $0, a second statement).
+ */
+int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
+                       char *err, size_t errlen);
+void dal__sqltext_free(dal__sqltext *t);
+
+/*
+ * The length of the first statement in sql: the offset just past its
+ * top-level ';', or strlen(sql) when it has none. Lets dal_exec() walk a
+ * script one statement at a time.
+ */
+size_t dal__sql_stmt_end(const char *sql);
+
+/* Nonzero when sql holds only blanks and comments. */
+int dal__sql_is_blank(const char *sql, size_t len);
+
+/* ---- URLs (url.c) -------------------------------------------------- */
+
+typedef struct dal__kv {
+    char *key;
+    char *val;
+    int used; /* set by whoever consumed the option */
+} dal__kv;
+
+struct dal_driver;
+
+/*
+ * A URL split into its parts. The core fills it and takes out the
+ * options that belong to libdal itself; the driver consumes the rest,
+ * and any option nobody marked used is reported as unknown.
+ */
+typedef struct dal__url {
+    const struct dal_driver *drv;
+    char *scheme;   /* lower case, without ':' */
+    char *body;     /* between "scheme:" and '?' or '#', raw */
+    dal__kv *opts;  /* query options, percent-decoded */
+    int nopts;
+    char *redacted; /* the whole URL with any password shown as *** */
+    int stmt_cache; /* statement_cache=N, default DAL__STMT_CACHE_DEFAULT */
+} dal__url;
+
+#define DAL__STMT_CACHE_DEFAULT 64
+
+/*
+ * Parse url. On failure returns DAL_E_URL (or DAL_NOMEM) with a message
+ * in err that names the offending part and never the password.
+ */
+int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen);
+void dal__url_free(dal__url *u);
+/* Decode %XX escapes (and '+' when plus is set) into a new string. */
+char *dal__url_decode(const char *s, size_t n, int plus);
+/* Find option key; NULL when absent. Marks it used. */
+dal__kv *dal__url_opt(dal__url *u, const char *key);
+/* Parse an integer option strictly; DAL_E_URL with message otherwise. */
+int dal__url_opt_int(const dal__kv *kv, long min, long max, long *out,
+                     char *err, size_t errlen);
+/* Parse on/off/true/false/1/0/yes/no; DAL_E_URL with message otherwise. */
+int dal__url_opt_bool(const dal__kv *kv, int *out, char *err, size_t errlen);
+/* Replace every occurrence of secret in msg (in place) with ***. */
+void dal__scrub(char *msg, size_t cap, const char *secret);
+
+/* ---- the driver interface ------------------------------------------ */
+
+/*
+ * One backend. Every function that can fail records its error on db
+ * with dal__seterr() and returns the code. Statement handles (void *) are
+ * the driver's own; the core wraps them in struct dal_stmt.
+ */
+struct dal_driver {
+    const char *name;             /* "sqlite", "postgres" */
+    const char *const *schemes;   /* NULL-terminated */
+    char param_marker;            /* '?' or '$', see dal__sql_translate */
+
+    /* Consume the driver's URL options and connect. */
+    int (*open)(dal_db *db, dal__url *u, void **conn);
+    void (*close)(void *conn);
+
+    /*
+     * Prepare translated sql with nparams parameters. cached is nonzero
+     * when the statement will be kept and run many times (PostgreSQL
+     * prepares it on the server under a name), zero for a statement run
+     * once (PostgreSQL sends it with the parameters at the first step).
+     */
+    int (*prepare)(dal_db *db, void *conn, const char *sql, size_t len,
+                   int nparams, int cached, void **stmt);
+    void (*finalize)(void *conn, void *stmt);
+
+    int (*bind_null)(dal_db *db, void *stmt, int idx);
+    int (*bind_int64)(dal_db *db, void *stmt, int idx, int64_t v);
+    int (*bind_double)(dal_db *db, void *stmt, int idx, double v);
+    int (*bind_bool)(dal_db *db, void *stmt, int idx, int v);
+    /* flags may carry DAL__NTS: s[len] is a NUL the driver may use. */
+    int (*bind_text)(dal_db *db, void *stmt, int idx, const char *s,
+                     size_t len, int flags);
+    int (*bind_blob)(dal_db *db, void *stmt, int idx, const void *p,
+                     size_t len, int flags);
+    int (*clear_bindings)(void *stmt);
+
+    /* DAL_ROW, DAL_DONE or an error recorded on db. */
+    int (*step)(dal_db *db, void *conn, void *stmt);
+    void (*reset)(void *stmt);
+
+    int (*column_count)(void *stmt);
+    const char *(*column_name)(void *stmt, int col);
+    /* May run a catalogue lookup (PostgreSQL); NULL when unknown. */
+    const char *(*column_decltype)(dal_db *db, void *conn, void *stmt,
+                                   int col);
+    dal_type (*column_type)(void *stmt, int col);
+    int64_t (*column_int64)(void *stmt, int col);
+    double (*column_double)(void *stmt, int col);
+    /* NULL only when memory ran out (then DAL_NOMEM is recorded). */
+    const char *(*column_text)(dal_db *db, void *stmt, int col,
+                               size_t *len);
+    const void *(*column_blob)(dal_db *db, void *stmt, int col,
+                               size_t *len);
+
+    /* Rows changed by the last INSERT/UPDATE/DELETE on conn. */
+    int64_t (*changes)(void *conn);
+    /* A query returning the last generated id (run through the core). */
+    const char *last_id_sql;
+    /* Nonzero when the session is inside a transaction. */
+    int (*in_tx)(void *conn);
+    /*
+     * Write into b the statements that open the outermost transaction
+     * for flags (already checked by the core), each followed by a NUL
+     * byte. The core runs them through its one execution path.
+     */
+    int (*begin_sql)(dal_db *db, void *conn, int flags, dal__buf *b);
+    /* A statement to run once the outermost transaction has ended (SQLite
+     * lifts query_only there), or NULL. May be NULL. */
+    const char *(*end_sql)(void *conn);
+    /* Nonzero when the last error says a cached plan is stale and the
+     * statement should be prepared anew and run again. May be NULL. */
+    int (*stale_plan)(const dal_db *db);
+};
+
+/* Internal bind flag: the text is followed by a NUL byte. */
+#define DAL__NTS 0x100
+
+extern const struct dal_driver dal__sqlite_driver;
+extern const struct dal_driver dal__pg_driver;
+
+/* The drivers the core knows, NULL-terminated (driver.c). */
+extern const struct dal_driver *const dal__drivers[];
+
+/* ---- errors (error.c) ---------------------------------------------- */
+
+/*
+ * Record an error on db. sqlstate may be NULL (then one is derived from
+ * rc); detail, hint and constraint may be NULL. msg is copied. When
+ * memory runs out while copying, the code is still recorded and the
+ * message falls back to dal_errstr(rc).
+ */
+int dal__seterr(dal_db *db, int rc, const char *sqlstate, int native,
+                const char *msg, const char *detail, const char *hint,
+                const char *constraint);
+/* printf-style message, no detail. */
+int dal__seterrf(dal_db *db, int rc, const char *sqlstate, const char *fmt,
+                 ...) DAL__PRINTF(4, 5);
+/* Forget the last error. */
+void dal__clearerr(dal_db *db);
+/* The dal rc that a SQLSTATE stands for. */
+int dal__rc_from_sqlstate(const char *sqlstate);
+
+/* ---- connection and statement state -------------------------------- */
+
+struct dal__err {
+    int code;
+    int native;
+    char sqlstate[6];
+    char *msg;
+    char *detail;
+    char *hint;
+    char *constraint;
+};
+
+typedef struct dal__stmtcache dal__stmtcache;
+
+struct dal_db {
+    const struct dal_driver *drv;
+    void *conn;
+    struct dal__err err;
+    dal__url url;
+    dal__stmtcache *cache;
+    int tx_depth;
+    int nstmts;      /* statements handed to the caller, not finalized */
+    int zombie;      /* dal_close() called while statements remained */
+};
+
+struct dal_stmt {
+    dal_db *db;
+    void *impl;
+    char *sql;       /* as the caller wrote it */
+    int nparams;
+    char **names;    /* parameter names for :name statements, or NULL */
+    int ncols;       /* -1 until known */
+    int state;       /* DAL__ST_* */
+    int cached;      /* owned by the statement cache */
+    /* LRU links while in the cache. */
+    struct dal_stmt *lru_prev, *lru_next, *hash_next;
+    uint32_t hash;
+};
+
+enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };
+
+/* Prepare without handing the statement to the caller (stmt.c). */
+int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp);
+void dal__stmt_free(dal_stmt *st);
+/* Bind params[0..n-1] to st; DAL_E_RANGE when n != st->nparams. */
+int dal__stmt_bind_all(dal_stmt *st, const dal_value *params, int n);
+
+/* ---- statement cache (stmtcache.c) --------------------------------- */
+
+int dal__cache_new(int capacity, dal__stmtcache **out);
+void dal__cache_free(dal__stmtcache *c);
+/* A ready statement for sql, from the cache or newly prepared. */
+int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp);
+/* Drop st from the cache and free it (after an error). */
+void dal__cache_drop(dal_db *db, dal_stmt *st);
+/* Return st to the cache after use (reset, bindings cleared). */
+void dal__cache_put(dal_db *db, dal_stmt *st);
+
+/* ---- helpers shared by the drivers --------------------------------- */
+
+/* Nonzero when s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+int dal__utf8_valid(const char *s, size_t len);
+/* Parse a whole decimal integer or number, like SQLite's conversions. */
+int64_t dal__text_to_int64(const char *s, size_t len);
+double dal__text_to_double(const char *s, size_t len);
+
+#endif /* DAL_INT_H */

@@ -1,0 +1,328 @@
+/*
+ * db.c - connections: open by URL, close, and the one-shot ways to run
+ * SQL (dal_exec, dal_exec_params, dal_query_*). They all run statements
+ * through dal_step(), the core's single execution path.
+ */
+#include <string.h>
+
+#include "dal-int.h"
+
+#define CLEAR(db) \
+    do { if (DAL__UNLIKELY((db)->err.code != DAL_OK)) \
+        dal__clearerr(db); } while (0)
+
+int dal_open(const char *url, dal_db **dbp)
+{
+    char err[512];
+    dal_db *db;
+    int rc;
+
+    if (!dbp)
+        return DAL_E_MISUSE;
+    *dbp = NULL;
+    if (!url)
+        return DAL_E_MISUSE;
+    db = dal__calloc(1, sizeof *db);
+    if (!db)
+        return DAL_NOMEM;
+    memcpy(db->err.sqlstate, "00000", 6);
+    *dbp = db;
+
+    err[0] = '\0';
+    rc = dal__url_parse(url, &db->url, err, sizeof err);
+    if (rc != DAL_OK)
+        return dal__seterr(db, rc, NULL, 0, rc == DAL_NOMEM ? NULL : err,
+                           NULL, NULL, NULL);
+    db->drv = db->url.drv;
+    if (db->url.stmt_cache > 0) {
+        rc = dal__cache_new(db->url.stmt_cache, &db->cache);
+        if (rc != DAL_OK)
+            return dal__seterr(db, rc, NULL, 0, NULL, NULL, NULL, NULL);
+    }
+    rc = db->drv->open(db, &db->url, &db->conn);
+    if (rc != DAL_OK && db->conn) {
+        db->drv->close(db->conn);
+        db->conn = NULL;
+    }
+    return rc;
+}
+
+void dal_close(dal_db *db)
+{
+    if (!db || db->zombie)
+        return;
+    /* Cached statements go now, while the connection is still there. */
+    dal__cache_free(db->cache);
+    db->cache = NULL;
+    if (db->nstmts > 0) {
+        db->zombie = 1;
+        return;
+    }
+    if (db->conn)
+        db->drv->close(db->conn);
+    dal__url_free(&db->url);
+    dal__clearerr(db);
+    dal__free(db);
+}
+
+const char *dal_backend(const dal_db *db)
+{
+    return db && db->drv ? db->drv->name : NULL;
+}
+
+/* Refuse calls on a handle whose connection never opened or was closed. */
+static int usable(dal_db *db)
+{
+    if (!db)
+        return DAL_E_MISUSE;
+    if (db->zombie)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL,
+                            "the connection was closed with dal_close()");
+    if (!db->conn)
+        return dal__seterrf(db, DAL_E_MISUSE, "08003", "the connection "
+                            "is not open (dal_open() failed: see its "
+                            "error)");
+    return DAL_OK;
+}
+
+int dal_exec(dal_db *db, const char *sql)
+{
+    const char *p;
+    dal_stmt *st;
+    char *one;
+    size_t n;
+    int rc;
+
+    if ((rc = usable(db)) != DAL_OK)
+        return rc;
+    if (!sql)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_exec: sql is NULL");
+    CLEAR(db);
+    for (p = sql; *p; p += n) {
+        n = dal__sql_stmt_end(p);
+        if (dal__sql_is_blank(p, n - (p[n - 1] == ';')))
+            continue;
+        one = dal__strndup(p, n);
+        if (!one)
+            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                               NULL);
+        rc = dal__stmt_new(db, one, 0, &st);
+        dal__free(one);
+        if (rc != DAL_OK)
+            return rc;
+        if (st->nparams > 0) {
+            rc = dal__seterrf(db, DAL_E_RANGE, "42P02", "dal_exec: the "
+                              "statement has parameters; use "
+                              "dal_exec_params()");
+        } else {
+            while ((rc = dal_step(st)) == DAL_ROW)
+                ;
+        }
+        dal__stmt_free(st);
+        if (rc != DAL_DONE)
+            return rc;
+    }
+    return DAL_OK;
+}
+
+/*
+ * Run sql with params on a cached statement and leave it positioned on
+ * its first row. Returns DAL_ROW or DAL_DONE with *stp set (give it back
+ * with dal__cache_put()), or an error with *stp NULL. A statement whose
+ * cached plan went stale is prepared anew and run once more, when no
+ * transaction is open (inside one, the failure has aborted it).
+ */
+static int run_cached(dal_db *db, const char *sql, const dal_value *params,
+                      int nparams, dal_stmt **stp)
+{
+    dal_stmt *st;
+    int rc, attempt;
+
+    *stp = NULL;
+    if ((rc = usable(db)) != DAL_OK)
+        return rc;
+    if (!sql)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "sql is NULL");
+    CLEAR(db);
+    for (attempt = 0; ; attempt++) {
+        if ((rc = dal__cache_get(db, sql, &st)) != DAL_OK)
+            return rc;
+        rc = dal__stmt_bind_all(st, params, nparams);
+        if (rc == DAL_OK)
+            rc = dal_step(st);
+        if (rc == DAL_ROW || rc == DAL_DONE) {
+            *stp = st;
+            return rc;
+        }
+        dal__cache_drop(db, st);
+        if (attempt > 0 || !db->drv->stale_plan || !db->drv->stale_plan(db)
+            || db->drv->in_tx(db->conn))
+            return rc;
+    }
+}
+
+int dal_exec_params(dal_db *db, const char *sql, const dal_value *params,
+                    int nparams)
+{
+    dal_stmt *st;
+    int rc = run_cached(db, sql, params, nparams, &st);
+
+    while (rc == DAL_ROW)
+        rc = dal_step(st);
+    if (!st)
+        return rc;
+    if (rc != DAL_DONE) {
+        dal__cache_drop(db, st);
+        return rc;
+    }
+    dal__cache_put(db, st);
+    return DAL_OK;
+}
+
+int dal_query_int64(dal_db *db, const char *sql, const dal_value *params,
+                    int nparams, int64_t *out)
+{
+    dal_stmt *st;
+    int rc;
+
+    if (!out)
+        return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
+                  : DAL_E_MISUSE;
+    rc = run_cached(db, sql, params, nparams, &st);
+    if (rc == DAL_ROW) {
+        *out = dal_column_int64(st, 0);
+        rc = DAL_OK;
+    }
+    if (st)
+        dal__cache_put(db, st);
+    return rc;
+}
+
+int dal_query_double(dal_db *db, const char *sql, const dal_value *params,
+                     int nparams, double *out)
+{
+    dal_stmt *st;
+    int rc;
+
+    if (!out)
+        return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
+                  : DAL_E_MISUSE;
+    rc = run_cached(db, sql, params, nparams, &st);
+    if (rc == DAL_ROW) {
+        *out = dal_column_double(st, 0);
+        rc = DAL_OK;
+    }
+    if (st)
+        dal__cache_put(db, st);
+    return rc;
+}
+
+int dal_query_text(dal_db *db, const char *sql, const dal_value *params,
+                   int nparams, char **out, size_t *len)
+{
+    const char *s;
+    dal_stmt *st;
+    size_t n;
+    int rc;
+
+    if (len)
+        *len = 0;
+    if (!out)
+        return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
+                  : DAL_E_MISUSE;
+    *out = NULL;
+    rc = run_cached(db, sql, params, nparams, &st);
+    if (rc == DAL_ROW) {
+        rc = DAL_OK;
+        if (!dal_column_is_null(st, 0)) {
+            s = dal_column_text(st, 0, &n);
+            if (!s || !(*out = dal__strndup(s, n)))
+                rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                                 NULL);
+            else if (len)
+                *len = n;
+        }
+    }
+    if (st)
+        dal__cache_put(db, st);
+    return rc;
+}
+
+int dal_query_value(dal_db *db, const char *sql, const dal_value *params,
+                    int nparams, dal_value *out)
+{
+    const char *s;
+    dal_stmt *st;
+    size_t n;
+    char *copy;
+    int rc;
+
+    if (!out)
+        return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
+                  : DAL_E_MISUSE;
+    memset(out, 0, sizeof *out);
+    out->type = DAL_TYPE_NULL;
+    rc = run_cached(db, sql, params, nparams, &st);
+    if (rc == DAL_ROW) {
+        rc = DAL_OK;
+        out->type = dal_column_type(st, 0);
+        switch (out->type) {
+        case DAL_TYPE_NULL:
+            break;
+        case DAL_TYPE_BOOL:
+            out->u.b = dal_column_int64(st, 0) != 0;
+            break;
+        case DAL_TYPE_INT64:
+            out->u.i = dal_column_int64(st, 0);
+            break;
+        case DAL_TYPE_DOUBLE:
+            out->u.d = dal_column_double(st, 0);
+            break;
+        case DAL_TYPE_TEXT:
+        case DAL_TYPE_BLOB:
+            s = out->type == DAL_TYPE_TEXT ? dal_column_text(st, 0, &n)
+                                           : dal_column_blob(st, 0, &n);
+            copy = s ? dal__strndup(s, n) : NULL;
+            if (!copy) {
+                out->type = DAL_TYPE_NULL;
+                rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                                 NULL);
+                break;
+            }
+            out->u.s.p = copy;
+            out->u.s.len = n;
+            break;
+        }
+    }
+    if (st)
+        dal__cache_put(db, st);
+    return rc;
+}
+
+void dal_value_clear(dal_value *v)
+{
+    if (!v)
+        return;
+    if (v->type == DAL_TYPE_TEXT || v->type == DAL_TYPE_BLOB)
+        dal__free((void *)(uintptr_t)v->u.s.p);
+    memset(v, 0, sizeof *v);
+    v->type = DAL_TYPE_NULL;
+}
+
+int64_t dal_changes(dal_db *db)
+{
+    if (!db || !db->conn)
+        return 0;
+    return db->drv->changes(db->conn);
+}
+
+int dal_last_insert_id(dal_db *db, int64_t *out)
+{
+    int rc;
+
+    if ((rc = usable(db)) != DAL_OK)
+        return rc;
+    if (!out)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL");
+    return dal_query_int64(db, db->drv->last_id_sql, NULL, 0, out);
+}

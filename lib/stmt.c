@@ -1,0 +1,449 @@
+/*
+ * stmt.c - prepared statements: prepare, bind, step, read columns.
+ * These are thin checks in front of the driver's calls; the checks are
+ * what make a bad index or a call out of sequence an error instead of a
+ * crash, on both backends alike.
+ */
+#include <string.h>
+
+#include "dal-int.h"
+
+/* Successful calls clear the connection's last error, as in SQLite. */
+#define CLEAR(db) \
+    do { if (DAL__UNLIKELY((db)->err.code != DAL_OK)) \
+        dal__clearerr(db); } while (0)
+
+int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp)
+{
+    dal__sqltext t;
+    dal_stmt *st;
+    char err[256];
+    int rc;
+
+    *stp = NULL;
+    rc = dal__sql_translate(sql, db->drv->param_marker, &t, err,
+                            sizeof err);
+    if (rc != DAL_OK)
+        return dal__seterr(db, rc, NULL, 0,
+                           rc == DAL_NOMEM ? NULL : err, NULL, NULL, NULL);
+    st = dal__calloc(1, sizeof *st);
+    if (!st || !(st->sql = dal__strdup(sql))) {
+        dal__free(st);
+        dal__sqltext_free(&t);
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    }
+    st->db = db;
+    st->ncols = -1;
+    st->nparams = t.nparams;
+    rc = db->drv->prepare(db, db->conn, t.sql, t.len, t.nparams, cached,
+                          &st->impl);
+    if (rc != DAL_OK) {
+        dal__free(st->sql);
+        dal__free(st);
+        dal__sqltext_free(&t);
+        return rc;
+    }
+    st->names = t.names;
+    t.names = NULL;
+    t.nparams = 0;
+    dal__sqltext_free(&t);
+    *stp = st;
+    return DAL_OK;
+}
+
+void dal__stmt_free(dal_stmt *st)
+{
+    int i;
+
+    if (!st)
+        return;
+    st->db->drv->finalize(st->db->conn, st->impl);
+    if (st->names) {
+        for (i = 0; i < st->nparams; i++)
+            dal__free(st->names[i]);
+        dal__free(st->names);
+    }
+    dal__free(st->sql);
+    dal__free(st);
+}
+
+int dal_prepare(dal_db *db, const char *sql, dal_stmt **stp)
+{
+    int rc;
+
+    if (stp)
+        *stp = NULL;
+    if (!db)
+        return DAL_E_MISUSE;
+    if (!sql || !stp)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL,
+                            "dal_prepare: %s is NULL", sql ? "stp" : "sql");
+    if (db->zombie || !db->conn)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL,
+                            "dal_prepare: the connection is %s",
+                            db->zombie ? "closed" : "not open");
+    CLEAR(db);
+    rc = dal__stmt_new(db, sql, 1, stp);
+    if (rc == DAL_OK)
+        db->nstmts++;
+    return rc;
+}
+
+void dal_finalize(dal_stmt *st)
+{
+    dal_db *db;
+
+    if (!st)
+        return;
+    db = st->db;
+    dal__stmt_free(st);
+    db->nstmts--;
+    if (db->zombie && db->nstmts == 0) {
+        db->zombie = 0;
+        dal_close(db);
+    }
+}
+
+dal_db *dal_stmt_db(const dal_stmt *st)
+{
+    return st ? st->db : NULL;
+}
+
+const char *dal_stmt_sql(const dal_stmt *st)
+{
+    return st ? st->sql : NULL;
+}
+
+int dal_bind_param_count(const dal_stmt *st)
+{
+    return st ? st->nparams : 0;
+}
+
+int dal_bind_param_index(const dal_stmt *st, const char *name)
+{
+    int i;
+
+    if (!st || !name || !st->names)
+        return 0;
+    if (*name == ':')
+        name++;
+    for (i = 0; i < st->nparams; i++)
+        if (!strcmp(st->names[i], name))
+            return i + 1;
+    return 0;
+}
+
+/*
+ * Common checks before binding: a valid index, and a statement not in
+ * the middle of returning rows (binding then resets it, as SQLite would
+ * otherwise refuse).
+ */
+static int bind_check(dal_stmt *st, int idx)
+{
+    dal_db *db;
+
+    if (!st)
+        return DAL_E_MISUSE;
+    db = st->db;
+    if (DAL__UNLIKELY(idx < 1 || idx > st->nparams))
+        return dal__seterrf(db, DAL_E_RANGE, "42P02",
+                            "parameter index %d out of range: the "
+                            "statement has %d parameter%s", idx,
+                            st->nparams, st->nparams == 1 ? "" : "s");
+    CLEAR(db);
+    if (st->state != DAL__ST_READY) {
+        db->drv->reset(st->impl);
+        st->state = DAL__ST_READY;
+    }
+    return DAL_OK;
+}
+
+int dal_bind_null(dal_stmt *st, int idx)
+{
+    int rc = bind_check(st, idx);
+
+    return rc ? rc : st->db->drv->bind_null(st->db, st->impl, idx);
+}
+
+int dal_bind_bool(dal_stmt *st, int idx, int v)
+{
+    int rc = bind_check(st, idx);
+
+    return rc ? rc : st->db->drv->bind_bool(st->db, st->impl, idx, !!v);
+}
+
+int dal_bind_int64(dal_stmt *st, int idx, int64_t v)
+{
+    int rc = bind_check(st, idx);
+
+    return rc ? rc : st->db->drv->bind_int64(st->db, st->impl, idx, v);
+}
+
+int dal_bind_double(dal_stmt *st, int idx, double v)
+{
+    int rc = bind_check(st, idx);
+
+    return rc ? rc : st->db->drv->bind_double(st->db, st->impl, idx, v);
+}
+
+static int check_flags(dal_stmt *st, int flags)
+{
+    if (flags != DAL_STATIC && flags != DAL_TRANSIENT)
+        return dal__seterrf(st->db, DAL_E_MISUSE, NULL, "bind flags must "
+                            "be DAL_STATIC or DAL_TRANSIENT, not %d", flags);
+    return DAL_OK;
+}
+
+int dal_bind_text(dal_stmt *st, int idx, const char *s, size_t len,
+                  int flags)
+{
+    int rc = bind_check(st, idx);
+
+    if (rc || (rc = check_flags(st, flags)))
+        return rc;
+    if (!s) {
+        if (len && len != DAL_NTS)
+            return dal__seterrf(st->db, DAL_E_MISUSE, NULL,
+                                "dal_bind_text: NULL text of length %zu",
+                                len);
+        return st->db->drv->bind_null(st->db, st->impl, idx);
+    }
+    if (len == DAL_NTS) {
+        len = strlen(s);
+        flags |= DAL__NTS;
+    } else if (memchr(s, '\0', len)) {
+        return dal__seterrf(st->db, DAL_E_DATA, "22021", "parameter %d: "
+                            "text contains a NUL byte (bind it as a blob)",
+                            idx);
+    }
+    /* PostgreSQL rejects invalid UTF-8 and SQLite would store it; check
+     * here so that both backends give the same error. */
+    if (!dal__utf8_valid(s, len))
+        return dal__seterrf(st->db, DAL_E_DATA, "22021", "parameter %d: "
+                            "text is not valid UTF-8", idx);
+    return st->db->drv->bind_text(st->db, st->impl, idx, s, len, flags);
+}
+
+int dal_bind_blob(dal_stmt *st, int idx, const void *p, size_t len,
+                  int flags)
+{
+    int rc = bind_check(st, idx);
+
+    if (rc || (rc = check_flags(st, flags)))
+        return rc;
+    if (!p && len)
+        return dal__seterrf(st->db, DAL_E_MISUSE, NULL,
+                            "dal_bind_blob: NULL pointer of length %zu",
+                            len);
+    return st->db->drv->bind_blob(st->db, st->impl, idx, p ? p : "", len,
+                                  flags);
+}
+
+int dal_bind_value(dal_stmt *st, int idx, const dal_value *v)
+{
+    if (!st)
+        return DAL_E_MISUSE;
+    if (!v)
+        return dal__seterrf(st->db, DAL_E_MISUSE, NULL,
+                            "dal_bind_value: value is NULL");
+    switch (v->type) {
+    case DAL_TYPE_NULL: return dal_bind_null(st, idx);
+    case DAL_TYPE_BOOL: return dal_bind_bool(st, idx, v->u.b);
+    case DAL_TYPE_INT64: return dal_bind_int64(st, idx, v->u.i);
+    case DAL_TYPE_DOUBLE: return dal_bind_double(st, idx, v->u.d);
+    case DAL_TYPE_TEXT:
+        return dal_bind_text(st, idx, v->u.s.p, v->u.s.len, DAL_TRANSIENT);
+    case DAL_TYPE_BLOB:
+        return dal_bind_blob(st, idx, v->u.s.p, v->u.s.len, DAL_TRANSIENT);
+    default:
+        return dal__seterrf(st->db, DAL_E_MISUSE, NULL, "parameter %d: "
+                            "unknown value type %d", idx, (int)v->type);
+    }
+}
+
+int dal_bind_named(dal_stmt *st, const char *name, const dal_value *v)
+{
+    int idx;
+
+    if (!st)
+        return DAL_E_MISUSE;
+    if (!name)
+        return dal__seterrf(st->db, DAL_E_MISUSE, NULL,
+                            "dal_bind_named: name is NULL");
+    idx = dal_bind_param_index(st, name);
+    if (!idx)
+        return dal__seterrf(st->db, DAL_E_RANGE, "42P02", "no parameter "
+                            "named ':%s' in the statement",
+                            *name == ':' ? name + 1 : name);
+    return dal_bind_value(st, idx, v);
+}
+
+int dal__stmt_bind_all(dal_stmt *st, const dal_value *params, int n)
+{
+    int i, rc;
+
+    if (n != st->nparams || (n > 0 && !params))
+        return dal__seterrf(st->db, DAL_E_RANGE, "42P02", "the statement "
+                            "has %d parameter%s but %d value%s given",
+                            st->nparams, st->nparams == 1 ? "" : "s", n,
+                            n == 1 ? " was" : "s were");
+    for (i = 0; i < n; i++)
+        if ((rc = dal_bind_value(st, i + 1, &params[i])) != DAL_OK)
+            return rc;
+    return DAL_OK;
+}
+
+int dal_clear_bindings(dal_stmt *st)
+{
+    if (!st)
+        return DAL_E_MISUSE;
+    CLEAR(st->db);
+    if (st->state != DAL__ST_READY) {
+        st->db->drv->reset(st->impl);
+        st->state = DAL__ST_READY;
+    }
+    return st->db->drv->clear_bindings(st->impl);
+}
+
+/*
+ * The one place where statements run: every public way of executing SQL
+ * (dal_exec, dal_exec_params, dal_query_*, transactions) ends up here.
+ */
+int dal_step(dal_stmt *st)
+{
+    dal_db *db;
+    int rc;
+
+    if (!st)
+        return DAL_E_MISUSE;
+    db = st->db;
+    CLEAR(db);
+    if (st->state == DAL__ST_DONE) {
+        /* Stepping a finished statement runs it anew, as in SQLite. */
+        db->drv->reset(st->impl);
+        st->state = DAL__ST_READY;
+    }
+    rc = db->drv->step(db, db->conn, st->impl);
+    if (DAL__LIKELY(rc == DAL_ROW)) {
+        st->state = DAL__ST_ROW;
+        if (DAL__UNLIKELY(st->ncols < 0))
+            st->ncols = db->drv->column_count(st->impl);
+        return rc;
+    }
+    st->state = DAL__ST_DONE;
+    if (rc == DAL_DONE && st->ncols < 0)
+        st->ncols = db->drv->column_count(st->impl);
+    return rc;
+}
+
+int dal_reset(dal_stmt *st)
+{
+    if (!st)
+        return DAL_E_MISUSE;
+    CLEAR(st->db);
+    if (st->state != DAL__ST_READY) {
+        st->db->drv->reset(st->impl);
+        st->state = DAL__ST_READY;
+    }
+    return DAL_OK;
+}
+
+int dal_column_count(dal_stmt *st)
+{
+    if (!st)
+        return 0;
+    if (st->ncols >= 0)
+        return st->ncols;
+    return st->db->drv->column_count(st->impl);
+}
+
+/* Checks for metadata calls: any time the column count is known. */
+static int meta_check(dal_stmt *st, int col)
+{
+    int n;
+
+    if (!st)
+        return 0;
+    n = dal_column_count(st);
+    if (col < 0 || col >= n) {
+        dal__seterrf(st->db, DAL_E_RANGE, "42P02", "column %d out of "
+                     "range: the result has %d column%s", col, n,
+                     n == 1 ? "" : "s");
+        return 0;
+    }
+    return 1;
+}
+
+const char *dal_column_name(dal_stmt *st, int col)
+{
+    return meta_check(st, col) ? st->db->drv->column_name(st->impl, col)
+                               : NULL;
+}
+
+const char *dal_column_decltype(dal_stmt *st, int col)
+{
+    if (!meta_check(st, col))
+        return NULL;
+    return st->db->drv->column_decltype(st->db, st->db->conn, st->impl,
+                                        col);
+}
+
+/* Checks for value getters: a current row and a valid column. */
+static int row_check_slow(dal_stmt *st, int col)
+{
+    if (st->state != DAL__ST_ROW) {
+        dal__seterrf(st->db, DAL_E_MISUSE, NULL, "column %d read with no "
+                     "current row: dal_step() must return DAL_ROW first",
+                     col);
+        return 0;
+    }
+    return meta_check(st, col);
+}
+
+#define ROW_CHECK(st, col) \
+    ((st) && (DAL__LIKELY((st)->state == DAL__ST_ROW && (col) >= 0 \
+                          && (col) < (st)->ncols) \
+              || row_check_slow((st), (col))))
+
+dal_type dal_column_type(dal_stmt *st, int col)
+{
+    return ROW_CHECK(st, col) ? st->db->drv->column_type(st->impl, col)
+                              : DAL_TYPE_NULL;
+}
+
+int dal_column_is_null(dal_stmt *st, int col)
+{
+    if (!ROW_CHECK(st, col))
+        return 1;
+    return st->db->drv->column_type(st->impl, col) == DAL_TYPE_NULL;
+}
+
+int64_t dal_column_int64(dal_stmt *st, int col)
+{
+    return ROW_CHECK(st, col) ? st->db->drv->column_int64(st->impl, col)
+                              : 0;
+}
+
+double dal_column_double(dal_stmt *st, int col)
+{
+    return ROW_CHECK(st, col) ? st->db->drv->column_double(st->impl, col)
+                              : 0.0;
+}
+
+const char *dal_column_text(dal_stmt *st, int col, size_t *len)
+{
+    if (len)
+        *len = 0;
+    if (!ROW_CHECK(st, col))
+        return NULL;
+    return st->db->drv->column_text(st->db, st->impl, col, len);
+}
+
+const void *dal_column_blob(dal_stmt *st, int col, size_t *len)
+{
+    if (len)
+        *len = 0;
+    if (!ROW_CHECK(st, col))
+        return NULL;
+    return st->db->drv->column_blob(st->db, st->impl, col, len);
+}

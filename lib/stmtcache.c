@@ -1,0 +1,165 @@
+/*
+ * stmtcache.c - the per-connection statement cache: an LRU of prepared
+ * statements keyed by the caller's SQL text, so that dal_exec_params()
+ * and dal_query_*() prepare a repeated statement once. On PostgreSQL
+ * the entries are named server-side prepared statements.
+ */
+#include <string.h>
+
+#include "dal-int.h"
+
+struct dal__stmtcache {
+    int cap;
+    int size;
+    size_t nbuckets; /* a power of two */
+    dal_stmt **buckets;
+    dal_stmt *head; /* most recently used */
+    dal_stmt *tail; /* least recently used, evicted first */
+};
+
+/* FNV-1a: short SQL keys, no adversary, cheap to compute. */
+static uint32_t hash_sql(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+int dal__cache_new(int capacity, dal__stmtcache **out)
+{
+    dal__stmtcache *c;
+    size_t n = 16;
+
+    *out = NULL;
+    while (n < (size_t)capacity * 2)
+        n *= 2;
+    c = dal__calloc(1, sizeof *c);
+    if (!c)
+        return DAL_NOMEM;
+    c->buckets = dal__calloc(n, sizeof *c->buckets);
+    if (!c->buckets) {
+        dal__free(c);
+        return DAL_NOMEM;
+    }
+    c->cap = capacity;
+    c->nbuckets = n;
+    *out = c;
+    return DAL_OK;
+}
+
+static void lru_unlink(dal__stmtcache *c, dal_stmt *st)
+{
+    if (st->lru_prev)
+        st->lru_prev->lru_next = st->lru_next;
+    else
+        c->head = st->lru_next;
+    if (st->lru_next)
+        st->lru_next->lru_prev = st->lru_prev;
+    else
+        c->tail = st->lru_prev;
+    st->lru_prev = st->lru_next = NULL;
+}
+
+static void lru_push_front(dal__stmtcache *c, dal_stmt *st)
+{
+    st->lru_prev = NULL;
+    st->lru_next = c->head;
+    if (c->head)
+        c->head->lru_prev = st;
+    c->head = st;
+    if (!c->tail)
+        c->tail = st;
+}
+
+/* Take st out of the hash chain and the LRU list. */
+static void cache_remove(dal__stmtcache *c, dal_stmt *st)
+{
+    dal_stmt **pp = &c->buckets[st->hash & (c->nbuckets - 1)];
+
+    while (*pp && *pp != st)
+        pp = &(*pp)->hash_next;
+    if (*pp)
+        *pp = st->hash_next;
+    st->hash_next = NULL;
+    lru_unlink(c, st);
+    c->size--;
+}
+
+void dal__cache_free(dal__stmtcache *c)
+{
+    dal_stmt *st, *next;
+
+    if (!c)
+        return;
+    for (st = c->head; st; st = next) {
+        next = st->lru_next;
+        dal__stmt_free(st);
+    }
+    dal__free(c->buckets);
+    dal__free(c);
+}
+
+int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp)
+{
+    dal__stmtcache *c = db->cache;
+    dal_stmt *st;
+    uint32_t h;
+    int rc;
+
+    *stp = NULL;
+    if (!c)
+        return dal__stmt_new(db, sql, 0, stp);
+    h = hash_sql(sql);
+    for (st = c->buckets[h & (c->nbuckets - 1)]; st; st = st->hash_next)
+        if (st->hash == h && !strcmp(st->sql, sql)) {
+            if (c->head != st) {
+                lru_unlink(c, st);
+                lru_push_front(c, st);
+            }
+            *stp = st;
+            return DAL_OK;
+        }
+    /* Make room first: the new statement is the one about to be used. */
+    if (c->size >= c->cap && c->tail) {
+        dal_stmt *old = c->tail;
+
+        cache_remove(c, old);
+        dal__stmt_free(old);
+    }
+    rc = dal__stmt_new(db, sql, 1, &st);
+    if (rc != DAL_OK)
+        return rc;
+    st->cached = 1;
+    st->hash = h;
+    st->hash_next = c->buckets[h & (c->nbuckets - 1)];
+    c->buckets[h & (c->nbuckets - 1)] = st;
+    lru_push_front(c, st);
+    c->size++;
+    *stp = st;
+    return DAL_OK;
+}
+
+void dal__cache_drop(dal_db *db, dal_stmt *st)
+{
+    if (st->cached && db->cache)
+        cache_remove(db->cache, st);
+    dal__stmt_free(st);
+}
+
+void dal__cache_put(dal_db *db, dal_stmt *st)
+{
+    if (!st->cached) {
+        dal__stmt_free(st);
+        return;
+    }
+    /* Let go of the bound values (they may be large copies) and leave the
+     * statement ready for its next use. */
+    if (st->state != DAL__ST_READY) {
+        db->drv->reset(st->impl);
+        st->state = DAL__ST_READY;
+    }
+    if (st->nparams > 0)
+        db->drv->clear_bindings(st->impl);
+}

@@ -1,0 +1,180 @@
+/*
+ * tx.c - transactions and savepoints. dal_begin() opens a transaction,
+ * or a savepoint when one is open, so that code which needs atomicity
+ * can nest without knowing whether its caller already began one. The
+ * statements run through dal_exec_params(), so they are prepared once
+ * per connection and pass the core's one execution path.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dal-int.h"
+
+#define TX_LOCKING (DAL_TX_DEFERRED | DAL_TX_IMMEDIATE | DAL_TX_EXCLUSIVE)
+#define TX_ISOLATION (DAL_TX_READ_COMMITTED | DAL_TX_REPEATABLE_READ \
+                      | DAL_TX_SERIALIZABLE)
+#define TX_ALL (TX_LOCKING | TX_ISOLATION | DAL_TX_READ_ONLY)
+
+/* More than one bit of mask set in flags. */
+static int several(int flags, int mask)
+{
+    int f = flags & mask;
+
+    return f & (f - 1);
+}
+
+/*
+ * Bring the depth in line with the backend: a COMMIT or ROLLBACK run as
+ * plain SQL, or a failure that ended the transaction, leaves none open.
+ */
+static void sync_depth(dal_db *db)
+{
+    if (db->tx_depth > 0 && !db->drv->in_tx(db->conn))
+        db->tx_depth = 0;
+}
+
+static int usable(dal_db *db)
+{
+    if (!db)
+        return DAL_E_MISUSE;
+    if (db->zombie || !db->conn)
+        return dal__seterrf(db, DAL_E_MISUSE, "08003",
+                            "the connection is not open");
+    return DAL_OK;
+}
+
+/* After the outermost level ended, let the driver undo its settings. */
+static int tx_ended(dal_db *db, int rc)
+{
+    const char *sql;
+    int rc2;
+
+    sync_depth(db);
+    if (db->tx_depth > 0 || !db->drv->end_sql)
+        return rc;
+    sql = db->drv->end_sql(db->conn);
+    if (!sql)
+        return rc;
+    if (rc != DAL_OK) {
+        /* Keep the transaction's error, not the clean-up's. */
+        struct dal__err saved = db->err;
+
+        memset(&db->err, 0, sizeof db->err);
+        dal_exec_params(db, sql, NULL, 0);
+        dal__clearerr(db);
+        db->err = saved;
+        return rc;
+    }
+    rc2 = dal_exec_params(db, sql, NULL, 0);
+    return rc2;
+}
+
+int dal_begin(dal_db *db, int flags)
+{
+    char sql[64];
+    dal__buf b = {0};
+    const char *p;
+    int rc;
+
+    if ((rc = usable(db)) != DAL_OK)
+        return rc;
+    sync_depth(db);
+    if (db->tx_depth > 0) {
+        if (flags)
+            return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_begin: flags "
+                                "apply to the outermost transaction only; "
+                                "a nested level is a savepoint");
+        snprintf(sql, sizeof sql, "SAVEPOINT dal_sp_%d", db->tx_depth);
+        rc = dal_exec_params(db, sql, NULL, 0);
+        if (rc == DAL_OK)
+            db->tx_depth++;
+        return rc;
+    }
+    if ((flags & ~TX_ALL) || several(flags, TX_LOCKING)
+        || several(flags, TX_ISOLATION))
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_begin: invalid "
+                            "flags 0x%x (at most one locking mode and one "
+                            "isolation level)", (unsigned)flags);
+    rc = db->drv->begin_sql(db, db->conn, flags, &b);
+    if (rc != DAL_OK) {
+        dal__buf_free(&b);
+        return rc;
+    }
+    for (p = b.p; rc == DAL_OK && p && p < b.p + b.len; p += strlen(p) + 1)
+        rc = dal_exec_params(db, p, NULL, 0);
+    dal__buf_free(&b);
+    if (rc == DAL_OK) {
+        db->tx_depth = 1;
+        return DAL_OK;
+    }
+    /* A failure after BEGIN (e.g. the read-only pragma) must not leave a
+     * transaction open that the caller does not know about. */
+    if (db->drv->in_tx(db->conn)) {
+        struct dal__err saved = db->err;
+
+        memset(&db->err, 0, sizeof db->err);
+        dal_exec_params(db, "ROLLBACK", NULL, 0);
+        dal__clearerr(db);
+        db->err = saved;
+    }
+    return tx_ended(db, rc);
+}
+
+static int end_level(dal_db *db, int commit)
+{
+    char sql[96];
+    int rc;
+
+    if ((rc = usable(db)) != DAL_OK)
+        return rc;
+    sync_depth(db);
+    if (db->tx_depth == 0)
+        return dal__seterrf(db, DAL_E_MISUSE, "25P01", "dal_%s: no "
+                            "transaction is open",
+                            commit ? "commit" : "rollback");
+    if (db->tx_depth == 1) {
+        rc = dal_exec_params(db, commit ? "COMMIT" : "ROLLBACK", NULL, 0);
+        if (rc == DAL_OK)
+            db->tx_depth = 0;
+        return tx_ended(db, rc);
+    }
+    if (commit) {
+        snprintf(sql, sizeof sql, "RELEASE SAVEPOINT dal_sp_%d",
+                 db->tx_depth - 1);
+        rc = dal_exec_params(db, sql, NULL, 0);
+    } else {
+        /* ROLLBACK TO keeps the savepoint; release it so that the level
+         * is gone, as after a commit. */
+        snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT dal_sp_%d",
+                 db->tx_depth - 1);
+        rc = dal_exec_params(db, sql, NULL, 0);
+        if (rc == DAL_OK) {
+            snprintf(sql, sizeof sql, "RELEASE SAVEPOINT dal_sp_%d",
+                     db->tx_depth - 1);
+            rc = dal_exec_params(db, sql, NULL, 0);
+        }
+    }
+    if (rc == DAL_OK)
+        db->tx_depth--;
+    sync_depth(db);
+    return rc;
+}
+
+int dal_commit(dal_db *db)
+{
+    return end_level(db, 1);
+}
+
+int dal_rollback(dal_db *db)
+{
+    return end_level(db, 0);
+}
+
+int dal_tx_depth(const dal_db *db)
+{
+    if (!db || !db->conn || db->zombie)
+        return 0;
+    if (db->tx_depth > 0 && !db->drv->in_tx(db->conn))
+        return 0;
+    return db->tx_depth;
+}
