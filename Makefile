@@ -106,7 +106,7 @@ check-build: deps all $(TESTS) check-exports check-man
 # One throwaway PostgreSQL serves the whole run and is stopped at the end,
 # failures included (tests/pg/with-pg.sh).
 check: check-build
-	@BUILD=$(BUILD) PREFIX_TEST=$(CURDIR)/$(BUILD)/inst \
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) \
 	    sh tests/pg/with-pg.sh sh tests/run-all.sh
 
 check-valgrind: check-build

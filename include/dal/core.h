@@ -333,8 +333,8 @@ DAL_EXTERN void dal_value_clear(dal_value *v);
 
 /*
  * dal_changes - rows inserted, updated or deleted by the most recent
- * INSERT, UPDATE or DELETE on db (0 after other statements on
- * PostgreSQL; SQLite keeps the last DML count).
+ * INSERT, UPDATE or DELETE on db (MERGE too on PostgreSQL). Other
+ * statements leave it unchanged, on both backends. 0 for a NULL db.
  */
 DAL_EXTERN int64_t dal_changes(dal_db *db);
 
@@ -419,8 +419,9 @@ DAL_EXTERN int dal_clear_bindings(dal_stmt *st);
 /*
  * dal_step - execute the statement, or advance to its next row.
  * Returns DAL_ROW when a row is ready for the column getters, DAL_DONE
- * when the statement has finished (step again after dal_reset() to run
- * it anew), or an error code. On PostgreSQL the first step runs the
+ * when the statement has finished, or an error code. Stepping a finished
+ * (or failed) statement runs it anew with the same bindings, as if
+ * dal_reset() had been called. On PostgreSQL the first step runs the
  * statement and receives its whole result.
  */
 DAL_EXTERN int dal_step(dal_stmt *st);
