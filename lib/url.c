@@ -125,8 +125,14 @@ static char *redact(const char *url)
         size_t n = strcspn(q + 1, "&") + 1;
         const char *eq = memchr(q, '=', n);
 
-        if (eq && (size_t)(eq - q - 1) == 8
-            && !strncasecmp(q + 1, "password", 8)) {
+        char *key = eq ? dal__url_decode(q + 1, (size_t)(eq - q - 1), 0)
+                       : NULL;
+        int secret = key && !strcasecmp(key, "password");
+
+        dal__free(key);
+        if (eq && !key)
+            goto nomem;
+        if (secret) {
             if (dal__buf_add(&b, q, (size_t)(eq + 1 - q))
                 || dal__buf_adds(&b, "***"))
                 goto nomem;

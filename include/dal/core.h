@@ -7,7 +7,10 @@
  *     stepping, or a DAL_E_* / DAL_NOMEM error code.
  *   - A dal_db keeps its last error; read it with dal_errcode(),
  *     dal_errmsg(), dal_sqlstate() and friends. Errors raised through a
- *     dal_stmt are recorded on the dal_db that owns it.
+ *     dal_stmt are recorded on the dal_db that owns it. Every call that
+ *     can fail clears the error when it succeeds; the column getters and
+ *     the error accessors only ever record one (dal_column_* on a bad
+ *     index), so check dal_errcode() right after them if in doubt.
  *   - Parameter indexes are 1-based (as in SQLite); column indexes are
  *     0-based.
  *   - A dal_db and its statements are used by one thread at a time.
@@ -187,10 +190,14 @@ DAL_EXTERN void dal_free(void *p);
  * dal_open - connect to the database that url names, blocking until the
  * connection is ready. URL forms (dal(7) lists every option):
  *   sqlite:relative/path.db   sqlite:///abs/path.db   sqlite::memory:
- *       options ?mode=ro|rw|rwc &journal=wal|delete|truncate|persist|
- *       memory|off &busy_timeout=MS &foreign_keys=on|off
+ *       options ?mode=ro|rw|rwc (default rwc: create when missing)
+ *       &journal=wal|delete|truncate|persist|memory|off (default: left
+ *       as SQLite has it) &busy_timeout=MS (default 5000: wait for a
+ *       lock that long before DAL_E_BUSY) &foreign_keys=on|off (default
+ *       on, so foreign keys are enforced as on PostgreSQL)
  *   postgres://... or postgresql://...  any libpq URI, multi-host
- *       included; every libpq query option is accepted.
+ *       included; the query options are libpq's, checked by libpq's own
+ *       parser (an unknown one is DAL_E_URL).
  * Options libdal takes for itself on every backend:
  *   statement_cache=N   prepared statements kept per connection (LRU,
  *                       default 64, 0 disables the cache)
@@ -224,7 +231,8 @@ DAL_EXTERN const char *dal_backend(const dal_db *db);
 /*
  * dal_errcode - the result code of the last failed call on db (or on one
  * of its statements), or DAL_OK when the last call succeeded. A NULL db
- * gives DAL_NOMEM, as dal_open() reports a NULL handle only for that.
+ * gives DAL_NOMEM: given a non-NULL url and dbp, dal_open() returns a
+ * NULL handle only when memory ran out.
  */
 DAL_EXTERN int dal_errcode(const dal_db *db);
 
@@ -281,7 +289,8 @@ DAL_EXTERN int dal_exec(dal_db *db, const char *sql);
  * dal_exec_params - run one statement with nparams parameters taken from
  * params[0..nparams-1] in placeholder order ($N takes params[N-1]; each
  * distinct :name takes the next slot in order of first appearance), and
- * discard any rows. The prepared statement is kept in the connection's
+ * discard any rows. params may be NULL when nparams is 0; text values
+ * follow dal_bind_text()'s rules. The prepared statement is kept in the connection's
  * statement cache, so running the same SQL text again is not prepared
  * again. Returns DAL_OK, DAL_E_RANGE when nparams does not match the
  * placeholders, or an error code. dal_changes() then gives the number of
@@ -396,7 +405,10 @@ DAL_EXTERN int dal_bind_param_index(const dal_stmt *st, const char *name);
  * Text must be valid UTF-8 without NUL bytes, on both backends (DAL_E_DATA,
  * SQLSTATE 22021, otherwise); len may be DAL_NTS for a NUL-terminated
  * string. Blobs take any bytes; p may be NULL when len is 0. flags is
- * DAL_STATIC or DAL_TRANSIENT. dal_bind_named() binds by :name.
+ * DAL_STATIC or DAL_TRANSIENT; a NULL s binds SQL NULL. dal_bind_bool()
+ * takes any nonzero v as true. dal_bind_named() binds by :name, given
+ * with or without the colon, copying text and blobs as dal_bind_value()
+ * does.
  * Returns DAL_OK, DAL_E_RANGE (idx out of range, unknown name),
  * DAL_E_DATA, DAL_E_MISUSE (bad type tag or flags) or DAL_NOMEM.
  */
