@@ -28,8 +28,6 @@
 #define FLOAT4OID 700
 #define FLOAT8OID 701
 
-/* Unused prepared statements are dropped in batches of this many. */
-#define DEALLOC_BATCH 16
 
 typedef struct pg_type {
     Oid oid;
@@ -254,9 +252,19 @@ static int pg_open(dal_db *db, dal__url *u, void **connp)
     if (!c->pc)
         return nomem(db);
     if (PQstatus(c->pc) != CONNECTION_OK) {
+        char full[1200];
+        int bad_option;
+
         clean_msg(c, PQerrorMessage(c->pc), msg, sizeof msg);
-        return dal__seterrf(db, DAL_E_CONNECT, "08001", "cannot connect "
-                            "to '%s': %s", u->redacted, msg);
+        /* libpq checks option values (port, sslmode, timeouts...) only
+         * when connecting, before any network traffic; its messages for
+         * them start with "invalid". Those are URL errors. */
+        bad_option = !strncmp(msg, "invalid ", 8);
+        snprintf(full, sizeof full, "%s '%s': %s",
+                 bad_option ? "invalid PostgreSQL URL" : "cannot connect to",
+                 u->redacted, msg);
+        return dal__seterr(db, bad_option ? DAL_E_URL : DAL_E_CONNECT,
+                           "08001", -1, full, NULL, NULL, NULL);
     }
     PQsetNoticeProcessor(c->pc, ignore_notice, NULL);
     return DAL_OK;
@@ -354,8 +362,10 @@ static int pg_prepare(dal_db *db, void *conn, const char *sql, size_t len,
         *stmt = s;
         return DAL_OK;
     }
-    if (c->ndealloc >= DEALLOC_BATCH)
-        flush_dealloc(c);
+    /* Statements evicted from the cache or finalized are dropped here,
+     * in one round trip, so the server never holds more than the caller
+     * keeps plus what was finalized since the last prepare. */
+    flush_dealloc(c);
     snprintf(s->name, sizeof s->name, "dal_%lu", ++c->next_id);
     res = PQprepare(c->pc, s->name, sql, nparams, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {

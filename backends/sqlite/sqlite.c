@@ -24,31 +24,34 @@ typedef struct sq_conn {
 /* ---- errors -------------------------------------------------------- */
 
 static const struct {
-    const char *prefix; /* start of SQLite's message */
+    const char *prefix;   /* start of SQLite's message */
     const char *sqlstate;
+    const char *also;     /* a second part the message must contain */
 } msg_states[] = {
-    {"near ", "42601"},
-    {"incomplete input", "42601"},
-    {"unrecognized token", "42601"},
-    {"syntax error", "42601"},
-    {"no such table", "42P01"},
-    {"no such column", "42703"},
-    {"no such function", "42883"},
-    {"no such index", "42704"},
-    {"no such savepoint", "3B001"},
-    {"ambiguous column name", "42702"},
-    {"misuse of aggregate", "42803"},
-    {"wrong number of arguments", "42883"},
-    {"cannot start a transaction within a transaction", "25001"},
-    {"cannot commit - no transaction is active", "25P01"},
-    {"cannot rollback - no transaction is active", "25P01"},
-    {"integer overflow", "22003"},
-    {"too many SQL variables", "54023"},
-    {"too many columns", "54011"},
-    {"parser stack overflow", "54001"},
-    {"table ", "42P07"}, /* "table x already exists" */
-    {"index ", "42P07"}, /* "index x already exists" */
-    {NULL, NULL}
+    {"near ", "42601", NULL},
+    {"incomplete input", "42601", NULL},
+    {"unrecognized token", "42601", NULL},
+    {"syntax error", "42601", NULL},
+    {"no such table", "42P01", NULL},
+    {"no such column", "42703", NULL},
+    {"no such function", "42883", NULL},
+    {"no such index", "42704", NULL},
+    {"no such savepoint", "3B001", NULL},
+    {"ambiguous column name", "42702", NULL},
+    {"misuse of aggregate", "42803", NULL},
+    {"wrong number of arguments", "42883", NULL},
+    {"cannot start a transaction within a transaction", "25001", NULL},
+    {"cannot commit - no transaction is active", "25P01", NULL},
+    {"cannot rollback - no transaction is active", "25P01", NULL},
+    {"integer overflow", "22003", NULL},
+    {"too many SQL variables", "54023", NULL},
+    {"too many columns", "54011", NULL},
+    {"parser stack overflow", "54001", NULL},
+    {"table ", "42P07", "already exists"},
+    {"index ", "42P07", "already exists"},
+    {"view ", "42P07", "already exists"},
+    {"trigger ", "42710", "already exists"},
+    {NULL, NULL, NULL}
 };
 
 /* The SQLSTATE an SQLite error stands for (see dal_sqlstate(3)). */
@@ -93,16 +96,10 @@ static const char *sqlstate_of(int ext, const char *msg)
     case SQLITE_ERROR:
         for (i = 0; msg && msg_states[i].prefix; i++)
             if (!strncmp(msg, msg_states[i].prefix,
-                         strlen(msg_states[i].prefix))) {
-                /* "table"/"index" prefixes only for "already exists". */
-                if (msg_states[i].prefix[0] == 't'
-                    || msg_states[i].prefix[0] == 'i') {
-                    if (strstr(msg, "already exists"))
-                        return msg_states[i].sqlstate;
-                    continue;
-                }
+                         strlen(msg_states[i].prefix))
+                && (!msg_states[i].also
+                    || strstr(msg, msg_states[i].also)))
                 return msg_states[i].sqlstate;
-            }
         return "HY000";
     }
     return "HY000";
