@@ -53,12 +53,12 @@ all: $(STATIC_LIB) $(SHARED_LIB) $(EXAMPLES)
 # configure is generated (build-aux/bootstrap.sh) and then run when
 # config.mk is missing, so that a fresh clone builds with plain `make`.
 config.mk: configure.ac config.mk.in dal.pc.in
-	@sh build-aux/install-deps.sh
+	@bash build-aux/install-deps.sh
 	sh build-aux/bootstrap.sh
 	./configure --prefix=$(PREFIX) -q
 
 deps:
-	@sh build-aux/install-deps.sh
+	@bash build-aux/install-deps.sh
 
 $(BUILD)/%.o: %.c $(HEADERS) lib/dal-int.h config.mk
 	@mkdir -p $(dir $@)
@@ -107,10 +107,10 @@ check-build: deps all $(TESTS) check-exports check-man
 # failures included (tests/pg/with-pg.sh).
 check: check-build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) \
-	    sh tests/pg/with-pg.sh sh tests/run-all.sh
+	    bash tests/pg/with-pg.sh sh tests/run-all.sh
 
 check-valgrind: check-build
-	@BUILD=$(BUILD) VALGRIND=1 sh tests/pg/with-pg.sh sh tests/run-all.sh
+	@BUILD=$(BUILD) VALGRIND=1 bash tests/pg/with-pg.sh sh tests/run-all.sh
 
 installcheck:
 	@BUILD=$(BUILD) sh tests/installcheck.sh
