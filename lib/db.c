@@ -179,18 +179,23 @@ int dal_exec_params(dal_db *db, const char *sql, const dal_value *params,
     return DAL_OK;
 }
 
-int dal_query_int64(dal_db *db, const char *sql, const dal_value *params,
-                    int nparams, int64_t *out)
+/* The first column of the first row, as an integer or a double. */
+static int query_number(dal_db *db, const char *sql,
+                        const dal_value *params, int nparams, int64_t *i,
+                        double *d)
 {
     dal_stmt *st;
     int rc;
 
-    if (!out)
+    if (!i && !d)
         return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
                   : DAL_E_MISUSE;
     rc = run_cached(db, sql, params, nparams, &st);
     if (rc == DAL_ROW) {
-        *out = dal_column_int64(st, 0);
+        if (i)
+            *i = dal_column_int64(st, 0);
+        else
+            *d = dal_column_double(st, 0);
         rc = DAL_OK;
     }
     if (st)
@@ -198,23 +203,16 @@ int dal_query_int64(dal_db *db, const char *sql, const dal_value *params,
     return rc;
 }
 
+int dal_query_int64(dal_db *db, const char *sql, const dal_value *params,
+                    int nparams, int64_t *out)
+{
+    return query_number(db, sql, params, nparams, out, NULL);
+}
+
 int dal_query_double(dal_db *db, const char *sql, const dal_value *params,
                      int nparams, double *out)
 {
-    dal_stmt *st;
-    int rc;
-
-    if (!out)
-        return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
-                  : DAL_E_MISUSE;
-    rc = run_cached(db, sql, params, nparams, &st);
-    if (rc == DAL_ROW) {
-        *out = dal_column_double(st, 0);
-        rc = DAL_OK;
-    }
-    if (st)
-        dal__cache_put(db, st);
-    return rc;
+    return query_number(db, sql, params, nparams, NULL, out);
 }
 
 int dal_query_text(dal_db *db, const char *sql, const dal_value *params,

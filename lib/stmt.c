@@ -13,6 +13,15 @@
     do { if (DAL__UNLIKELY((db)->err.code != DAL_OK)) \
         dal__clearerr(db); } while (0)
 
+/* Make st ready to run again (SQLite refuses binds while it is not). */
+static void rewind_stmt(dal_stmt *st)
+{
+    if (st->state != DAL__ST_READY) {
+        st->db->drv->reset(st->impl);
+        st->state = DAL__ST_READY;
+    }
+}
+
 int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp)
 {
     dal__sqltext t;
@@ -151,10 +160,7 @@ static int bind_check(dal_stmt *st, int idx)
                             "statement has %d parameter%s", idx,
                             st->nparams, st->nparams == 1 ? "" : "s");
     CLEAR(db);
-    if (st->state != DAL__ST_READY) {
-        db->drv->reset(st->impl);
-        st->state = DAL__ST_READY;
-    }
+    rewind_stmt(st);
     return DAL_OK;
 }
 
@@ -298,10 +304,7 @@ int dal_clear_bindings(dal_stmt *st)
     if (!st)
         return DAL_E_MISUSE;
     CLEAR(st->db);
-    if (st->state != DAL__ST_READY) {
-        st->db->drv->reset(st->impl);
-        st->state = DAL__ST_READY;
-    }
+    rewind_stmt(st);
     return st->db->drv->clear_bindings(st->impl);
 }
 
@@ -341,10 +344,7 @@ int dal_reset(dal_stmt *st)
     if (!st)
         return DAL_E_MISUSE;
     CLEAR(st->db);
-    if (st->state != DAL__ST_READY) {
-        st->db->drv->reset(st->impl);
-        st->state = DAL__ST_READY;
-    }
+    rewind_stmt(st);
     return DAL_OK;
 }
 
