@@ -15,10 +15,22 @@ int dal__utf8_valid(const char *str, size_t len)
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
 
     while (s < end) {
-        unsigned char c = *s;
+        unsigned char c;
         size_t n;
         uint32_t cp;
 
+        /* Most text is ASCII: take it eight bytes at a time. */
+        while (end - s >= 8) {
+            uint64_t w;
+
+            memcpy(&w, s, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            s += 8;
+        }
+        if (s == end)
+            break;
+        c = *s;
         if (c < 0x80) {
             s++;
             continue;
@@ -78,9 +90,22 @@ int64_t dal__text_to_int64(const char *s, size_t len)
     const char *t;
     long long v;
     double d;
+    uint64_t u = 0;
+    size_t i = 0;
+    int neg;
 
     if (!s || !len)
         return 0;
+    /* The common case, a plain decimal integer that fits, without a
+     * copy; anything else takes the general path below. */
+    neg = s[0] == '-';
+    i = neg || s[0] == '+';
+    if (i < len && len - i <= 18) {
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            u = u * 10 + (uint64_t)(s[i] - '0');
+        if (i == len)
+            return neg ? -(int64_t)u : (int64_t)u;
+    }
     t = terminated(s, len, buf, sizeof buf);
     errno = 0;
     v = strtoll(t, &end, 10);

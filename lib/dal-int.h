@@ -68,10 +68,13 @@ typedef struct dal__sqltext {
  * Translate ?, $N and :name placeholders of one statement to the marker
  * the backend wants: marker '?' gives ?1, ?2 ... (SQLite), marker '$'
  * gives $1, $2 ... (PostgreSQL). String literals (with '' and, after E,
- * backslash escapes), "identifiers", `identifiers`, [identifiers],
- * -- and (nested) block comments, $tag$ strings and :: casts are copied
- * untouched; ?? becomes a literal ?. A trailing ';' and what follows it,
- * if only blanks and comments, are dropped.
+ * backslash escapes), "identifiers", `identifiers`, -- and block
+ * comments, $tag$ strings and :: casts are copied untouched; with marker
+ * '?' (SQLite) also [identifiers], and with '$' (PostgreSQL) block
+ * comments nest while [..] stays an array subscript. ?? becomes a literal
+ * ?. A ';' inside a routine body (CREATE TRIGGER ... BEGIN ...; END, or
+ * BEGIN ATOMIC) belongs to it. A trailing ';' and what follows it, if
+ * only blanks and comments, are dropped.
  * Returns DAL_OK, DAL_NOMEM, or DAL_E_MISUSE with a message in err
  * (mixed placeholder styles, $0, a second statement).
  */
@@ -111,6 +114,7 @@ typedef struct dal__url {
     dal__kv *opts;  /* query options, percent-decoded */
     int nopts;
     char *redacted; /* the whole URL with any password shown as *** */
+    char *secret;   /* the raw text redacted hides, to scrub messages */
     int stmt_cache; /* statement_cache=N, default DAL__STMT_CACHE_DEFAULT */
 } dal__url;
 

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dal-int.h"
 
@@ -131,6 +132,65 @@ static size_t skip_token(const char *s, size_t i, size_t n, int sqlite)
     }
 }
 
+/*
+ * What the lexer must know to tell a ';' inside a routine body from one
+ * that ends the statement: SQLite's CREATE TRIGGER ... BEGIN ...; END and
+ * PostgreSQL's CREATE FUNCTION ... BEGIN ATOMIC ...; END. As in
+ * sqlite3_complete(), a body ends at the first "END ;" (so a CASE ... END
+ * that closes a statement inside a body ends it early, as in SQLite).
+ */
+typedef struct body_scan {
+    int nwords;   /* words seen in the statement */
+    int create;   /* it starts with CREATE */
+    int routine;  /* TRIGGER, FUNCTION or PROCEDURE among its first words */
+    int body;     /* inside BEGIN ... */
+    int last_end; /* the last token was the word END */
+} body_scan;
+
+static int word_is(const char *s, size_t len, const char *w)
+{
+    return strlen(w) == len && !strncasecmp(s, w, len);
+}
+
+/* Note the word s[0..len) in the scan. */
+static void scan_word(body_scan *b, const char *s, size_t len)
+{
+    b->nwords++;
+    b->last_end = b->body && word_is(s, len, "END");
+    if (b->nwords == 1) {
+        b->create = word_is(s, len, "CREATE");
+        return;
+    }
+    if (!b->create)
+        return;
+    if (b->nwords <= 6 && (word_is(s, len, "TRIGGER")
+                           || word_is(s, len, "FUNCTION")
+                           || word_is(s, len, "PROCEDURE")))
+        b->routine = 1;
+    else if (b->routine && word_is(s, len, "BEGIN"))
+        b->body = 1;
+}
+
+/* Does a top-level ';' here end the statement? */
+static int semicolon_ends(const body_scan *b)
+{
+    return !b->body || b->last_end;
+}
+
+/* If s[i] starts a word, note it and return its end; else return i. */
+static size_t word_at(const char *s, size_t i, size_t n, body_scan *b)
+{
+    size_t j;
+
+    if (!is_ident_start((unsigned char)s[i])
+        || (i > 0 && is_ident((unsigned char)s[i - 1])))
+        return i;
+    for (j = i + 1; j < n && is_ident((unsigned char)s[j]); j++)
+        ;
+    scan_word(b, s + i, j - i);
+    return j;
+}
+
 int dal__sql_is_blank(const char *sql, size_t len)
 {
     size_t i = 0, j;
@@ -153,15 +213,25 @@ int dal__sql_is_blank(const char *sql, size_t len)
 size_t dal__sql_stmt_end(const char *sql)
 {
     size_t n = strlen(sql), i = 0, j;
+    body_scan b = {0};
 
     /* Brackets are skipped as in SQLite: in PostgreSQL they hold array
      * subscripts, which never contain a ';'. */
     while (i < n) {
-        if (sql[i] == ';')
-            return i + 1;
+        if (sql[i] == ';') {
+            if (semicolon_ends(&b))
+                return i + 1;
+            b.last_end = 0;
+            i++;
+            continue;
+        }
         j = skip_token(sql, i, n, 0);
         if (j == i && sql[i] == '[')
             j = skip_token(sql, i, n, 1);
+        if (j == i)
+            j = word_at(sql, i, n, &b);
+        if (j == i && !isspace((unsigned char)sql[i]))
+            b.last_end = 0;
         i = j > i ? j : i + 1;
     }
     return n;
@@ -231,6 +301,7 @@ int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
     int sqlite = marker == '?', style = STYLE_NONE, rc = DAL_OK;
     long nq = 0, maxn = 0, v;
     dal__buf b = {0};
+    body_scan scan = {0};
 
     memset(out, 0, sizeof *out);
     if (err && errlen)
@@ -310,6 +381,9 @@ int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
             if (!slot || add_marker(&b, marker, slot))
                 goto nomem;
             i = start = j;
+        } else if (c == ';' && !semicolon_ends(&scan)) {
+            scan.last_end = 0;
+            i++;
         } else if (c == ';') {
             FLUSH(i);
             if (!dal__sql_is_blank(sql + i + 1, n - i - 1)) {
@@ -320,7 +394,11 @@ int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
                 goto fail;
             }
             start = i = n;
+        } else if ((j = word_at(sql, i, n, &scan)) > i) {
+            i = j;
         } else {
+            if (!isspace(c))
+                scan.last_end = 0;
             i++;
         }
     }

@@ -88,14 +88,17 @@ static void known_schemes(char *out, size_t outlen)
  * any password= option replaced by ***. Works on malformed URLs too,
  * since it is used to report them.
  */
-static char *redact(const char *url)
+static char *redact(const char *url, char **secret)
 {
     dal__buf b = {0};
     const char *p = strstr(url, "://"), *auth, *end, *at, *colon, *q;
 
     if (p) {
         auth = p + 3;
-        end = auth + strcspn(auth, "/?#");
+        /* Up to the last '@' in the URL: a password may hold an
+         * unencoded '/', '?' or '@', and masking too much is harmless
+         * where masking too little is not. */
+        end = auth + strlen(auth);
         at = NULL;
         for (q = auth; q < end; q++)
             if (*q == '@')
@@ -104,6 +107,10 @@ static char *redact(const char *url)
         if (colon) {
             if (dal__buf_add(&b, url, (size_t)(colon + 1 - url))
                 || dal__buf_adds(&b, "***"))
+                goto nomem;
+            if (colon + 1 < at && secret
+                && !(*secret = dal__strndup(colon + 1,
+                                            (size_t)(at - colon - 1))))
                 goto nomem;
             p = at;
         } else {
@@ -124,15 +131,14 @@ static char *redact(const char *url)
     while (*q) {
         size_t n = strcspn(q + 1, "&") + 1;
         const char *eq = memchr(q, '=', n);
-
         char *key = eq ? dal__url_decode(q + 1, (size_t)(eq - q - 1), 0)
                        : NULL;
-        int secret = key && !strcasecmp(key, "password");
+        int is_pw = key && !strcasecmp(key, "password");
 
         dal__free(key);
         if (eq && !key)
             goto nomem;
-        if (secret) {
+        if (is_pw) {
             if (dal__buf_add(&b, q, (size_t)(eq + 1 - q))
                 || dal__buf_adds(&b, "***"))
                 goto nomem;
@@ -161,6 +167,7 @@ void dal__url_free(dal__url *u)
     dal__free(u->scheme);
     dal__free(u->body);
     dal__free(u->redacted);
+    dal__free(u->secret);
     memset(u, 0, sizeof *u);
 }
 
@@ -268,7 +275,7 @@ int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen)
 
     memset(u, 0, sizeof *u);
     u->stmt_cache = DAL__STMT_CACHE_DEFAULT;
-    u->redacted = redact(url);
+    u->redacted = redact(url, &u->secret);
     if (!u->redacted)
         return DAL_NOMEM;
     known_schemes(known, sizeof known);

@@ -236,6 +236,11 @@ static const struct tr_dialect_case tr_dialect_cases[] = {
     {"SELECT /* a /* ? */ ? */ ?", '$', "SELECT /* a /* ? */ ? */ $1", 1},
     {"SELECT /* a /* ? */ ? */ ?", '?', "SELECT /* a /* ? */ ?1 */ ?2", 2},
     {"SELECT /* /* */ */ ?", '$', "SELECT /* /* */ */ $1", 1},
+    /* One statement, though its body has ';' (SQLite triggers). */
+    {"CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+     "INSERT INTO log VALUES (new.a); END;", '?',
+     "CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+     "INSERT INTO log VALUES (new.a); END", 0},
 };
 
 static void check_translation(const struct tr_case *c, char marker,
@@ -466,6 +471,13 @@ static const struct end_case end_cases[] = {
     {"SELECT $t$ ; $x$ ; $t$;", " x"},
     {"SELECT foo$1;", "$; x"},
     {"SELECT x::text;", " x"},
+    /* A trigger's body holds statements of its own: the trigger ends at
+     * END (sqlite3_complete() agrees). BEGIN alone is a transaction. */
+    {"CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+     "INSERT INTO log VALUES (new.a); END;", " INSERT INTO t VALUES (1);"},
+    {"create temp trigger tr after delete on t begin "
+     "delete from log; delete from log2; end;", " x"},
+    {"BEGIN;", " SELECT 1; END;"},
     /* No top-level ';': the whole text. */
     {"SELECT 1", ""},
     {"", ""},
@@ -993,6 +1005,12 @@ START_TEST(test_url_err_no_password)
         "postgres://bob:hunter2%@h/db?statement_cache=q",
         "postgres://bob:hunter2%4@h/db?statement_cache=q",
         "hunter2://bob:hunter2@h/db",
+        /* A password with an unencoded '/', '?' or '#' is a mistake
+         * users make, and just when the error must not show it. */
+        "postgres://bob:hunter2/x@h/db",
+        "postgres://bob:x/hunter2@h/db",
+        "postgres://bob:hunter2?x@h/db",
+        "postgres://bob:hunter2#x@h/db",
     };
     char err[256];
     dal__url u;

@@ -38,7 +38,8 @@ typedef struct pg_conn {
     PGconn *pc;
     unsigned long next_id; /* names prepared statements dal_1, dal_2 ... */
     int64_t changes;
-    char *password;        /* scrubbed from every message */
+    char *password;        /* scrubbed from every message, */
+    char *secret;          /* as is what the URL's redaction hid */
     dal__buf dealloc;      /* pending "DEALLOCATE x;" statements */
     int ndealloc;
     pg_type *types;        /* names of OIDs looked up in the catalogue */
@@ -103,6 +104,8 @@ static void clean_msg(pg_conn *c, const char *in, char *out, size_t cap)
         out[--n] = '\0';
     if (c && c->password)
         dal__scrub(out, cap, c->password);
+    if (c && c->secret)
+        dal__scrub(out, cap, c->secret);
 }
 
 /* Record a connection-level failure (no result to read fields from). */
@@ -195,6 +198,29 @@ nomem:
     return NULL;
 }
 
+/*
+ * Scrub from msg everything of u that may be a password: the text the
+ * redaction hid (raw and percent-decoded) and any password= option.
+ */
+static void scrub_url(const dal__url *u, char *msg, size_t cap)
+{
+    char *dec;
+    int i;
+
+    if (u->secret) {
+        dal__scrub(msg, cap, u->secret);
+        dec = dal__url_decode(u->secret, strlen(u->secret), 0);
+        if (dec)
+            dal__scrub(msg, cap, dec);
+        else /* cannot check, so say nothing of libpq's message */
+            snprintf(msg, cap, "(message withheld: out of memory)");
+        dal__free(dec);
+    }
+    for (i = 0; i < u->nopts; i++)
+        if (!strcmp(u->opts[i].key, "password"))
+            dal__scrub(msg, cap, u->opts[i].val);
+}
+
 static void ignore_notice(void *arg, const char *msg)
 {
     /* Notices (e.g. "table does not exist, skipping") are not errors;
@@ -225,6 +251,7 @@ static int pg_open(dal_db *db, dal__url *u, void **connp)
             return nomem(db);
         }
         clean_msg(NULL, perr, msg, sizeof msg);
+        scrub_url(u, msg, sizeof msg);
         PQfreemem(perr);
         dal__free(uri);
         return dal__seterrf(db, DAL_E_URL, "08001", "invalid PostgreSQL "
@@ -237,6 +264,11 @@ static int pg_open(dal_db *db, dal__url *u, void **connp)
         return nomem(db);
     }
     *connp = c;
+    if (u->secret && !(c->secret = dal__strdup(u->secret))) {
+        PQconninfoFree(opts);
+        dal__free(uri);
+        return nomem(db);
+    }
     for (o = opts; o->keyword; o++)
         if (!strcmp(o->keyword, "password") && o->val && *o->val
             && !(c->password = dal__strdup(o->val))) {
@@ -256,6 +288,7 @@ static int pg_open(dal_db *db, dal__url *u, void **connp)
         int bad_option;
 
         clean_msg(c, PQerrorMessage(c->pc), msg, sizeof msg);
+        scrub_url(u, msg, sizeof msg);
         /* libpq checks option values (port, sslmode, timeouts...) only
          * when connecting, before any network traffic; its messages for
          * them start with "invalid". Those are URL errors. */
@@ -284,6 +317,7 @@ static void pg_close(void *conn)
     dal__free(c->types);
     dal__buf_free(&c->dealloc);
     dal__free(c->password);
+    dal__free(c->secret);
     dal__free(c);
 }
 
@@ -427,8 +461,28 @@ static int bind_num(pg_stmt *s, int idx, const char *fmt, ...)
 
 static int pg_bind_int64(dal_db *db, void *stmt, int idx, int64_t v)
 {
+    pg_stmt *s = stmt;
+    pg_param *p = &s->params[idx - 1];
+    char tmp[24], *t = tmp + sizeof tmp;
+    /* Through unsigned, so that INT64_MIN negates without overflow. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n;
+
     (void)db;
-    return bind_num(stmt, idx, "%lld", (long long)v);
+    /* Formatted by hand: this is on every insert's and lookup's path,
+     * and vsnprintf costs twenty times as much. */
+    do {
+        *--t = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--t = '-';
+    n = (size_t)(tmp + sizeof tmp - t);
+    memcpy(p->num, t, n);
+    p->num[n] = '\0';
+    s->values[idx - 1] = p->num;
+    s->formats[idx - 1] = 0;
+    return DAL_OK;
 }
 
 static int pg_bind_double(dal_db *db, void *stmt, int idx, double v)
@@ -551,8 +605,12 @@ static int describe(dal_db *db, pg_stmt *s, PGresult *res)
 /* Number of rows a command status like "UPDATE 3" reports, if DML. */
 static void note_changes(pg_conn *c, PGresult *res)
 {
-    const char *st = PQcmdStatus(res);
+    const char *st;
 
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) > 0
+        && PQcmdStatus(res)[0] == 'S')
+        return; /* a SELECT: the common case, settled cheaply */
+    st = PQcmdStatus(res);
     if (!strncmp(st, "INSERT", 6) || !strncmp(st, "UPDATE", 6)
         || !strncmp(st, "DELETE", 6) || !strncmp(st, "MERGE", 5))
         c->changes = strtoll(PQcmdTuples(res), NULL, 10);

@@ -1,0 +1,1163 @@
+/*
+ * bench.c - libdal against raw sqlite3 and raw libpq, one cell per process.
+ *
+ * Usage: bench TARGET WORKLOAD
+ *   TARGET    sqlite-mem  SQLite in memory (sqlite::memory: / ":memory:")
+ *             sqlite-wal  a WAL database file in a temporary directory
+ *             pg-unix     PostgreSQL over the unix socket named by
+ *                         DAL_TEST_PG_SOCKET_URL (a libpq URI)
+ *   WORKLOAD  point_select  SELECT a, b, c by primary key, 10k-row table
+ *             insert_tx     100k single-row inserts in one transaction
+ *             scan          full scan of a 100k-row table, three columns
+ *
+ * Environment:
+ *   BENCH_RUNS    timed runs per side (default 5)
+ *   BENCH_RUN_MS  aimed length of one timed run in ms (default 400);
+ *                 insert_tx always inserts 100k rows per run
+ *
+ * Each side (raw and libdal) gets its own connection and its own table
+ * (SQLite: its own database too) holding the same rows. After setup both
+ * sides are warmed up, untimed, while the operation count per run is
+ * calibrated; then BENCH_RUNS timed runs of each side alternate, in the
+ * order raw-dal, dal-raw, raw-dal, ... so that drift hits both sides
+ * alike. Every run checks what it read or wrote, so nothing can be
+ * skipped, and any error or wrong result aborts the cell.
+ *
+ * stdout gets exactly one line:
+ *   BENCH <target> <workload> dal=<ops/s> raw=<ops/s> ratio=<r>
+ * from the median run of each side, with r = raw ns per op / libdal ns
+ * per op (1.00: no overhead; below 1: libdal is slower). An op is one
+ * point select, one inserted row or one scanned row. Details go to
+ * stderr. Exit status: 0 done, 1 error or wrong result, 2 usage,
+ * 77 target unavailable (no PostgreSQL URL).
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include "dal.h"
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+#define POINT_ROWS 10000
+#define SCAN_ROWS 100000
+#define INSERT_ROWS 100000
+#define INSERT_WARMUP_ROWS 10000
+#define MAX_RUNS 99
+
+enum target { T_SQLITE_MEM, T_SQLITE_WAL, T_PG_UNIX };
+enum workload { W_POINT, W_INSERT, W_SCAN };
+
+static const char *const target_names[] = {
+    "sqlite-mem", "sqlite-wal", "pg-unix"
+};
+static const char *const workload_names[] = {
+    "point_select", "insert_tx", "scan"
+};
+
+static enum target target;
+static enum workload workload;
+/* The side being run, for error messages. */
+static const char *cur_side = "setup";
+/* sqlite-wal's temporary directory, removed at exit. */
+static char tmpdir[256];
+
+/* ---- common ---------------------------------------------------------- */
+
+static _Noreturn void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+static void die(const char *fmt, ...)
+{
+    char msg[1024];
+    size_t n;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* libpq's messages end in a newline; ours never do. */
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    fflush(stdout);
+    fprintf(stderr, "bench %s %s: %s: %s\n", target_names[target],
+            workload_names[workload], cur_side, msg);
+    exit(1);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (p == NULL)
+        die("out of memory");
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+
+    return memcpy(xmalloc(n), s, n);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        die("clock_gettime failed");
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * The rows, the same on every side and in every table: row id holds
+ * a = val_a(id), b = val_b(id) and c = "row-<id>". The SQL that loads the
+ * tables (load_table) computes the same values.
+ */
+static int64_t val_a(int64_t id)
+{
+    return id * 7919 % 100003;
+}
+
+static double val_b(int64_t id)
+{
+    return (double)id * 0.25;
+}
+
+/* Text of c per id, made once so that no timed loop formats it. */
+static const char *ctext[INSERT_ROWS + 1];
+static size_t clen[INSERT_ROWS + 1];
+
+static void make_text(void)
+{
+    static char pool[(INSERT_ROWS + 1) * 12];
+    char *p = pool;
+    int64_t id;
+
+    for (id = 1; id <= INSERT_ROWS; id++) {
+        int n = snprintf(p, 12, "row-%d", (int)id);
+
+        ctext[id] = p;
+        clen[id] = (size_t)n;
+        p += n + 1;
+    }
+}
+
+/* The id of the i-th point select: a walk through every id. */
+static int64_t point_id(long i)
+{
+    return (int64_t)i * 7919 % POINT_ROWS + 1;
+}
+
+/* What a run read, to check against what it should have read. */
+struct sums {
+    int64_t rows;
+    int64_t a;
+    double b; /* exact: every b is a multiple of 0.25, sums stay < 2^53 */
+    int64_t clen;
+    int64_t cfirst; /* sum of the first bytes of c: the text was read */
+};
+
+static inline void sums_add(struct sums *s, int64_t a, double b,
+                            const char *c, size_t len)
+{
+    s->rows++;
+    s->a += a;
+    s->b += b;
+    s->clen += (int64_t)len;
+    s->cfirst += (unsigned char)c[0];
+}
+
+static void sums_expect_id(struct sums *s, int64_t id)
+{
+    sums_add(s, val_a(id), val_b(id), ctext[id], clen[id]);
+}
+
+static void sums_check(const struct sums *got, const struct sums *want)
+{
+    if (got->rows != want->rows || got->a != want->a ||
+        got->b != want->b || got->clen != want->clen ||
+        got->cfirst != want->cfirst)
+        die("wrong result: read %lld rows, sum(a) %lld, sum(b) %.2f, "
+            "sum(len(c)) %lld, sum(c[0]) %lld; expected %lld, %lld, "
+            "%.2f, %lld, %lld", (long long)got->rows, (long long)got->a,
+            got->b, (long long)got->clen, (long long)got->cfirst,
+            (long long)want->rows, (long long)want->a, want->b,
+            (long long)want->clen, (long long)want->cfirst);
+}
+
+/* Writes v, NUL-terminated, at the end of buf; returns its start. */
+static const char *fmt_i64(char buf[24], int64_t v)
+{
+    char *p = buf + 23;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    *p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
+/*
+ * One side of the comparison. The timed loops live behind these
+ * pointers, so each side's per-op work is direct calls to its own API.
+ */
+struct side {
+    const char *name;  /* "raw" or "dal" */
+    const char *table; /* its own table */
+    int dollar;        /* placeholders are $1.. (else ?) */
+    void *h;
+    void (*exec)(void *h, const char *sql);
+    /* The first column of the first row as a malloc'd string ("" for
+     * NULL), or NULL when there is no row. */
+    char *(*query_text)(void *h, const char *sql);
+    /* Prepare the workload's statement, kept until close. */
+    void (*prepare)(void *h, const char *sql, int nparams);
+    void (*point)(void *h, long n, struct sums *s);
+    /* BEGIN, insert rows 1..n, COMMIT. */
+    void (*insert)(void *h, long n);
+    void (*scan)(void *h, long passes, struct sums *s);
+    void (*close)(void *h);
+};
+
+static _Noreturn void no_row(int64_t id)
+{
+    die("point select of id %lld returned no row", (long long)id);
+}
+
+/* ---- raw sqlite3 ----------------------------------------------------- */
+
+struct rs {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+};
+
+static _Noreturn void rs_fail(struct rs *r, int rc, const char *what)
+{
+    die("sqlite3: %s: %s (%s)", what, sqlite3_errmsg(r->db),
+        sqlite3_errstr(rc));
+}
+
+static void rs_exec(void *h, const char *sql)
+{
+    struct rs *r = h;
+    char *err = NULL;
+
+    if (sqlite3_exec(r->db, sql, NULL, NULL, &err) != SQLITE_OK)
+        die("sqlite3: %s: %s", sql, err ? err : sqlite3_errmsg(r->db));
+}
+
+static char *rs_query_text(void *h, const char *sql)
+{
+    struct rs *r = h;
+    sqlite3_stmt *st;
+    char *out = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        rs_fail(r, rc, sql);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+
+        out = xstrdup(t ? (const char *)t : "");
+    } else if (rc != SQLITE_DONE) {
+        rs_fail(r, rc, sql);
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+static void rs_prepare(void *h, const char *sql, int nparams)
+{
+    struct rs *r = h;
+    int rc;
+
+    (void)nparams;
+    rc = sqlite3_prepare_v2(r->db, sql, -1, &r->st, NULL);
+    if (rc != SQLITE_OK)
+        rs_fail(r, rc, "sqlite3_prepare_v2");
+}
+
+static void rs_point(void *h, long n, struct sums *s)
+{
+    struct rs *r = h;
+    sqlite3_stmt *st = r->st;
+    long i;
+
+    for (i = 0; i < n; i++) {
+        int64_t id = point_id(i);
+        const unsigned char *c;
+        int rc;
+
+        rc = sqlite3_bind_int64(st, 1, id);
+        if (rc != SQLITE_OK)
+            rs_fail(r, rc, "sqlite3_bind_int64");
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            if (rc == SQLITE_DONE)
+                no_row(id);
+            rs_fail(r, rc, "sqlite3_step");
+        }
+        c = sqlite3_column_text(st, 2);
+        if (c == NULL)
+            rs_fail(r, SQLITE_NOMEM, "sqlite3_column_text");
+        sums_add(s, sqlite3_column_int64(st, 0),
+                 sqlite3_column_double(st, 1), (const char *)c,
+                 (size_t)sqlite3_column_bytes(st, 2));
+        sqlite3_reset(st);
+    }
+}
+
+static void rs_insert(void *h, long n)
+{
+    struct rs *r = h;
+    sqlite3_stmt *st = r->st;
+    int64_t id;
+
+    rs_exec(r, "BEGIN");
+    for (id = 1; id <= n; id++) {
+        int rc;
+
+        if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(st, 2, val_a(id))) != SQLITE_OK ||
+            (rc = sqlite3_bind_double(st, 3, val_b(id))) != SQLITE_OK ||
+            (rc = sqlite3_bind_text(st, 4, ctext[id], (int)clen[id],
+                                    SQLITE_STATIC)) != SQLITE_OK)
+            rs_fail(r, rc, "sqlite3_bind");
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            rs_fail(r, rc, "sqlite3_step");
+        sqlite3_reset(st);
+    }
+    rs_exec(r, "COMMIT");
+}
+
+static void rs_scan(void *h, long passes, struct sums *s)
+{
+    struct rs *r = h;
+    sqlite3_stmt *st = r->st;
+    long p;
+
+    for (p = 0; p < passes; p++) {
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *c = sqlite3_column_text(st, 2);
+
+            if (c == NULL)
+                rs_fail(r, SQLITE_NOMEM, "sqlite3_column_text");
+            sums_add(s, sqlite3_column_int64(st, 0),
+                     sqlite3_column_double(st, 1), (const char *)c,
+                     (size_t)sqlite3_column_bytes(st, 2));
+        }
+        if (rc != SQLITE_DONE)
+            rs_fail(r, rc, "sqlite3_step");
+        sqlite3_reset(st);
+    }
+}
+
+static void rs_close(void *h)
+{
+    struct rs *r = h;
+
+    sqlite3_finalize(r->st);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+/*
+ * Open path with the settings libdal's SQLite driver uses by default:
+ * no per-connection mutex (a connection is used by one thread at a
+ * time), foreign keys on, a 5 s busy timeout. mirror_pragmas() later
+ * checks every other setting against the libdal side.
+ */
+static void rs_open(struct side *s, const char *path, int wal)
+{
+    struct rs *r = xmalloc(sizeof *r);
+    int rc;
+
+    r->db = NULL;
+    r->st = NULL;
+    rc = sqlite3_open_v2(path, &r->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                         SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        rs_fail(r, rc, path);
+    rc = sqlite3_busy_timeout(r->db, 5000);
+    if (rc != SQLITE_OK)
+        rs_fail(r, rc, "sqlite3_busy_timeout");
+    rs_exec(r, "PRAGMA foreign_keys = ON");
+    if (wal) {
+        char *mode = rs_query_text(r, "PRAGMA journal_mode = WAL");
+
+        if (mode == NULL || strcmp(mode, "wal") != 0)
+            die("sqlite3: cannot switch %s to WAL (journal_mode %s)", path,
+                mode ? mode : "?");
+        free(mode);
+    }
+    s->name = "raw";
+    s->dollar = 0;
+    s->h = r;
+    s->exec = rs_exec;
+    s->query_text = rs_query_text;
+    s->prepare = rs_prepare;
+    s->point = rs_point;
+    s->insert = rs_insert;
+    s->scan = rs_scan;
+    s->close = rs_close;
+}
+
+/* ---- raw libpq ------------------------------------------------------- */
+
+/*
+ * What a careful libpq program does: the statement is prepared once
+ * with PQprepare, every op is a PQexecPrepared with text parameters, and
+ * values are read with PQgetvalue and converted with strtoll / strtod.
+ */
+struct rp {
+    PGconn *c;
+};
+
+static _Noreturn void rp_fail(struct rp *p, const PGresult *res,
+                              const char *what)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : "";
+
+    if (*msg == '\0')
+        msg = PQerrorMessage(p->c);
+    if (*msg == '\0' && res != NULL)
+        msg = PQresStatus(PQresultStatus(res));
+    die("libpq: %s: %s", what, msg);
+}
+
+static void rp_exec(void *h, const char *sql)
+{
+    struct rp *p = h;
+    PGresult *res = PQexec(p->c, sql);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rp_fail(p, res, sql);
+    PQclear(res);
+}
+
+static char *rp_query_text(void *h, const char *sql)
+{
+    struct rp *p = h;
+    PGresult *res = PQexec(p->c, sql);
+    char *out = NULL;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rp_fail(p, res, sql);
+    if (PQntuples(res) > 0)
+        out = xstrdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return out;
+}
+
+static void rp_prepare(void *h, const char *sql, int nparams)
+{
+    struct rp *p = h;
+    PGresult *res = PQprepare(p->c, "bench", sql, nparams, NULL);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rp_fail(p, res, "PQprepare");
+    PQclear(res);
+}
+
+static void rp_point(void *h, long n, struct sums *s)
+{
+    struct rp *p = h;
+    char idbuf[24];
+    long i;
+
+    for (i = 0; i < n; i++) {
+        int64_t id = point_id(i);
+        const char *vals[1];
+        PGresult *res;
+
+        vals[0] = fmt_i64(idbuf, id);
+        res = PQexecPrepared(p->c, "bench", 1, vals, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            rp_fail(p, res, "PQexecPrepared");
+        if (PQntuples(res) != 1)
+            no_row(id);
+        sums_add(s, strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+                 strtod(PQgetvalue(res, 0, 1), NULL),
+                 PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
+        PQclear(res);
+    }
+}
+
+static void rp_insert(void *h, long n)
+{
+    struct rp *p = h;
+    char ibuf[24], abuf[24], bbuf[32];
+    int64_t id;
+
+    rp_exec(p, "BEGIN");
+    for (id = 1; id <= n; id++) {
+        const char *vals[4];
+        PGresult *res;
+
+        vals[0] = fmt_i64(ibuf, id);
+        vals[1] = fmt_i64(abuf, val_a(id));
+        snprintf(bbuf, sizeof bbuf, "%.17g", val_b(id));
+        vals[2] = bbuf;
+        vals[3] = ctext[id];
+        res = PQexecPrepared(p->c, "bench", 4, vals, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rp_fail(p, res, "PQexecPrepared");
+        PQclear(res);
+    }
+    rp_exec(p, "COMMIT");
+}
+
+static void rp_scan(void *h, long passes, struct sums *s)
+{
+    struct rp *p = h;
+    long pass;
+
+    for (pass = 0; pass < passes; pass++) {
+        PGresult *res = PQexecPrepared(p->c, "bench", 0, NULL, NULL, NULL,
+                                       0);
+        int i, n;
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            rp_fail(p, res, "PQexecPrepared");
+        n = PQntuples(res);
+        for (i = 0; i < n; i++)
+            sums_add(s, strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                     strtod(PQgetvalue(res, i, 1), NULL),
+                     PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
+        PQclear(res);
+    }
+}
+
+static void rp_close(void *h)
+{
+    struct rp *p = h;
+
+    PQfinish(p->c);
+    free(p);
+}
+
+static void rp_open(struct side *s, const char *url)
+{
+    struct rp *p = xmalloc(sizeof *p);
+
+    p->c = PQconnectdb(url);
+    if (p->c == NULL)
+        die("libpq: PQconnectdb: out of memory");
+    if (PQstatus(p->c) != CONNECTION_OK)
+        rp_fail(p, NULL, "PQconnectdb");
+    s->name = "raw";
+    s->dollar = 1;
+    s->h = p;
+    s->exec = rp_exec;
+    s->query_text = rp_query_text;
+    s->prepare = rp_prepare;
+    s->point = rp_point;
+    s->insert = rp_insert;
+    s->scan = rp_scan;
+    s->close = rp_close;
+}
+
+/* ---- libdal ---------------------------------------------------------- */
+
+struct ld {
+    dal_db *db;
+    dal_stmt *st;
+};
+
+static _Noreturn void ld_fail(struct ld *d, int rc, const char *what)
+{
+    die("libdal: %s: %s (%s, SQLSTATE %s)", what, dal_errmsg(d->db),
+        dal_errstr(rc), dal_sqlstate(d->db));
+}
+
+static void ld_exec(void *h, const char *sql)
+{
+    struct ld *d = h;
+    int rc = dal_exec(d->db, sql);
+
+    if (rc != DAL_OK)
+        ld_fail(d, rc, sql);
+}
+
+static char *ld_query_text(void *h, const char *sql)
+{
+    struct ld *d = h;
+    char *t = NULL, *out;
+    int rc = dal_query_text(d->db, sql, NULL, 0, &t, NULL);
+
+    if (rc == DAL_DONE)
+        return NULL;
+    if (rc != DAL_OK)
+        ld_fail(d, rc, sql);
+    out = xstrdup(t ? t : "");
+    dal_free(t);
+    return out;
+}
+
+static void ld_prepare(void *h, const char *sql, int nparams)
+{
+    struct ld *d = h;
+    int rc = dal_prepare(d->db, sql, &d->st);
+
+    if (rc != DAL_OK)
+        ld_fail(d, rc, "dal_prepare");
+    if (dal_bind_param_count(d->st) != nparams)
+        die("libdal: dal_bind_param_count gives %d for %d parameters",
+            dal_bind_param_count(d->st), nparams);
+}
+
+static void ld_point(void *h, long n, struct sums *s)
+{
+    struct ld *d = h;
+    dal_stmt *st = d->st;
+    long i;
+
+    for (i = 0; i < n; i++) {
+        int64_t id = point_id(i);
+        const char *c;
+        size_t len;
+        int rc;
+
+        rc = dal_bind_int64(st, 1, id);
+        if (rc != DAL_OK)
+            ld_fail(d, rc, "dal_bind_int64");
+        rc = dal_step(st);
+        if (rc != DAL_ROW) {
+            if (rc == DAL_DONE)
+                no_row(id);
+            ld_fail(d, rc, "dal_step");
+        }
+        c = dal_column_text(st, 2, &len);
+        if (c == NULL)
+            ld_fail(d, dal_errcode(d->db), "dal_column_text");
+        sums_add(s, dal_column_int64(st, 0), dal_column_double(st, 1), c,
+                 len);
+        dal_reset(st);
+    }
+}
+
+static void ld_insert(void *h, long n)
+{
+    struct ld *d = h;
+    dal_stmt *st = d->st;
+    int64_t id;
+    int rc;
+
+    rc = dal_begin(d->db, 0);
+    if (rc != DAL_OK)
+        ld_fail(d, rc, "dal_begin");
+    for (id = 1; id <= n; id++) {
+        if ((rc = dal_bind_int64(st, 1, id)) != DAL_OK ||
+            (rc = dal_bind_int64(st, 2, val_a(id))) != DAL_OK ||
+            (rc = dal_bind_double(st, 3, val_b(id))) != DAL_OK ||
+            (rc = dal_bind_text(st, 4, ctext[id], clen[id],
+                                DAL_STATIC)) != DAL_OK)
+            ld_fail(d, rc, "dal_bind");
+        rc = dal_step(st);
+        if (rc != DAL_DONE)
+            ld_fail(d, rc, "dal_step");
+        dal_reset(st);
+    }
+    rc = dal_commit(d->db);
+    if (rc != DAL_OK)
+        ld_fail(d, rc, "dal_commit");
+}
+
+static void ld_scan(void *h, long passes, struct sums *s)
+{
+    struct ld *d = h;
+    dal_stmt *st = d->st;
+    long p;
+
+    for (p = 0; p < passes; p++) {
+        int rc;
+
+        while ((rc = dal_step(st)) == DAL_ROW) {
+            size_t len;
+            const char *c = dal_column_text(st, 2, &len);
+
+            if (c == NULL)
+                ld_fail(d, dal_errcode(d->db), "dal_column_text");
+            sums_add(s, dal_column_int64(st, 0), dal_column_double(st, 1),
+                     c, len);
+        }
+        if (rc != DAL_DONE)
+            ld_fail(d, rc, "dal_step");
+        dal_reset(st);
+    }
+}
+
+static void ld_close(void *h)
+{
+    struct ld *d = h;
+
+    dal_finalize(d->st);
+    dal_close(d->db);
+    free(d);
+}
+
+static void ld_open(struct side *s, const char *url)
+{
+    struct ld *d = xmalloc(sizeof *d);
+    int rc;
+
+    d->st = NULL;
+    rc = dal_open(url, &d->db);
+    if (d->db == NULL)
+        die("libdal: dal_open: out of memory");
+    if (rc != DAL_OK)
+        ld_fail(d, rc, "dal_open");
+    s->name = "dal";
+    s->dollar = 0;
+    s->h = d;
+    s->exec = ld_exec;
+    s->query_text = ld_query_text;
+    s->prepare = ld_prepare;
+    s->point = ld_point;
+    s->insert = ld_insert;
+    s->scan = ld_scan;
+    s->close = ld_close;
+}
+
+/* ---- setup ----------------------------------------------------------- */
+
+static void sql_exec(struct side *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+static void sql_exec(struct side *s, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    s->exec(s->h, sql);
+}
+
+static int64_t query_int(struct side *s, const char *fmt, ...)
+    PRINTF_LIKE(2, 3);
+
+static int64_t query_int(struct side *s, const char *fmt, ...)
+{
+    char sql[1024];
+    char *t;
+    int64_t v;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    t = s->query_text(s->h, sql);
+    if (t == NULL)
+        die("%s: no row", sql);
+    v = strtoll(t, NULL, 10);
+    free(t);
+    return v;
+}
+
+static int is_pg(void)
+{
+    return target == T_PG_UNIX;
+}
+
+/* Create the side's table, empty, replacing any left from a crash. */
+static void create_table(struct side *s)
+{
+    sql_exec(s, "DROP TABLE IF EXISTS %s", s->table);
+    /* INTEGER PRIMARY KEY is SQLite's 64-bit rowid key. */
+    if (is_pg())
+        sql_exec(s, "CREATE TABLE %s (id BIGINT PRIMARY KEY, "
+                 "a BIGINT NOT NULL, b DOUBLE PRECISION NOT NULL, "
+                 "c TEXT NOT NULL)", s->table);
+    else
+        sql_exec(s, "CREATE TABLE %s (id INTEGER PRIMARY KEY, "
+                 "a INTEGER NOT NULL, b REAL NOT NULL, c TEXT NOT NULL)",
+                 s->table);
+}
+
+/* Fill the side's table with rows 1..n in one statement (SQL valid on
+ * both backends), and check it. */
+static void load_table(struct side *s, int n)
+{
+    int64_t id, sum = 0;
+
+    sql_exec(s, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL "
+             "SELECT i + 1 FROM s WHERE i < %d) "
+             "INSERT INTO %s (id, a, b, c) "
+             "SELECT i, i * 7919 %% 100003, i * 0.25, 'row-' || i FROM s",
+             n, s->table);
+    if (is_pg())
+        sql_exec(s, "ANALYZE %s", s->table);
+    for (id = 1; id <= n; id++)
+        sum += val_a(id);
+    if (query_int(s, "SELECT count(*) FROM %s", s->table) != n ||
+        query_int(s, "SELECT sum(a) FROM %s", s->table) != sum)
+        die("table %s did not load as expected", s->table);
+}
+
+static void empty_table(struct side *s)
+{
+    sql_exec(s, is_pg() ? "TRUNCATE %s" : "DELETE FROM %s", s->table);
+}
+
+static void setup(struct side *s)
+{
+    const char *p1 = s->dollar ? "$1" : "?", *p2 = s->dollar ? "$2" : "?";
+    const char *p3 = s->dollar ? "$3" : "?", *p4 = s->dollar ? "$4" : "?";
+    char sql[256];
+
+    cur_side = s->name;
+    /* Keep DROP TABLE IF EXISTS from chattering on stderr. */
+    if (is_pg())
+        s->exec(s->h, "SET client_min_messages TO warning");
+    create_table(s);
+    switch (workload) {
+    case W_POINT:
+        load_table(s, POINT_ROWS);
+        snprintf(sql, sizeof sql, "SELECT a, b, c FROM %s WHERE id = %s",
+                 s->table, p1);
+        s->prepare(s->h, sql, 1);
+        break;
+    case W_INSERT:
+        snprintf(sql, sizeof sql, "INSERT INTO %s (id, a, b, c) "
+                 "VALUES (%s, %s, %s, %s)", s->table, p1, p2, p3, p4);
+        s->prepare(s->h, sql, 4);
+        break;
+    case W_SCAN:
+        load_table(s, SCAN_ROWS);
+        snprintf(sql, sizeof sql, "SELECT a, b, c FROM %s", s->table);
+        s->prepare(s->h, sql, 0);
+        break;
+    }
+}
+
+/*
+ * Give the raw SQLite connection every setting the libdal one has, so
+ * that the comparison measures libdal and not a PRAGMA. Prints them.
+ */
+static void mirror_pragmas(struct side *raw, struct side *dal)
+{
+    static const char *const names[] = {
+        "journal_mode", "synchronous", "foreign_keys", "busy_timeout",
+        "locking_mode", "cache_size", "cache_spill", "temp_store",
+        "mmap_size", "wal_autocheckpoint", "secure_delete",
+        "automatic_index", "recursive_triggers", "query_only"
+    };
+    size_t i;
+
+    fprintf(stderr, "  sqlite %s settings:", sqlite3_libversion());
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char sql[64], *dv, *rv;
+        int changed = 0;
+
+        snprintf(sql, sizeof sql, "PRAGMA %s", names[i]);
+        cur_side = dal->name;
+        dv = dal->query_text(dal->h, sql);
+        cur_side = raw->name;
+        rv = raw->query_text(raw->h, sql);
+        if (dv == NULL)
+            dv = xstrdup("");
+        if (rv == NULL)
+            rv = xstrdup("");
+        if (strcmp(dv, rv) != 0) {
+            snprintf(sql, sizeof sql, "PRAGMA %s = %s", names[i], dv);
+            raw->exec(raw->h, sql);
+            free(rv);
+            snprintf(sql, sizeof sql, "PRAGMA %s", names[i]);
+            rv = raw->query_text(raw->h, sql);
+            if (rv == NULL || strcmp(dv, rv) != 0)
+                die("cannot give raw sqlite3 libdal's %s (%s)", names[i],
+                    dv);
+            changed = 1;
+        }
+        fprintf(stderr, " %s=%s%s", names[i], dv, changed ? "(set)" : "");
+        free(dv);
+        free(rv);
+    }
+    fprintf(stderr, "\n");
+    cur_side = "setup";
+}
+
+static void remove_tmpdir(void)
+{
+    static const char *const files[] = {
+        "raw.db", "raw.db-wal", "raw.db-shm", "raw.db-journal",
+        "dal.db", "dal.db-wal", "dal.db-shm", "dal.db-journal"
+    };
+    char path[300];
+    size_t i;
+
+    if (tmpdir[0] == '\0')
+        return;
+    for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+        unlink(path);
+    }
+    rmdir(tmpdir);
+    tmpdir[0] = '\0';
+}
+
+/* ---- runs ------------------------------------------------------------ */
+
+/*
+ * One run of n ops (point_select: selects, insert_tx: rows, scan:
+ * passes over the table), checked. Returns the seconds of the timed part;
+ * emptying the table before inserts and checking results are untimed.
+ */
+static double run_once(struct side *s, long n)
+{
+    struct sums got = {0, 0, 0.0, 0, 0}, want = {0, 0, 0.0, 0, 0};
+    double t0, t1;
+    int64_t id, count;
+    long i;
+
+    cur_side = s->name;
+    switch (workload) {
+    case W_POINT:
+        t0 = now();
+        s->point(s->h, n, &got);
+        t1 = now();
+        for (i = 0; i < n; i++)
+            sums_expect_id(&want, point_id(i));
+        sums_check(&got, &want);
+        break;
+    case W_INSERT:
+        empty_table(s);
+        t0 = now();
+        s->insert(s->h, n);
+        t1 = now();
+        count = query_int(s, "SELECT count(*) FROM %s", s->table);
+        if (count != n)
+            die("inserted %ld rows, but count(*) gives %lld", n,
+                (long long)count);
+        break;
+    case W_SCAN:
+    default:
+        t0 = now();
+        s->scan(s->h, n, &got);
+        t1 = now();
+        for (id = 1; id <= SCAN_ROWS; id++)
+            sums_expect_id(&want, id);
+        want.rows *= n;
+        want.a *= n;
+        want.b *= (double)n;
+        want.clen *= n;
+        want.cfirst *= n;
+        sums_check(&got, &want);
+        break;
+    }
+    return t1 - t0;
+}
+
+/* Ops that one run of n does. */
+static double ops_of(long n)
+{
+    return workload == W_SCAN ? (double)n * SCAN_ROWS : (double)n;
+}
+
+/*
+ * Warm both sides up, untimed, and find the n that makes one run of the
+ * slower side last about aim seconds.
+ */
+static long warm_up(struct side *raw, struct side *dal, double aim)
+{
+    long n;
+    int round;
+
+    if (workload == W_INSERT) {
+        run_once(raw, INSERT_WARMUP_ROWS);
+        run_once(dal, INSERT_WARMUP_ROWS);
+        return INSERT_ROWS;
+    }
+    n = workload == W_POINT ? 1000 : 1;
+    for (round = 0;; round++) {
+        double tr = run_once(raw, n), td = run_once(dal, n);
+        double t = tr > td ? tr : td, k;
+
+        if (t < 1e-6)
+            t = 1e-6;
+        fprintf(stderr, "  warm-up: %ld x %s: raw %.3f s, dal %.3f s\n", n,
+                workload == W_SCAN ? "pass" : "op", tr, td);
+        if (t >= aim / 4 || round == 10) {
+            k = (double)n * aim / t;
+            return k < 1 ? 1 : (long)(k + 0.5);
+        }
+        k = aim / 2 / t;
+        n = (long)((double)n * (k > 100 ? 100 : k)) + 1;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static long env_long(const char *name, long def, long min, long max)
+{
+    const char *v = getenv(name);
+    char *end;
+    long x;
+
+    if (v == NULL || *v == '\0')
+        return def;
+    x = strtol(v, &end, 10);
+    if (*end != '\0' || x < min || x > max) {
+        fprintf(stderr, "bench: %s must be an integer in [%ld, %ld]\n", name,
+                min, max);
+        exit(2);
+    }
+    return x;
+}
+
+static int lookup(const char *s, const char *const *names, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static _Noreturn void usage(void)
+{
+    fprintf(stderr, "usage: bench sqlite-mem|sqlite-wal|pg-unix "
+            "point_select|insert_tx|scan\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    struct side raw, dal, *order[2];
+    double raw_ns[MAX_RUNS], dal_ns[MAX_RUNS], rmed, dmed;
+    long runs, run_ms, n;
+    int t, w, i;
+
+    if (argc != 3)
+        usage();
+    t = lookup(argv[1], target_names, 3);
+    w = lookup(argv[2], workload_names, 3);
+    if (t < 0 || w < 0)
+        usage();
+    target = (enum target)t;
+    workload = (enum workload)w;
+    runs = env_long("BENCH_RUNS", 5, 1, MAX_RUNS);
+    run_ms = env_long("BENCH_RUN_MS", 400, 1, 60000);
+    make_text();
+
+    switch (target) {
+    case T_SQLITE_MEM:
+        rs_open(&raw, ":memory:", 0);
+        cur_side = "dal";
+        ld_open(&dal, "sqlite::memory:");
+        break;
+    case T_SQLITE_WAL: {
+        const char *base = getenv("TMPDIR");
+        char path[300], url[320];
+
+        snprintf(tmpdir, sizeof tmpdir, "%s/dal-bench.XXXXXX",
+                 base && *base ? base : "/tmp");
+        if (mkdtemp(tmpdir) == NULL) {
+            tmpdir[0] = '\0';
+            die("mkdtemp failed");
+        }
+        atexit(remove_tmpdir);
+        cur_side = "raw";
+        snprintf(path, sizeof path, "%s/raw.db", tmpdir);
+        rs_open(&raw, path, 1);
+        cur_side = "dal";
+        snprintf(url, sizeof url, "sqlite://%s/dal.db?journal=wal",
+                 tmpdir);
+        ld_open(&dal, url);
+        break;
+    }
+    case T_PG_UNIX:
+    default: {
+        const char *url = getenv("DAL_TEST_PG_SOCKET_URL");
+
+        if (url == NULL || *url == '\0') {
+            fprintf(stderr, "bench: DAL_TEST_PG_SOCKET_URL is not set\n"
+                    "BENCH pg-unix %s skipped\n", argv[2]);
+            return 77;
+        }
+        cur_side = "raw";
+        rp_open(&raw, url);
+        cur_side = "dal";
+        ld_open(&dal, url);
+        break;
+    }
+    }
+    /* On PostgreSQL both sides share a database, so the tables differ. */
+    raw.table = "dal_bench_raw";
+    dal.table = "dal_bench_dal";
+    if (target != T_PG_UNIX)
+        mirror_pragmas(&raw, &dal);
+    setup(&raw);
+    setup(&dal);
+
+    n = warm_up(&raw, &dal, (double)run_ms / 1000);
+    fprintf(stderr, "  %ld timed runs per side of %.0f ops each\n", runs,
+            ops_of(n));
+    for (i = 0; i < runs; i++) {
+        double secs[2];
+        int j;
+
+        order[0] = i % 2 ? &dal : &raw;
+        order[1] = i % 2 ? &raw : &dal;
+        for (j = 0; j < 2; j++)
+            secs[j] = run_once(order[j], n);
+        raw_ns[i] = secs[i % 2 ? 1 : 0] * 1e9 / ops_of(n);
+        dal_ns[i] = secs[i % 2 ? 0 : 1] * 1e9 / ops_of(n);
+        fprintf(stderr, "  run %d: raw %.1f ns/op, dal %.1f ns/op\n", i + 1,
+                raw_ns[i], dal_ns[i]);
+    }
+    rmed = median(raw_ns, (int)runs);
+    dmed = median(dal_ns, (int)runs);
+    fprintf(stderr, "  median: raw %.1f ns/op, dal %.1f ns/op (%+.1f ns)\n",
+            rmed, dmed, dmed - rmed);
+
+    cur_side = "cleanup";
+    if (target == T_PG_UNIX) {
+        sql_exec(&raw, "DROP TABLE %s", raw.table);
+        sql_exec(&dal, "DROP TABLE %s", dal.table);
+    }
+    raw.close(raw.h);
+    dal.close(dal.h);
+    remove_tmpdir();
+
+    printf("BENCH %s %s dal=%.0f raw=%.0f ratio=%.2f\n", argv[1], argv[2],
+           1e9 / dmed, 1e9 / rmed, rmed / dmed);
+    return fflush(stdout) == 0 ? 0 : 1;
+}

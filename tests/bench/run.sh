@@ -1,0 +1,178 @@
+#!/bin/sh
+# tests/bench/run.sh - libdal against raw sqlite3 and libpq (`make bench`).
+#
+# Usage: tests/bench/run.sh [BENCH_BINARY]
+#
+# BENCH_BINARY is tests/bench/bench.c built and linked with libdal; `make
+# bench` builds it and passes it here. Without the argument run.sh builds
+# build/bench/bench itself from build/libdal.a (run `make` first), with this
+# command, run from the top of the tree:
+#
+#   mkdir -p build/bench &&
+#   cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror \
+#       -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Iinclude \
+#       $(pkg-config --cflags sqlite3 libpq) tests/bench/bench.c \
+#       -o build/bench/bench build/libdal.a \
+#       $(pkg-config --libs sqlite3 libpq) -lpthread -lm
+#
+# Every (target, workload) cell runs as its own process, `bench TARGET
+# WORKLOAD`, which prints one line to stdout:
+#
+#   BENCH <target> <workload> dal=<ops/s> raw=<ops/s> ratio=<r>
+#
+# r = raw ns per op / libdal ns per op, of the median runs: 1.00 is no
+# overhead, below 1 libdal is slower. Everything else goes to stderr.
+#
+# Targets: sqlite-mem, sqlite-wal, pg-unix. Workloads: point_select,
+# insert_tx, scan. Environment:
+#   BENCH_TARGETS    targets to run, space or comma separated (default all)
+#   BENCH_WORKLOADS  workloads to run (default all)
+#   BENCH_RUNS       timed runs per side and cell (default 5)
+#   BENCH_RUN_MS     aimed length of one timed run in ms (default 400)
+#   BENCH_PIN        1 (default): the client runs on CPU BENCH_CPU and the
+#                    throwaway PostgreSQL on the same CPU; 0: no pinning.
+#                    On a small VM a cross-CPU wakeup costs more than a
+#                    whole PostgreSQL round trip, so unpinned numbers mostly
+#                    measure the scheduler.
+#   BENCH_CPU        the CPU to pin to (default 0)
+#   DAL_TEST_PG_SOCKET_URL  run pg-unix against this server (a libpq URI
+#                    over the unix socket), not pinned by us. Otherwise
+#                    tests/pg/with-pg.sh starts a throwaway server (it uses
+#                    DAL_TEST_PG_URL's server instead when that is set).
+# With no PostgreSQL to be had, the pg-unix cells print
+# `BENCH pg-unix <workload> skipped` to stderr and the rest still runs.
+#
+# Exit status: 0 when every cell ran or was skipped, 1 when any failed,
+# 2 on bad usage.
+
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
+
+# Run by with-pg.sh for the pg-unix cells (see the end): say we got here.
+if [ -n "${BENCH__PG_MARKER:-}" ]; then
+    : >"$BENCH__PG_MARKER"
+fi
+
+bin=${1:-}
+if [ -z "$bin" ]; then
+    bin=$top/build/bench/bench
+    if [ ! -f "$top/build/libdal.a" ]; then
+        echo "run.sh: build/libdal.a is missing; run make first" >&2
+        exit 1
+    fi
+    # shellcheck disable=SC2046  # pkg-config output is word-split on purpose
+    (cd "$top" && mkdir -p build/bench &&
+        ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic \
+            -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+            -Iinclude $(pkg-config --cflags sqlite3 libpq) \
+            tests/bench/bench.c -o build/bench/bench build/libdal.a \
+            $(pkg-config --libs sqlite3 libpq) -lpthread -lm) || exit 1
+fi
+case $bin in
+    /*) ;;
+    *) bin=$(pwd)/$bin ;;
+esac
+if [ ! -x "$bin" ]; then
+    echo "run.sh: $bin is not an executable" >&2
+    exit 1
+fi
+
+targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pg-unix}" |
+          tr ',' ' ')
+workloads=$(printf '%s' "${BENCH_WORKLOADS:-point_select insert_tx scan}" |
+            tr ',' ' ')
+for t in $targets; do
+    case $t in
+        sqlite-mem | sqlite-wal | pg-unix) ;;
+        *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;;
+    esac
+done
+for w in $workloads; do
+    case $w in
+        point_select | insert_tx | scan) ;;
+        *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
+    esac
+done
+
+pin=${BENCH_PIN:-1}
+cpu=${BENCH_CPU:-0}
+if [ "$pin" != 0 ] && ! command -v taskset >/dev/null 2>&1; then
+    echo "run.sh: taskset not found; running unpinned" >&2
+    pin=0
+fi
+
+failed=0
+
+cell() {
+    echo "bench $1 $2:" >&2
+    if [ "$pin" != 0 ]; then
+        taskset -c "$cpu" "$bin" "$1" "$2"
+    else
+        "$bin" "$1" "$2"
+    fi
+    rc=$?
+    case $rc in
+        0 | 77) ;;
+        *) echo "run.sh: bench $1 $2 failed (exit $rc)" >&2; failed=1 ;;
+    esac
+}
+
+skip_pg() {
+    echo "run.sh: $1" >&2
+    for w in $workloads; do
+        echo "BENCH pg-unix $w skipped" >&2
+    done
+}
+
+want_pg=0
+for t in $targets; do
+    if [ "$t" = pg-unix ]; then
+        want_pg=1
+        continue
+    fi
+    for w in $workloads; do
+        cell "$t" "$w"
+    done
+done
+
+if [ $want_pg = 1 ]; then
+    if [ -n "${DAL_TEST_PG_SOCKET_URL:-}" ]; then
+        if [ "$pin" != 0 ] && [ -z "${BENCH__PG_MARKER:-}" ]; then
+            echo "run.sh: using the server of DAL_TEST_PG_SOCKET_URL;" \
+                 "only the client is pinned" >&2
+        fi
+        for w in $workloads; do
+            cell pg-unix "$w"
+        done
+    elif [ -n "${BENCH__PG_MARKER:-}" ] || [ -n "${DAL_TEST_PG_URL:-}" ]
+    then
+        skip_pg "pg-unix needs DAL_TEST_PG_SOCKET_URL, a libpq URI over the
+unix socket, besides DAL_TEST_PG_URL"
+    elif [ ! -x "$top/tests/pg/with-pg.sh" ]; then
+        skip_pg "tests/pg/with-pg.sh not found"
+    else
+        # Run the pg-unix cells again through this script under a
+        # throwaway server. The marker tells "the server never started"
+        # (skip) from "a cell failed" (fail).
+        marker=$(mktemp "${TMPDIR:-/tmp}/dal-bench-pg.XXXXXX") || exit 1
+        rm -f "$marker"
+        if [ "$pin" != 0 ]; then
+            DAL_PG_CPU=$cpu
+            export DAL_PG_CPU
+        else
+            unset DAL_PG_CPU
+        fi
+        BENCH__PG_MARKER=$marker BENCH_TARGETS=pg-unix \
+            "$top/tests/pg/with-pg.sh" sh "$top/tests/bench/run.sh" "$bin"
+        rc=$?
+        if [ -e "$marker" ]; then
+            rm -f "$marker"
+            [ $rc = 0 ] || failed=1
+        else
+            skip_pg "no PostgreSQL could be started (with-pg.sh exit $rc)"
+        fi
+    fi
+fi
+
+exit $failed
