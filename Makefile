@@ -122,7 +122,7 @@ bench: deps $(STATIC_LIB)
 	@mkdir -p $(BUILD)/bench
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude \
 	    $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) tests/bench/bench.c \
-	    -o $(BUILD)/bench/bench $(STATIC_LIB) $(DEP_LIBS) -lm
+	    -o $(BUILD)/bench/bench $(STATIC_LIB) $(DEP_LIBS) -lpthread -lm
 	sh tests/bench/run.sh $(BUILD)/bench/bench
 
 install: $(STATIC_LIB) $(SHARED_LIB)
