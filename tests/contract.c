@@ -1037,6 +1037,28 @@ START_TEST(t_exec_script)
 }
 END_TEST
 
+/* A routine body's own ';' does not end the statement: SQLite's
+ * CREATE TRIGGER ... BEGIN ... END and PostgreSQL's BEGIN ATOMIC. */
+START_TEST(t_exec_routine_body)
+{
+    EXEC("DROP TABLE IF EXISTS ct_rb_log; DROP TABLE IF EXISTS ct_rb");
+    EXEC("CREATE TABLE ct_rb (a INTEGER); CREATE TABLE ct_rb_log (a INTEGER)");
+    if (is_sqlite())
+        EXEC("CREATE TRIGGER ct_rb_tr AFTER INSERT ON ct_rb BEGIN"
+             " INSERT INTO ct_rb_log VALUES (new.a);"
+             " INSERT INTO ct_rb_log VALUES (new.a + 1); END;"
+             " INSERT INTO ct_rb VALUES (1)");
+    else
+        EXEC("CREATE OR REPLACE FUNCTION ct_rb_f(x int) RETURNS void"
+             " LANGUAGE SQL BEGIN ATOMIC"
+             " INSERT INTO ct_rb_log VALUES (x);"
+             " INSERT INTO ct_rb_log VALUES (x + 1); END;"
+             " SELECT ct_rb_f(1)");
+    ck_assert_int_eq(qint(db, "SELECT count(*) FROM ct_rb_log"), 2);
+    ck_assert_int_eq(qint(db, "SELECT sum(a) FROM ct_rb_log"), 3);
+}
+END_TEST
+
 /* ---- 4. error mapping ----------------------------------------------- */
 
 START_TEST(t_err_unique)
@@ -2282,6 +2304,7 @@ static Suite *contract_suite(const char *name)
     tcase_add_test(tc, t_ph_misuse);
     tcase_add_test(tc, t_ph_trailing_semicolon);
     tcase_add_test(tc, t_exec_script);
+    tcase_add_test(tc, t_exec_routine_body);
 
     tc = tcase(s, "errors");
     tcase_add_test(tc, t_err_unique);

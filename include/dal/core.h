@@ -290,9 +290,9 @@ DAL_EXTERN int dal_exec(dal_db *db, const char *sql);
  * params[0..nparams-1] in placeholder order ($N takes params[N-1]; each
  * distinct :name takes the next slot in order of first appearance), and
  * discard any rows. params may be NULL when nparams is 0; text values
- * follow dal_bind_text()'s rules. The prepared statement is kept in the connection's
- * statement cache, so running the same SQL text again is not prepared
- * again. Returns DAL_OK, DAL_E_RANGE when nparams does not match the
+ * follow dal_bind_text()'s rules. The prepared statement is kept in the
+ * connection's statement cache, so running the same SQL text again is
+ * not prepared again. Returns DAL_OK, DAL_E_RANGE when nparams does not match the
  * placeholders, or an error code. dal_changes() then gives the number of
  * rows changed.
  */
