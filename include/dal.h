@@ -9,5 +9,6 @@
 #define DAL_H
 
 #include "dal/core.h"
+#include "dal/query.h"
 
 #endif /* DAL_H */

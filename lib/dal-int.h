@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "dal.h"
+#include "dal/query.h"
 
 #if defined(__GNUC__)
 #define DAL__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -80,6 +81,10 @@ typedef struct dal__sqltext {
  */
 int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
                        char *err, size_t errlen);
+/* The same, numbering the placeholders from base + 1 (the query compiler
+ * splices raw fragments into a statement that has base parameters). */
+int dal__sql_translate_at(const char *sql, char marker, int base,
+                          dal__sqltext *out, char *err, size_t errlen);
 void dal__sqltext_free(dal__sqltext *t);
 
 /*
@@ -101,6 +106,7 @@ typedef struct dal__kv {
 } dal__kv;
 
 struct dal_driver;
+struct dal_dialect;
 
 /*
  * A URL split into its parts. The core fills it and takes out the
@@ -149,6 +155,7 @@ struct dal_driver {
     const char *name;             /* "sqlite", "postgres" */
     const char *const *schemes;   /* NULL-terminated */
     char param_marker;            /* '?' or '$', see dal__sql_translate */
+    const struct dal_dialect *dialect; /* how the query compiler writes */
 
     /* Consume the driver's URL options and connect. */
     int (*open)(dal_db *db, dal__url *u, void **conn);
@@ -222,6 +229,72 @@ extern const struct dal_driver dal__pg_driver;
 /* The drivers the core knows, NULL-terminated (driver.c). */
 extern const struct dal_driver *const dal__drivers[];
 
+/* ---- query compiler (compile.c) ------------------------------------ */
+
+typedef struct dal__cc dal__cc;
+
+/*
+ * The SQL dialect of a backend: everything the compiler writes
+ * differently for it. Hooks write through the dal__cc_* functions.
+ */
+struct dal_dialect {
+    const char *name;
+    char param_marker;        /* '?' gives ?N, '$' gives $N */
+    int max_params;           /* bind parameters one statement may have */
+    const char *type_names[DAL_SQL_JSON + 1]; /* CAST target per type */
+    /* Text after a bound value of each dal_type (e.g. "::int8") so the
+     * server knows its type without context; NULL for none. */
+    const char *value_cast[DAL_TYPE_BLOB + 1];
+    const char *is_distinct;      /* a IS DISTINCT FROM b */
+    const char *is_not_distinct;  /* a IS NOT DISTINCT FROM b */
+    int has_ilike;                /* else lower(a) LIKE lower(b) */
+    int has_for_update;           /* else the clause is left out */
+    int offset_needs_limit;       /* OFFSET only after a LIMIT */
+    const char *json_object_fn;
+    const char *json_array_fn;
+    int (*now)(dal__cc *cc);
+    int (*extract)(dal__cc *cc, dal_datepart part, const dal_expr *a);
+    /* e is the AVG node: write it with dal__cc_agg(), wrapped. */
+    int (*avg)(dal__cc *cc, const dal_expr *e);
+    int (*round)(dal__cc *cc, const dal_expr *a, int digits);
+    /* kind: 0 text, 1 int, 2 double; path already checked. */
+    int (*json_get)(dal__cc *cc, const dal_expr *a, const char *path,
+                    int kind);
+    /* NULL when the backend cannot. */
+    int (*json_contains)(dal__cc *cc, const dal_expr *a, const dal_expr *b);
+};
+
+extern const struct dal_dialect dal__sqlite_dialect;
+extern const struct dal_dialect dal__pg_dialect;
+
+int dal__cc_str(dal__cc *cc, const char *s);
+int dal__cc_expr(dal__cc *cc, const dal_expr *e);
+/* A bound value, with the dialect's type cast. */
+int dal__cc_value(dal__cc *cc, const dal_value *v);
+/* The index of a text parameter holding s (copied into the compile). */
+int dal__cc_text_param(dal__cc *cc, const char *s, int *idx);
+int dal__cc_marker(dal__cc *cc, int idx);
+int dal__cc_fail(dal__cc *cc, int rc, const char *msg);
+
+/* A compiled query: SQL in the backend's placeholder form, and the
+ * values to bind (NULL entries are dal_param slots, named in names). */
+typedef struct dal__compiled {
+    char *sql;
+    size_t len;
+    int nparams;
+    dal_value *values; /* nparams entries, copies owned here */
+    char **names;      /* nparams entries or NULL when no dal_param */
+    int *is_slot;      /* nparams flags: 1 for a dal_param slot */
+} dal__compiled;
+
+int dal__compile(const dal_query *q, const struct dal_dialect *d,
+                 dal__compiled *out, char *err, size_t errlen);
+void dal__compiled_free(dal__compiled *c);
+/* Write an aggregate node: fn([DISTINCT ]a)[ FILTER (WHERE c)]. */
+int dal__cc_agg(dal__cc *cc, const dal_expr *e);
+/* Run a compiled query once through the statement cache (db.c). */
+int dal__exec_compiled(dal_db *db, const dal__compiled *c);
+
 /* ---- errors (error.c) ---------------------------------------------- */
 
 /*
@@ -284,6 +357,11 @@ enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };
 
 /* Prepare without handing the statement to the caller (stmt.c). */
 int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp);
+/* The same for SQL already in the backend's placeholder form; takes
+ * ownership of names (nparams entries, or NULL). */
+int dal__stmt_new_translated(dal_db *db, const char *key, const char *sql,
+                             size_t len, int nparams, char **names,
+                             int cached, dal_stmt **stp);
 void dal__stmt_free(dal_stmt *st);
 /* Bind params[0..n-1] to st; DAL_E_RANGE when n != st->nparams. */
 int dal__stmt_bind_all(dal_stmt *st, const dal_value *params, int n);
@@ -294,6 +372,9 @@ int dal__cache_new(int capacity, dal__stmtcache **out);
 void dal__cache_free(dal__stmtcache *c);
 /* A ready statement for sql, from the cache or newly prepared. */
 int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp);
+/* The same for a compiled query, keyed apart from raw SQL texts. */
+int dal__cache_get_compiled(dal_db *db, const dal__compiled *c,
+                            dal_stmt **stp);
 /* Drop st from the cache and free it (after an error). */
 void dal__cache_drop(dal_db *db, dal_stmt *st);
 /* Return st to the cache after use (reset, bindings cleared). */

@@ -132,8 +132,8 @@ int dal_exec(dal_db *db, const char *sql)
  * cached plan went stale is prepared anew and run once more, when no
  * transaction is open (inside one, the failure has aborted it).
  */
-static int run_cached(dal_db *db, const char *sql, const dal_value *params,
-                      int nparams, dal_stmt **stp)
+static int run_cached(dal_db *db, const char *sql, const dal__compiled *cq,
+                      const dal_value *params, int nparams, dal_stmt **stp)
 {
     dal_stmt *st;
     int rc, attempt;
@@ -141,11 +141,13 @@ static int run_cached(dal_db *db, const char *sql, const dal_value *params,
     *stp = NULL;
     if ((rc = usable(db)) != DAL_OK)
         return rc;
-    if (!sql)
+    if (!sql && !cq)
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "sql is NULL");
     CLEAR(db);
     for (attempt = 0; ; attempt++) {
-        if ((rc = dal__cache_get(db, sql, &st)) != DAL_OK)
+        rc = cq ? dal__cache_get_compiled(db, cq, &st)
+                : dal__cache_get(db, sql, &st);
+        if (rc != DAL_OK)
             return rc;
         rc = dal__stmt_bind_all(st, params, nparams);
         if (rc == DAL_OK)
@@ -161,11 +163,12 @@ static int run_cached(dal_db *db, const char *sql, const dal_value *params,
     }
 }
 
-int dal_exec_params(dal_db *db, const char *sql, const dal_value *params,
-                    int nparams)
+/* Run a statement from the cache to its end, discarding rows. */
+static int exec_cached(dal_db *db, const char *sql, const dal__compiled *cq,
+                       const dal_value *params, int nparams)
 {
     dal_stmt *st;
-    int rc = run_cached(db, sql, params, nparams, &st);
+    int rc = run_cached(db, sql, cq, params, nparams, &st);
 
     while (rc == DAL_ROW)
         rc = dal_step(st);
@@ -179,6 +182,17 @@ int dal_exec_params(dal_db *db, const char *sql, const dal_value *params,
     return DAL_OK;
 }
 
+int dal_exec_params(dal_db *db, const char *sql, const dal_value *params,
+                    int nparams)
+{
+    return exec_cached(db, sql, NULL, params, nparams);
+}
+
+int dal__exec_compiled(dal_db *db, const dal__compiled *c)
+{
+    return exec_cached(db, NULL, c, c->values, c->nparams);
+}
+
 /* The first column of the first row, as an integer or a double. */
 static int query_number(dal_db *db, const char *sql,
                         const dal_value *params, int nparams, int64_t *i,
@@ -190,7 +204,7 @@ static int query_number(dal_db *db, const char *sql,
     if (!i && !d)
         return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
                   : DAL_E_MISUSE;
-    rc = run_cached(db, sql, params, nparams, &st);
+    rc = run_cached(db, sql, NULL, params, nparams, &st);
     if (rc == DAL_ROW) {
         if (i)
             *i = dal_column_int64(st, 0);
@@ -229,7 +243,7 @@ int dal_query_text(dal_db *db, const char *sql, const dal_value *params,
         return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
                   : DAL_E_MISUSE;
     *out = NULL;
-    rc = run_cached(db, sql, params, nparams, &st);
+    rc = run_cached(db, sql, NULL, params, nparams, &st);
     if (rc == DAL_ROW) {
         rc = DAL_OK;
         if (!dal_column_is_null(st, 0)) {
@@ -260,7 +274,7 @@ int dal_query_value(dal_db *db, const char *sql, const dal_value *params,
                   : DAL_E_MISUSE;
     memset(out, 0, sizeof *out);
     out->type = DAL_TYPE_NULL;
-    rc = run_cached(db, sql, params, nparams, &st);
+    rc = run_cached(db, sql, NULL, params, nparams, &st);
     if (rc == DAL_ROW) {
         rc = DAL_OK;
         out->type = dal_column_type(st, 0);

@@ -297,6 +297,12 @@ void dal__sqltext_free(dal__sqltext *t)
 int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
                        char *err, size_t errlen)
 {
+    return dal__sql_translate_at(sql, marker, 0, out, err, errlen);
+}
+
+int dal__sql_translate_at(const char *sql, char marker, int base,
+                          dal__sqltext *out, char *err, size_t errlen)
+{
     size_t n = strlen(sql), i = 0, j, start = 0;
     int sqlite = marker == '?', style = STYLE_NONE, rc = DAL_OK;
     long nq = 0, maxn = 0, v;
@@ -334,7 +340,7 @@ int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
                     goto fail;
                 if (++nq > MAX_PARAMS)
                     goto toomany;
-                if (add_marker(&b, marker, nq))
+                if (add_marker(&b, marker, nq + base))
                     goto nomem;
                 i++;
             }
@@ -357,7 +363,7 @@ int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
                 goto fail;
             if (v > maxn)
                 maxn = v;
-            if (add_marker(&b, marker, v))
+            if (add_marker(&b, marker, v + base))
                 goto nomem;
             i = start = j;
         } else if (c == ':' && i + 1 < n && sql[i + 1] == ':') {
@@ -378,7 +384,7 @@ int dal__sql_translate(const char *sql, char marker, dal__sqltext *out,
             if (out->nparams >= MAX_PARAMS)
                 goto toomany;
             slot = name_slot(out, sql + i + 1, j - i - 1);
-            if (!slot || add_marker(&b, marker, slot))
+            if (!slot || add_marker(&b, marker, slot + base))
                 goto nomem;
             i = start = j;
         } else if (c == ';' && !semicolon_ends(&scan)) {

@@ -22,10 +22,45 @@ static void rewind_stmt(dal_stmt *st)
     }
 }
 
+int dal__stmt_new_translated(dal_db *db, const char *key, const char *sql,
+                             size_t len, int nparams, char **names,
+                             int cached, dal_stmt **stp)
+{
+    dal_stmt *st;
+    int rc, i;
+
+    *stp = NULL;
+    st = dal__calloc(1, sizeof *st);
+    if (!st || !(st->sql = dal__strdup(key ? key : sql))) {
+        dal__free(st);
+        rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+        goto fail;
+    }
+    st->db = db;
+    st->ncols = -1;
+    st->nparams = nparams;
+    rc = db->drv->prepare(db, db->conn, sql, len, nparams, cached,
+                          &st->impl);
+    if (rc != DAL_OK) {
+        dal__free(st->sql);
+        dal__free(st);
+        goto fail;
+    }
+    st->names = names;
+    *stp = st;
+    return DAL_OK;
+fail:
+    if (names) {
+        for (i = 0; i < nparams; i++)
+            dal__free(names[i]);
+        dal__free(names);
+    }
+    return rc;
+}
+
 int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp)
 {
     dal__sqltext t;
-    dal_stmt *st;
     char err[256];
     int rc;
 
@@ -35,29 +70,12 @@ int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp)
     if (rc != DAL_OK)
         return dal__seterr(db, rc, NULL, 0,
                            rc == DAL_NOMEM ? NULL : err, NULL, NULL, NULL);
-    st = dal__calloc(1, sizeof *st);
-    if (!st || !(st->sql = dal__strdup(sql))) {
-        dal__free(st);
-        dal__sqltext_free(&t);
-        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
-    }
-    st->db = db;
-    st->ncols = -1;
-    st->nparams = t.nparams;
-    rc = db->drv->prepare(db, db->conn, t.sql, t.len, t.nparams, cached,
-                          &st->impl);
-    if (rc != DAL_OK) {
-        dal__free(st->sql);
-        dal__free(st);
-        dal__sqltext_free(&t);
-        return rc;
-    }
-    st->names = t.names;
+    rc = dal__stmt_new_translated(db, sql, t.sql, t.len, t.nparams, t.names,
+                                  cached, stp);
     t.names = NULL;
     t.nparams = 0;
     dal__sqltext_free(&t);
-    *stp = st;
-    return DAL_OK;
+    return rc;
 }
 
 void dal__stmt_free(dal_stmt *st)
@@ -137,7 +155,7 @@ int dal_bind_param_index(const dal_stmt *st, const char *name)
     if (*name == ':')
         name++;
     for (i = 0; i < st->nparams; i++)
-        if (!strcmp(st->names[i], name))
+        if (st->names[i] && !strcmp(st->names[i], name))
             return i + 1;
     return 0;
 }

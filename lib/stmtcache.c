@@ -27,6 +27,33 @@ static uint32_t hash_sql(const char *s)
     return h;
 }
 
+/* Prepare a statement for the cache (or for one use when cached is 0). */
+static int prepare_one(dal_db *db, const char *key, const dal__compiled *cq,
+                       int cached, dal_stmt **stp)
+{
+    char **names = NULL;
+    int i;
+
+    if (!cq)
+        return dal__stmt_new(db, key, cached, stp);
+    if (cq->names) {
+        names = dal__calloc((size_t)cq->nparams, sizeof *names);
+        if (!names)
+            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                               NULL);
+        for (i = 0; i < cq->nparams; i++)
+            if (cq->names[i] && !(names[i] = dal__strdup(cq->names[i]))) {
+                while (i-- > 0)
+                    dal__free(names[i]);
+                dal__free(names);
+                return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL,
+                                   NULL, NULL);
+            }
+    }
+    return dal__stmt_new_translated(db, key, cq->sql, cq->len, cq->nparams,
+                                    names, cached, stp);
+}
+
 int dal__cache_new(int capacity, dal__stmtcache **out)
 {
     dal__stmtcache *c;
@@ -101,7 +128,14 @@ void dal__cache_free(dal__stmtcache *c)
     dal__free(c);
 }
 
-int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp)
+/*
+ * Look sql up; on a miss, make room and prepare it with the raw lexer
+ * (compiled == NULL) or as the compiled query. Compiled queries are keyed
+ * by their backend SQL behind a \1 byte, which no caller's text starts
+ * with, so the two kinds never meet.
+ */
+static int cache_get(dal_db *db, const char *sql, const dal__compiled *cq,
+                     dal_stmt **stp)
 {
     dal__stmtcache *c = db->cache;
     dal_stmt *st;
@@ -110,7 +144,7 @@ int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp)
 
     *stp = NULL;
     if (!c)
-        return dal__stmt_new(db, sql, 0, stp);
+        return prepare_one(db, sql, cq, 0, stp);
     h = hash_sql(sql);
     for (st = c->buckets[h & (c->nbuckets - 1)]; st; st = st->hash_next)
         if (st->hash == h && !strcmp(st->sql, sql)) {
@@ -128,7 +162,7 @@ int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp)
         cache_remove(c, old);
         dal__stmt_free(old);
     }
-    rc = dal__stmt_new(db, sql, 1, &st);
+    rc = prepare_one(db, sql, cq, 1, &st);
     if (rc != DAL_OK)
         return rc;
     st->cached = 1;
@@ -139,6 +173,26 @@ int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp)
     c->size++;
     *stp = st;
     return DAL_OK;
+}
+
+int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp)
+{
+    return cache_get(db, sql, NULL, stp);
+}
+
+int dal__cache_get_compiled(dal_db *db, const dal__compiled *cq,
+                            dal_stmt **stp)
+{
+    char *key = dal__malloc(cq->len + 2);
+    int rc;
+
+    if (!key)
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    key[0] = '\1';
+    memcpy(key + 1, cq->sql, cq->len + 1);
+    rc = cache_get(db, key, cq, stp);
+    dal__free(key);
+    return rc;
 }
 
 void dal__cache_drop(dal_db *db, dal_stmt *st)

@@ -919,6 +919,7 @@ const struct dal_driver dal__pg_driver = {
     .name = "postgres",
     .schemes = pg_schemes,
     .param_marker = '$',
+    .dialect = &dal__pg_dialect,
     .open = pg_open,
     .close = pg_close,
     .prepare = pg_prepare,

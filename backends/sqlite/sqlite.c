@@ -307,6 +307,9 @@ static int sq_open(dal_db *db, dal__url *u, void **connp)
     snprintf(sql, sizeof sql, "PRAGMA foreign_keys=%s", fk ? "ON" : "OFF");
     if ((rc = pragma(db, c->h, sql, NULL)) != DAL_OK)
         return rc;
+    /* LIKE matches case-sensitively, as on PostgreSQL (dal_like(3)). */
+    if ((rc = pragma(db, c->h, "PRAGMA case_sensitive_like=ON", NULL)))
+        return rc;
     if (journal) {
         snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", journal);
         if ((rc = pragma(db, c->h, sql, journal)) != DAL_OK)
@@ -568,6 +571,7 @@ const struct dal_driver dal__sqlite_driver = {
     .name = "sqlite",
     .schemes = sq_schemes,
     .param_marker = '?',
+    .dialect = &dal__sqlite_dialect,
     .open = sq_open,
     .close = sq_close,
     .prepare = sq_prepare,

@@ -292,9 +292,9 @@ DAL_EXTERN int dal_exec(dal_db *db, const char *sql);
  * discard any rows. params may be NULL when nparams is 0; text values
  * follow dal_bind_text()'s rules. The prepared statement is kept in the
  * connection's statement cache, so running the same SQL text again is
- * not prepared again. Returns DAL_OK, DAL_E_RANGE when nparams does not match the
- * placeholders, or an error code. dal_changes() then gives the number of
- * rows changed.
+ * not prepared again. Returns DAL_OK, DAL_E_RANGE when nparams does not
+ * match the placeholders, or an error code. dal_changes() then gives
+ * the number of rows changed.
  */
 DAL_EXTERN int dal_exec_params(dal_db *db, const char *sql,
                                const dal_value *params, int nparams);
