@@ -38,6 +38,7 @@ LIB_SRCS = $(wildcard lib/*.c) $(wildcard backends/sqlite/*.c) \
            $(wildcard backends/postgres/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HEADERS = include/dal.h $(wildcard include/dal/*.h)
+INT_HEADERS = $(wildcard lib/*.h backends/*/*.h)
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TESTS = $(BUILD)/tests/contract $(BUILD)/tests/unit $(BUILD)/tests/nomem
 
@@ -60,7 +61,7 @@ config.mk: configure.ac config.mk.in dal.pc.in
 deps:
 	@bash build-aux/install-deps.sh
 
-$(BUILD)/%.o: %.c $(HEADERS) lib/dal-int.h config.mk
+$(BUILD)/%.o: %.c $(HEADERS) $(INT_HEADERS) config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 

@@ -51,14 +51,19 @@ int dal__cc_str(dal__cc *cc, const char *s)
     return dal__buf_adds(&cc->b, s) ? nomem(cc) : DAL_OK;
 }
 
+int dal__buf_ident(dal__buf *b, const char *name)
+{
+    if (dal__buf_addc(b, '"') || dal__buf_adds(b, name)
+        || dal__buf_addc(b, '"'))
+        return DAL_NOMEM;
+    return DAL_OK;
+}
+
 static int quote(dal__cc *cc, const char *name)
 {
     if (cc->rc)
         return cc->rc;
-    if (dal__buf_addc(&cc->b, '"') || dal__buf_adds(&cc->b, name)
-        || dal__buf_addc(&cc->b, '"'))
-        return nomem(cc);
-    return DAL_OK;
+    return dal__buf_ident(&cc->b, name) ? nomem(cc) : DAL_OK;
 }
 
 int dal__cc_marker(dal__cc *cc, int idx)
@@ -458,6 +463,12 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
     case E_EXCLUDED:
         dal__cc_str(cc, "excluded.");
         quote(cc, e->s1);
+        break;
+    case E_FTS_MATCH:
+        d->fts_match(cc, e->s1, e->s2);
+        break;
+    case E_FTS_RANK:
+        d->fts_rank(cc, e->s1, e->s2);
         break;
     }
     cc->depth--;

@@ -262,7 +262,24 @@ struct dal_dialect {
                     int kind);
     /* NULL when the backend cannot. */
     int (*json_contains)(dal__cc *cc, const dal_expr *a, const dal_expr *b);
+    /* Full-text search over table (names checked, query not empty). */
+    int (*fts_match)(dal__cc *cc, const char *table, const char *query);
+    int (*fts_rank)(dal__cc *cc, const char *table, const char *query);
+    /* The statements that make table's cols searchable, each followed
+     * by a NUL byte (names checked). */
+    int (*fts_create_sql)(dal__buf *b, const char *table,
+                          const char *const *cols, int ncols);
+    /* EXPLAIN: the prefix that asks for a plan, and the reader of the
+     * rows it returns (explain.c keeps the steps). */
+    const char *explain_prefix;
+    int (*explain_read)(dal_db *db, dal_stmt *st, dal_plan *plan);
 };
+
+/* Append a step to plan; DAL_NOMEM when memory runs out (explain.c). */
+int dal__plan_add(dal_plan *plan, int parent, const char *detail,
+                  size_t len, double cost, double rows);
+/* A quoted identifier "name" into b (names were checked: no quote). */
+int dal__buf_ident(dal__buf *b, const char *name);
 
 extern const struct dal_dialect dal__sqlite_dialect;
 extern const struct dal_dialect dal__pg_dialect;
@@ -354,6 +371,13 @@ struct dal_stmt {
 };
 
 enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };
+
+/* Roll back the innermost transaction level, keeping the current error
+ * (tx.c). */
+void dal__rollback_keep_error(dal_db *db);
+/* Check a name for use as an identifier; DAL_E_MISUSE with a message. */
+int dal__ident_check(const char *s, const char *what, char *err,
+                     size_t errlen);
 
 /* Prepare without handing the statement to the caller (stmt.c). */
 int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp);

@@ -45,7 +45,8 @@ typedef enum dal__ekind {
     E_JSON_GET,   /* kids[0], s1 path, i kind (0 text, 1 int, 2 double) */
     E_JSON_OBJ, E_JSON_ARR,
     E_JSON_CONTAINS,
-    E_EXCLUDED    /* s1 column */
+    E_EXCLUDED,   /* s1 column */
+    E_FTS_MATCH, E_FTS_RANK /* s1 table, s2 query */
 } dal__ekind;
 
 enum { OP_EQ = 1, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_IS, OP_ISNOT,

@@ -950,6 +950,41 @@ dal_expr *dal_json_contains(dal_expr *a, dal_expr *b)
     return binary(E_JSON_CONTAINS, 0, a, b);
 }
 
+static dal_expr *fts(dal__ekind kind, const char *table, const char *query)
+{
+    dal_expr *e = bad_ident(table, "table name");
+    const char *p;
+
+    if (e)
+        return e;
+    if (!query)
+        return bad(DAL_E_MISUSE, "full-text query is NULL");
+    for (p = query; *p == ' ' || *p == '\t' || *p == '\n'; p++)
+        ;
+    if (!*p || *p == '-')
+        return bad(DAL_E_MISUSE, "full-text query '%.64s' has no word to "
+                   "look for first", query);
+    if (!dal__utf8_valid(query, strlen(query)))
+        return bad(DAL_E_DATA, "full-text query is not valid UTF-8");
+    e = node(kind);
+    if (e && (!(e->s1 = dal__strdup(table))
+              || !(e->s2 = dal__strdup(query)))) {
+        dal_expr_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+dal_expr *dal_fts_match(const char *table, const char *query)
+{
+    return fts(E_FTS_MATCH, table, query);
+}
+
+dal_expr *dal_fts_rank(const char *table, const char *query)
+{
+    return fts(E_FTS_RANK, table, query);
+}
+
 dal_expr *dal_excluded(const char *column)
 {
     return named(E_EXCLUDED, column, "column name", NULL, NULL);

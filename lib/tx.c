@@ -33,6 +33,8 @@ static void sync_depth(dal_db *db)
         db->tx_depth = 0;
 }
 
+static int tx_ended(dal_db *db, int rc);
+
 static int usable(dal_db *db)
 {
     if (!db)
@@ -41,6 +43,43 @@ static int usable(dal_db *db)
         return dal__seterrf(db, DAL_E_MISUSE, "08003",
                             "the connection is not open");
     return DAL_OK;
+}
+
+/*
+ * Run sql (a ROLLBACK or a clean-up) while keeping the error that made it
+ * necessary: the caller wants to see the first failure, not this one.
+ */
+static void run_keeping_error(dal_db *db, const char *sql)
+{
+    struct dal__err saved = db->err;
+
+    memset(&db->err, 0, sizeof db->err);
+    dal_exec_params(db, sql, NULL, 0);
+    dal__clearerr(db);
+    db->err = saved;
+}
+
+void dal__rollback_keep_error(dal_db *db)
+{
+    char sql[96];
+
+    sync_depth(db);
+    if (db->tx_depth == 0)
+        return;
+    if (db->tx_depth == 1) {
+        run_keeping_error(db, "ROLLBACK");
+        db->tx_depth = 0;
+        tx_ended(db, db->err.code ? db->err.code : DAL_ERROR);
+        return;
+    }
+    snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT dal_sp_%d",
+             db->tx_depth - 1);
+    run_keeping_error(db, sql);
+    snprintf(sql, sizeof sql, "RELEASE SAVEPOINT dal_sp_%d",
+             db->tx_depth - 1);
+    run_keeping_error(db, sql);
+    db->tx_depth--;
+    sync_depth(db);
 }
 
 /* After the outermost level ended, let the driver undo its settings. */
@@ -57,12 +96,7 @@ static int tx_ended(dal_db *db, int rc)
         return rc;
     if (rc != DAL_OK) {
         /* Keep the transaction's error, not the clean-up's. */
-        struct dal__err saved = db->err;
-
-        memset(&db->err, 0, sizeof db->err);
-        dal_exec_params(db, sql, NULL, 0);
-        dal__clearerr(db);
-        db->err = saved;
+        run_keeping_error(db, sql);
         return rc;
     }
     rc2 = dal_exec_params(db, sql, NULL, 0);
@@ -109,14 +143,8 @@ int dal_begin(dal_db *db, int flags)
     }
     /* A failure after BEGIN (e.g. the read-only pragma) must not leave a
      * transaction open that the caller does not know about. */
-    if (db->drv->in_tx(db->conn)) {
-        struct dal__err saved = db->err;
-
-        memset(&db->err, 0, sizeof db->err);
-        dal_exec_params(db, "ROLLBACK", NULL, 0);
-        dal__clearerr(db);
-        db->err = saved;
-    }
+    if (db->drv->in_tx(db->conn))
+        run_keeping_error(db, "ROLLBACK");
     return tx_ended(db, rc);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dal-int.h"
+#include "pg-int.h"
 
 static int pg_now(dal__cc *cc)
 {
@@ -131,6 +132,77 @@ static int pg_json_contains(dal__cc *cc, const dal_expr *a,
     return dal__cc_str(cc, " AS JSONB))");
 }
 
+/* websearch_to_tsquery('simple', $n) */
+static int tsquery(dal__cc *cc, const char *query)
+{
+    int idx;
+
+    if (dal__cc_text_param(cc, query, &idx))
+        return dal__cc_fail(cc, DAL_NOMEM, "out of memory");
+    dal__cc_str(cc, "websearch_to_tsquery('simple', ");
+    dal__cc_marker(cc, idx);
+    return dal__cc_str(cc, ")");
+}
+
+/* "table"."table_fts" */
+static int fts_column(dal__cc *cc, const char *table)
+{
+    dal__cc_str(cc, "\"");
+    dal__cc_str(cc, table);
+    dal__cc_str(cc, "\".\"");
+    dal__cc_str(cc, table);
+    return dal__cc_str(cc, "_fts\"");
+}
+
+static int pg_fts_match(dal__cc *cc, const char *table, const char *query)
+{
+    dal__cc_str(cc, "(");
+    fts_column(cc, table);
+    dal__cc_str(cc, " @@ ");
+    tsquery(cc, query);
+    return dal__cc_str(cc, ")");
+}
+
+static int pg_fts_rank(dal__cc *cc, const char *table, const char *query)
+{
+    /* Normalization 1: divided by 1 + log(document length), as bm25
+     * weighs long documents down. */
+    dal__cc_str(cc, "CAST(ts_rank(");
+    fts_column(cc, table);
+    dal__cc_str(cc, ", ");
+    tsquery(cc, query);
+    return dal__cc_str(cc, ", 1) AS DOUBLE PRECISION)");
+}
+
+static int pg_fts_create_sql(dal__buf *b, const char *table,
+                             const char *const *cols, int n)
+{
+    char name[300];
+    int i;
+
+    snprintf(name, sizeof name, "%s_fts", table);
+    if (dal__buf_adds(b, "ALTER TABLE ") || dal__buf_ident(b, table)
+        || dal__buf_adds(b, " ADD COLUMN ") || dal__buf_ident(b, name)
+        || dal__buf_adds(b, " tsvector GENERATED ALWAYS AS "
+                            "(to_tsvector('simple', "))
+        return DAL_NOMEM;
+    for (i = 0; i < n; i++)
+        if ((i && dal__buf_adds(b, " || ' ' || "))
+            || dal__buf_adds(b, "coalesce(") || dal__buf_ident(b, cols[i])
+            || dal__buf_adds(b, ", '')"))
+            return DAL_NOMEM;
+    if (dal__buf_adds(b, ")) STORED") || dal__buf_addc(b, '\0'))
+        return DAL_NOMEM;
+    snprintf(name, sizeof name, "%s_fts_idx", table);
+    if (dal__buf_adds(b, "CREATE INDEX ") || dal__buf_ident(b, name)
+        || dal__buf_adds(b, " ON ") || dal__buf_ident(b, table)
+        || dal__buf_adds(b, " USING GIN (")
+        || dal__buf_addc(b, '"') || dal__buf_adds(b, table)
+        || dal__buf_adds(b, "_fts\")") || dal__buf_addc(b, '\0'))
+        return DAL_NOMEM;
+    return DAL_OK;
+}
+
 const struct dal_dialect dal__pg_dialect = {
     .name = "postgres",
     .param_marker = '$',
@@ -159,4 +231,9 @@ const struct dal_dialect dal__pg_dialect = {
     .round = pg_round,
     .json_get = pg_json_get,
     .json_contains = pg_json_contains,
+    .fts_match = pg_fts_match,
+    .fts_rank = pg_fts_rank,
+    .fts_create_sql = pg_fts_create_sql,
+    .explain_prefix = "EXPLAIN (FORMAT JSON) ",
+    .explain_read = dal__pg_explain_read,
 };

@@ -267,6 +267,42 @@ DAL_EXTERN dal_expr *dal_json_array_n(dal_expr *const *v, int n);
  */
 DAL_EXTERN dal_expr *dal_json_contains(dal_expr *a, dal_expr *b);
 
+/* ---- full-text search ---------------------------------------------- */
+
+/*
+ * dal_fts_create - make the text columns cols[0..ncols-1] of table
+ * searchable with dal_fts_match() and dal_fts_rank(), and index the rows
+ * already there. Words are lower-cased and matched exactly (no stemming,
+ * no stop words) on both backends:
+ *   SQLite: an FTS5 table "<table>_fts" (tokenizer unicode61, diacritics
+ *     kept) over the table's rowid, kept in sync by AFTER INSERT, UPDATE
+ *     and DELETE triggers; table must be a rowid table (an INTEGER
+ *     PRIMARY KEY is its rowid).
+ *   PostgreSQL: a generated column "<table>_fts" of type tsvector
+ *     (configuration 'simple') with a GIN index "<table>_fts_idx".
+ * Run it once, like a migration. Returns DAL_OK or an error recorded on
+ * db (DAL_E_MISUSE for bad names).
+ */
+DAL_EXTERN int dal_fts_create(dal_db *db, const char *table,
+                              const char *const *cols, int ncols);
+
+/*
+ * dal_fts_match - true for the rows of table (as named in FROM; no alias)
+ * that match query, written as web search engines take it: words (all
+ * must occur), "quoted phrases", OR between alternatives, and -word to
+ * exclude (after at least one wanted word). PostgreSQL runs it through
+ * websearch_to_tsquery('simple', ...); SQLite through an FTS5 MATCH of
+ * the same query translated to FTS5's syntax.
+ * dal_fts_rank - how well each row matches query, higher is better:
+ * PostgreSQL ts_rank(..., 1) (normalized by document length), SQLite the
+ * negated bm25(). The scales differ, and so do the weights: bm25 ranks
+ * words that few rows contain higher (and gives ~0 to a word most rows
+ * contain), ts_rank counts occurrences. For one word, rows that use it
+ * more often, in shorter text, rank higher on both.
+ */
+DAL_EXTERN dal_expr *dal_fts_match(const char *table, const char *query);
+DAL_EXTERN dal_expr *dal_fts_rank(const char *table, const char *query);
+
 /* dal_expr_free - free an expression not handed to a builder. */
 DAL_EXTERN void dal_expr_free(dal_expr *e);
 
@@ -394,6 +430,35 @@ DAL_EXTERN int dal_query_prepare(dal_db *db, const dal_query *q,
  * dal_changes() gives the rows changed.
  */
 DAL_EXTERN int dal_query_exec(dal_db *db, const dal_query *q);
+
+/* ---- EXPLAIN -------------------------------------------------------- */
+
+typedef struct dal_plan dal_plan;
+
+/*
+ * dal_explain - the plan the backend would use for q (compiled and bound
+ * as dal_query_prepare() would), as a list of steps in the backend's
+ * order, each with its parent: SQLite's EXPLAIN QUERY PLAN rows, or the
+ * nodes of PostgreSQL's EXPLAIN (FORMAT JSON). The statement is not run.
+ * dal_param() slots are planned as NULL. The caller frees *plan with
+ * dal_plan_free(). Returns DAL_OK or an error recorded on db.
+ */
+DAL_EXTERN int dal_explain(dal_db *db, const dal_query *q, dal_plan **plan);
+
+/* The number of steps. */
+DAL_EXTERN int dal_plan_count(const dal_plan *p);
+/* The index of step i's parent, or -1 for a top-level step. */
+DAL_EXTERN int dal_plan_parent(const dal_plan *p, int i);
+/* What step i does, as the backend says it: "SCAN t", "SEARCH t USING
+ * INTEGER PRIMARY KEY (rowid=?)", "Seq Scan on t", "Index Scan using
+ * t_pkey on t"... Valid until dal_plan_free(); NULL for a bad index. */
+DAL_EXTERN const char *dal_plan_detail(const dal_plan *p, int i);
+/* Step i's estimated total cost and rows, where the backend gives them
+ * (PostgreSQL); a negative value where it does not (SQLite). */
+DAL_EXTERN double dal_plan_cost(const dal_plan *p, int i);
+DAL_EXTERN double dal_plan_rows(const dal_plan *p, int i);
+/* Free a plan. NULL is ignored. */
+DAL_EXTERN void dal_plan_free(dal_plan *p);
 
 #ifdef __cplusplus
 }

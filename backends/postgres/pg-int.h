@@ -1,0 +1,12 @@
+/*
+ * pg-int.h - names shared by the PostgreSQL driver's files.
+ */
+#ifndef DAL_PG_INT_H
+#define DAL_PG_INT_H
+
+#include "dal-int.h"
+
+/* Read EXPLAIN (FORMAT JSON)'s result into plan (explain.c). */
+int dal__pg_explain_read(dal_db *db, dal_stmt *st, dal_plan *plan);
+
+#endif /* DAL_PG_INT_H */
