@@ -40,7 +40,7 @@ LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HEADERS = include/dal.h $(wildcard include/dal/*.h)
 INT_HEADERS = $(wildcard lib/*.h backends/*/*.h)
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-TESTS = $(BUILD)/tests/contract $(BUILD)/tests/unit $(BUILD)/tests/nomem
+TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/*.c))
 
 STATIC_LIB = $(BUILD)/libdal.a
 SHARED_LIB = $(BUILD)/libdal.so.$(ABI_VERSION)

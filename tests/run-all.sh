@@ -30,20 +30,26 @@ else
     VG=""
 fi
 
-for t in unit contract nomem; do
+# Every Check suite built from tests/*.c.
+for src in tests/*.c; do
+    t=$(basename "$src" .c)
     run "$t" $VG "$BUILD/tests/$t"
 done
 
-demo_db=$(mktemp -u /tmp/dal-demo.XXXXXX).db
-run "example quickstart (sqlite file)" $VG "$BUILD/examples/quickstart" \
-    "sqlite:$demo_db"
-rm -f "$demo_db" "$demo_db-wal" "$demo_db-shm" "$demo_db-journal"
-run "example quickstart (sqlite memory)" $VG "$BUILD/examples/quickstart" \
-    "sqlite::memory:"
-if [ -n "${DAL_TEST_PG_URL:-}" ]; then
-    run "example quickstart (postgres)" $VG "$BUILD/examples/quickstart" \
-        "$DAL_TEST_PG_URL"
-fi
+# Every example, on an SQLite file, SQLite in memory and PostgreSQL.
+for src in examples/*.c; do
+    ex=$(basename "$src" .c)
+    demo_db=$(mktemp -u /tmp/dal-demo.XXXXXX).db
+    run "example $ex (sqlite file)" $VG "$BUILD/examples/$ex" \
+        "sqlite:$demo_db"
+    rm -f "$demo_db" "$demo_db-wal" "$demo_db-shm" "$demo_db-journal"
+    run "example $ex (sqlite memory)" $VG "$BUILD/examples/$ex" \
+        "sqlite::memory:"
+    if [ -n "${DAL_TEST_PG_URL:-}" ]; then
+        run "example $ex (postgres)" $VG "$BUILD/examples/$ex" \
+            "$DAL_TEST_PG_URL"
+    fi
+done
 
 # The install check builds a plain program against the installed library,
 # which a sanitizer or valgrind build is not.
