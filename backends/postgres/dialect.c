@@ -106,6 +106,14 @@ static int pg_json_get(dal__cc *cc, const dal_expr *a, const char *path,
     dal__free(arr);
     if (rc)
         return rc;
+    if (kind) {
+        /* A number only; anything else is NULL (a cast would fail). */
+        dal__cc_str(cc, "CASE jsonb_typeof(CAST(");
+        dal__cc_expr(cc, a);
+        dal__cc_str(cc, " AS JSONB) #> CAST(");
+        dal__cc_marker(cc, idx);
+        dal__cc_str(cc, " AS TEXT[])) WHEN 'number' THEN ");
+    }
     if (kind == 1)
         dal__cc_str(cc, "CAST(trunc(CAST(");
     else if (kind == 2)
@@ -116,9 +124,9 @@ static int pg_json_get(dal__cc *cc, const dal_expr *a, const char *path,
     dal__cc_marker(cc, idx);
     dal__cc_str(cc, " AS TEXT[]))");
     if (kind == 1)
-        dal__cc_str(cc, " AS NUMERIC)) AS BIGINT)");
+        dal__cc_str(cc, " AS NUMERIC)) AS BIGINT) END");
     else if (kind == 2)
-        dal__cc_str(cc, " AS DOUBLE PRECISION)");
+        dal__cc_str(cc, " AS DOUBLE PRECISION) END");
     return dal__cc_str(cc, "");
 }
 

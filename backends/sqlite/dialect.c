@@ -39,9 +39,10 @@ static int sq_round(dal__cc *cc, const dal_expr *a, int digits)
 }
 
 /*
- * json_extract() gives SQL values: JSON true/false come back as 1/0, so
- * the text form asks json_type() first, to read "true"/"false" as
- * PostgreSQL's #>> does.
+ * The text form: strings without quotes (json_extract), JSON null as SQL
+ * NULL, and everything else as its JSON text through ->, which keeps a
+ * number's own digits (99.90 stays 99.90, as PostgreSQL's #>> gives it;
+ * json_extract would make it the REAL 99.9) and true/false as words.
  */
 static int sq_json_get(dal__cc *cc, const dal_expr *a, const char *path,
                        int kind)
@@ -55,18 +56,27 @@ static int sq_json_get(dal__cc *cc, const dal_expr *a, const char *path,
         dal__cc_expr(cc, a);
         dal__cc_str(cc, ", ");
         dal__cc_marker(cc, idx);
-        dal__cc_str(cc, ") WHEN 'true' THEN 'true' WHEN 'false' THEN "
-                        "'false' ELSE CAST(json_extract(");
+        dal__cc_str(cc, ") WHEN 'text' THEN json_extract(");
         dal__cc_expr(cc, a);
         dal__cc_str(cc, ", ");
         dal__cc_marker(cc, idx);
-        return dal__cc_str(cc, ") AS TEXT) END");
+        dal__cc_str(cc, ") WHEN 'null' THEN NULL ELSE (");
+        dal__cc_expr(cc, a);
+        dal__cc_str(cc, " -> ");
+        dal__cc_marker(cc, idx);
+        return dal__cc_str(cc, ") END");
     }
-    dal__cc_str(cc, "CAST(json_extract(");
+    /* A number only; anything else is NULL, as on PostgreSQL. */
+    dal__cc_str(cc, "CASE WHEN json_type(");
     dal__cc_expr(cc, a);
     dal__cc_str(cc, ", ");
     dal__cc_marker(cc, idx);
-    return dal__cc_str(cc, kind == 1 ? ") AS INTEGER)" : ") AS REAL)");
+    dal__cc_str(cc, ") IN ('integer', 'real') THEN CAST(json_extract(");
+    dal__cc_expr(cc, a);
+    dal__cc_str(cc, ", ");
+    dal__cc_marker(cc, idx);
+    return dal__cc_str(cc, kind == 1 ? ") AS INTEGER) END"
+                                     : ") AS REAL) END");
 }
 
 /* ---- full-text search ---------------------------------------------- */

@@ -245,12 +245,17 @@ DAL_EXTERN dal_expr *dal_nulls_last(dal_expr *item);
 
 /*
  * dal_json_get - the value at path ("$.a.b", "$.items[0].id") of the
- * JSON in a, as text (a JSON string without quotes; numbers, true/false
- * as their text; objects and arrays as JSON text; NULL when missing).
- * PostgreSQL: a::jsonb #>> path-array; SQLite: json_extract() with
- * objects and arrays returned as text.
- * dal_json_get_int / _double: the same, cast to a number, for
- * comparisons and arithmetic.
+ * JSON in a, as text: a JSON string without its quotes; a number or
+ * true/false as written in the JSON; objects and arrays as JSON text;
+ * NULL when the path is missing or holds null. PostgreSQL: a::jsonb #>>
+ * path-array; SQLite: json_extract() for strings, -> for the rest. Two
+ * differences remain: PostgreSQL writes objects and arrays with a space
+ * after ',' and ':' (SQLite without), and normalizes number notation
+ * (1e2 reads 100 there, 1e2 on SQLite). Compare numbers through
+ * dal_json_get_int / _double, and objects parsed.
+ * dal_json_get_int / _double: the number at path (truncated toward zero
+ * for _int), or NULL when the value there is not a JSON number (a
+ * string "42" included), on both backends.
  */
 DAL_EXTERN dal_expr *dal_json_get(dal_expr *a, const char *path);
 DAL_EXTERN dal_expr *dal_json_get_int(dal_expr *a, const char *path);

@@ -9,6 +9,16 @@
  *   WORKLOAD  point_select  SELECT a, b, c by primary key, 10k-row table
  *             insert_tx     100k single-row inserts in one transaction
  *             scan          full scan of a 100k-row table, three columns
+ *             ast_point_select  point_select where both sides are
+ *                         libdal: "dal" is the query built with the AST
+ *                         (dal_select ... WHERE id = dal_param("id"),
+ *                         dal_query_prepare() once) and "raw" is the same
+ *                         query written as SQL (dal_prepare of
+ *                         "... WHERE id = :id"). Both sides look up the
+ *                         index of "id" once (dal_bind_param_index) and
+ *                         run the same loop per op: dal_bind_int64 by
+ *                         index, dal_step, read, dal_reset. The ratio is
+ *                         the run-time cost of the query builder.
  *
  * Environment:
  *   BENCH_RUNS    timed runs per side (default 5)
@@ -57,14 +67,15 @@
 #define MAX_RUNS 99
 
 enum target { T_SQLITE_MEM, T_SQLITE_WAL, T_PG_UNIX };
-enum workload { W_POINT, W_INSERT, W_SCAN };
+enum workload { W_POINT, W_INSERT, W_SCAN, W_AST_POINT };
 
 static const char *const target_names[] = {
     "sqlite-mem", "sqlite-wal", "pg-unix"
 };
 static const char *const workload_names[] = {
-    "point_select", "insert_tx", "scan"
+    "point_select", "insert_tx", "scan", "ast_point_select"
 };
+#define N_WORKLOADS 4
 
 static enum target target;
 static enum workload workload;
@@ -229,6 +240,9 @@ struct side {
     char *(*query_text)(void *h, const char *sql);
     /* Prepare the workload's statement, kept until close. */
     void (*prepare)(void *h, const char *sql, int nparams);
+    /* ast_point_select's statement, built with the query AST (libdal
+     * sides only; NULL on the raw ones). */
+    void (*prepare_ast)(void *h, const char *table);
     void (*point)(void *h, long n, struct sums *s);
     /* BEGIN, insert rows 1..n, COMMIT. */
     void (*insert)(void *h, long n);
@@ -419,6 +433,7 @@ static void rs_open(struct side *s, const char *path, int wal)
     s->exec = rs_exec;
     s->query_text = rs_query_text;
     s->prepare = rs_prepare;
+    s->prepare_ast = NULL;
     s->point = rs_point;
     s->insert = rs_insert;
     s->scan = rs_scan;
@@ -575,6 +590,7 @@ static void rp_open(struct side *s, const char *url)
     s->exec = rp_exec;
     s->query_text = rp_query_text;
     s->prepare = rp_prepare;
+    s->prepare_ast = NULL;
     s->point = rp_point;
     s->insert = rp_insert;
     s->scan = rp_scan;
@@ -586,6 +602,7 @@ static void rp_open(struct side *s, const char *url)
 struct ld {
     dal_db *db;
     dal_stmt *st;
+    int idx; /* the index of the point select's id parameter */
 };
 
 static _Noreturn void ld_fail(struct ld *d, int rc, const char *what)
@@ -628,12 +645,43 @@ static void ld_prepare(void *h, const char *sql, int nparams)
     if (dal_bind_param_count(d->st) != nparams)
         die("libdal: dal_bind_param_count gives %d for %d parameters",
             dal_bind_param_count(d->st), nparams);
+    /* A point select's id is :id in ast_point_select, else ?1 / $1. */
+    d->idx = dal_bind_param_index(d->st, "id");
+    if (d->idx == 0)
+        d->idx = 1;
+}
+
+/*
+ * SELECT a, b, c FROM table WHERE id = dal_param("id"), compiled once.
+ * The id's index is looked up here, once, as for the SQL text.
+ */
+static void ld_prepare_ast(void *h, const char *table)
+{
+    struct ld *d = h;
+    dal_query *q = dal_select(dal_col("a"), dal_col("b"), dal_col("c"));
+    int rc;
+
+    dal_q_from(q, table);
+    dal_q_where(q, dal_eq(dal_col("id"), dal_param("id")));
+    rc = dal_query_prepare(d->db, q, &d->st);
+    dal_query_free(q);
+    if (rc != DAL_OK)
+        ld_fail(d, rc, "dal_query_prepare");
+    if (dal_bind_param_count(d->st) != 1)
+        die("libdal: dal_bind_param_count gives %d for 1 parameter",
+            dal_bind_param_count(d->st));
+    d->idx = dal_bind_param_index(d->st, "id");
+    if (d->idx != 1)
+        die("libdal: dal_bind_param_index(\"id\") gives %d, not 1",
+            d->idx);
+    fprintf(stderr, "  dal: %s\n", dal_stmt_sql(d->st));
 }
 
 static void ld_point(void *h, long n, struct sums *s)
 {
     struct ld *d = h;
     dal_stmt *st = d->st;
+    int idx = d->idx;
     long i;
 
     for (i = 0; i < n; i++) {
@@ -642,7 +690,7 @@ static void ld_point(void *h, long n, struct sums *s)
         size_t len;
         int rc;
 
-        rc = dal_bind_int64(st, 1, id);
+        rc = dal_bind_int64(st, idx, id);
         if (rc != DAL_OK)
             ld_fail(d, rc, "dal_bind_int64");
         rc = dal_step(st);
@@ -720,23 +768,26 @@ static void ld_close(void *h)
     free(d);
 }
 
-static void ld_open(struct side *s, const char *url)
+/* name: "dal", or "raw" for the SQL-text side of ast_point_select. */
+static void ld_open(struct side *s, const char *url, const char *name)
 {
     struct ld *d = xmalloc(sizeof *d);
     int rc;
 
     d->st = NULL;
+    d->idx = 1;
     rc = dal_open(url, &d->db);
     if (d->db == NULL)
         die("libdal: dal_open: out of memory");
     if (rc != DAL_OK)
         ld_fail(d, rc, "dal_open");
-    s->name = "dal";
+    s->name = name;
     s->dollar = 0;
     s->h = d;
     s->exec = ld_exec;
     s->query_text = ld_query_text;
     s->prepare = ld_prepare;
+    s->prepare_ast = ld_prepare_ast;
     s->point = ld_point;
     s->insert = ld_insert;
     s->scan = ld_scan;
@@ -852,6 +903,18 @@ static void setup(struct side *s)
         snprintf(sql, sizeof sql, "SELECT a, b, c FROM %s", s->table);
         s->prepare(s->h, sql, 0);
         break;
+    case W_AST_POINT:
+        /* Both sides are libdal: the AST on "dal", SQL text on "raw". */
+        load_table(s, POINT_ROWS);
+        if (strcmp(s->name, "dal") == 0) {
+            s->prepare_ast(s->h, s->table);
+        } else {
+            snprintf(sql, sizeof sql, "SELECT a, b, c FROM %s "
+                     "WHERE id = :id", s->table);
+            fprintf(stderr, "  raw: %s\n", sql);
+            s->prepare(s->h, sql, 1);
+        }
+        break;
     }
 }
 
@@ -938,6 +1001,7 @@ static double run_once(struct side *s, long n)
     cur_side = s->name;
     switch (workload) {
     case W_POINT:
+    case W_AST_POINT:
         t0 = now();
         s->point(s->h, n, &got);
         t1 = now();
@@ -993,7 +1057,7 @@ static long warm_up(struct side *raw, struct side *dal, double aim)
         run_once(dal, INSERT_WARMUP_ROWS);
         return INSERT_ROWS;
     }
-    n = workload == W_POINT ? 1000 : 1;
+    n = workload == W_POINT || workload == W_AST_POINT ? 1000 : 1;
     for (round = 0;; round++) {
         double tr = run_once(raw, n), td = run_once(dal, n);
         double t = tr > td ? tr : td, k;
@@ -1054,7 +1118,7 @@ static int lookup(const char *s, const char *const *names, int n)
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: bench sqlite-mem|sqlite-wal|pg-unix "
-            "point_select|insert_tx|scan\n");
+            "point_select|insert_tx|scan|ast_point_select\n");
     exit(2);
 }
 
@@ -1063,12 +1127,12 @@ int main(int argc, char **argv)
     struct side raw, dal, *order[2];
     double raw_ns[MAX_RUNS], dal_ns[MAX_RUNS], rmed, dmed;
     long runs, run_ms, n;
-    int t, w, i;
+    int t, w, i, ast;
 
     if (argc != 3)
         usage();
     t = lookup(argv[1], target_names, 3);
-    w = lookup(argv[2], workload_names, 3);
+    w = lookup(argv[2], workload_names, N_WORKLOADS);
     if (t < 0 || w < 0)
         usage();
     target = (enum target)t;
@@ -1076,12 +1140,17 @@ int main(int argc, char **argv)
     runs = env_long("BENCH_RUNS", 5, 1, MAX_RUNS);
     run_ms = env_long("BENCH_RUN_MS", 400, 1, 60000);
     make_text();
+    /* ast_point_select compares libdal with itself: "raw" is libdal too. */
+    ast = workload == W_AST_POINT;
 
     switch (target) {
     case T_SQLITE_MEM:
-        rs_open(&raw, ":memory:", 0);
+        if (ast)
+            ld_open(&raw, "sqlite::memory:", "raw");
+        else
+            rs_open(&raw, ":memory:", 0);
         cur_side = "dal";
-        ld_open(&dal, "sqlite::memory:");
+        ld_open(&dal, "sqlite::memory:", "dal");
         break;
     case T_SQLITE_WAL: {
         const char *base = getenv("TMPDIR");
@@ -1095,12 +1164,18 @@ int main(int argc, char **argv)
         }
         atexit(remove_tmpdir);
         cur_side = "raw";
-        snprintf(path, sizeof path, "%s/raw.db", tmpdir);
-        rs_open(&raw, path, 1);
+        if (ast) {
+            snprintf(url, sizeof url, "sqlite://%s/raw.db?journal=wal",
+                     tmpdir);
+            ld_open(&raw, url, "raw");
+        } else {
+            snprintf(path, sizeof path, "%s/raw.db", tmpdir);
+            rs_open(&raw, path, 1);
+        }
         cur_side = "dal";
         snprintf(url, sizeof url, "sqlite://%s/dal.db?journal=wal",
                  tmpdir);
-        ld_open(&dal, url);
+        ld_open(&dal, url, "dal");
         break;
     }
     case T_PG_UNIX:
@@ -1113,9 +1188,12 @@ int main(int argc, char **argv)
             return 77;
         }
         cur_side = "raw";
-        rp_open(&raw, url);
+        if (ast)
+            ld_open(&raw, url, "raw");
+        else
+            rp_open(&raw, url);
         cur_side = "dal";
-        ld_open(&dal, url);
+        ld_open(&dal, url, "dal");
         break;
     }
     }

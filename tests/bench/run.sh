@@ -24,7 +24,8 @@
 # overhead, below 1 libdal is slower. Everything else goes to stderr.
 #
 # Targets: sqlite-mem, sqlite-wal, pg-unix. Workloads: point_select,
-# insert_tx, scan. Environment:
+# insert_tx, scan, ast_point_select (libdal with a query built by the AST
+# against libdal with the same query as SQL text). Environment:
 #   BENCH_TARGETS    targets to run, space or comma separated (default all)
 #   BENCH_WORKLOADS  workloads to run (default all)
 #   BENCH_RUNS       timed runs per side and cell (default 5)
@@ -80,8 +81,9 @@ fi
 
 targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pg-unix}" |
           tr ',' ' ')
-workloads=$(printf '%s' "${BENCH_WORKLOADS:-point_select insert_tx scan}" |
-            tr ',' ' ')
+workloads=$(printf '%s' \
+    "${BENCH_WORKLOADS:-point_select insert_tx scan ast_point_select}" |
+    tr ',' ' ')
 for t in $targets; do
     case $t in
         sqlite-mem | sqlite-wal | pg-unix) ;;
@@ -90,7 +92,7 @@ for t in $targets; do
 done
 for w in $workloads; do
     case $w in
-        point_select | insert_tx | scan) ;;
+        point_select | insert_tx | scan | ast_point_select) ;;
         *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
     esac
 done
