@@ -16,8 +16,26 @@
 
 #define MAX_DEPTH 500 /* nesting beyond this is refused, not recursed */
 
+/*
+ * Where a node stands decides what it may be: '*' and aliases only as a
+ * select-list item, order items only in ORDER BY, bare window functions
+ * only under OVER, excluded.col only in an upsert's SET. These bits are
+ * set for the node being compiled and, but for ALLOW_EXCLUDED, cleared
+ * for its children.
+ */
+enum {
+    ALLOW_STAR = 1, ALLOW_AS = 2, ALLOW_ORDER = 4, ALLOW_WINFN = 8,
+    ALLOW_EXCLUDED = 16
+};
+
+/* How a value directly under the current node is bound. */
+enum { VALUE_CAST = 0, VALUE_BARE, VALUE_TYPED };
+
 struct dal__cc {
     const struct dal_dialect *d;
+    int allow;      /* ALLOW_* for the next node */
+    int value_mode; /* VALUE_* for the next node, if it is a value */
+    int where_true; /* the next SELECT needs WHERE true (SQLite upsert) */
     dal__buf b;
     dal_value *vals;
     char **names;      /* names[i] for dal_param slots, else NULL */
@@ -33,8 +51,8 @@ int dal__cc_fail(dal__cc *cc, int rc, const char *msg)
 {
     if (cc->rc == DAL_OK) {
         cc->rc = rc;
-        if (msg && cc->err && cc->errlen)
-            snprintf(cc->err, cc->errlen, "%s", msg);
+        if (cc->err && cc->errlen)
+            snprintf(cc->err, cc->errlen, "%s", msg ? msg : dal_errstr(rc));
     }
     return cc->rc;
 }
@@ -126,6 +144,11 @@ int dal__cc_value(dal__cc *cc, const dal_value *v)
     const char *cast = cc->d->value_cast[v->type];
     int idx = new_slot(cc, v, NULL);
 
+    if (cc->value_mode == VALUE_BARE)
+        cast = NULL; /* a function's signature gives the type */
+    else if (cc->value_mode == VALUE_TYPED && v->type == DAL_TYPE_TEXT)
+        cast = cc->d->text_cast;
+
     if (!idx)
         return cc->rc;
     dal__cc_marker(cc, idx);
@@ -153,24 +176,43 @@ static int param(dal__cc *cc, const char *name)
 
 static int emit_query(dal__cc *cc, const dal_query *q);
 
-/* e[0], e[1], ... separated by sep. */
-static int list(dal__cc *cc, dal_expr *const *e, int n, const char *sep)
+/* e compiled with the given permissions and value mode. */
+static int expr_as(dal__cc *cc, const dal_expr *e, int allow, int mode)
 {
-    int i;
+    cc->allow = allow | (cc->allow & ALLOW_EXCLUDED);
+    cc->value_mode = mode;
+    return dal__cc_expr(cc, e);
+}
+
+/* e[0], e[1], ... separated by sep, each with allow and mode. */
+static int list_as(dal__cc *cc, dal_expr *const *e, int n, const char *sep,
+                   int allow, int mode)
+{
+    int i, keep = cc->allow & ALLOW_EXCLUDED;
 
     for (i = 0; i < n && !cc->rc; i++) {
         if (i)
             dal__cc_str(cc, sep);
+        cc->allow = allow | keep;
+        cc->value_mode = mode;
         dal__cc_expr(cc, e[i]);
     }
     return cc->rc;
+}
+
+static int list(dal__cc *cc, dal_expr *const *e, int n, const char *sep)
+{
+    return list_as(cc, e, n, sep, 0, VALUE_CAST);
 }
 
 int dal__cc_agg(dal__cc *cc, const dal_expr *e)
 {
     dal__cc_str(cc, e->s1);
     dal__cc_str(cc, e->i ? "(DISTINCT " : "(");
-    dal__cc_expr(cc, e->kids[0]);
+    /* COUNT(*) is the one place for a star inside an expression. */
+    expr_as(cc, e->kids[0], e->kids[0]->kind == E_STAR
+                            && !strcmp(e->s1, "count") ? ALLOW_STAR : 0,
+            VALUE_CAST);
     dal__cc_str(cc, ")");
     if (e->nkids > 1) {
         dal__cc_str(cc, " FILTER (WHERE ");
@@ -222,15 +264,62 @@ static int raw(dal__cc *cc, const dal_expr *e)
             break;
     dal__cc_str(cc, "(");
     dal__cc_str(cc, t.sql);
-    dal__cc_str(cc, ")");
+    /* A fragment ending in a -- comment must not swallow the ')'. */
+    dal__cc_str(cc, strstr(t.sql, "--") ? "\n)" : ")");
     dal__sqltext_free(&t);
     return cc->rc;
+}
+
+/* The body of a binary operator, without its parentheses: a chain of the
+ * same left-associative operator stays flat (a + b + c), which SQLite's
+ * parser needs for long chains and which means the same. */
+static int binop_body(dal__cc *cc, const dal_expr *e)
+{
+    const dal_expr *l = e->kids[0];
+
+    if (l->kind == E_BINOP && l->op == e->op && e->op >= OP_ADD) {
+        if (++cc->depth > MAX_DEPTH)
+            return dal__cc_fail(cc, DAL_E_MISUSE, "expression nested too "
+                                "deeply");
+        binop_body(cc, l);
+        cc->depth--;
+    } else {
+        expr_as(cc, l, 0, VALUE_CAST);
+    }
+    dal__cc_str(cc, binop_text(cc, e->op));
+    return expr_as(cc, e->kids[1], 0, VALUE_CAST);
+}
+
+/* Refuse a node that may not stand where it is. */
+static int misplaced(dal__cc *cc, const dal_expr *e, int allow)
+{
+    static const struct { int kind, need; const char *msg; } rules[] = {
+        {E_STAR, ALLOW_STAR, "'*' stands only in a select list or in "
+                             "dal_count()"},
+        {E_AS, ALLOW_AS, "an alias (dal_as) stands only in a select list "
+                         "or RETURNING"},
+        {E_ORDER, ALLOW_ORDER, "an order item (dal_asc/dal_desc/NULLS) "
+                               "stands only in ORDER BY or OVER"},
+        {E_WINFN, ALLOW_WINFN, "a window function needs dal_over()"},
+        {E_EXCLUDED, ALLOW_EXCLUDED, "dal_excluded() stands only in the "
+                                     "SET of an upsert"},
+        {E_LIST, -1, "dal_list() stands only in dal_over()"},
+        {E_WHEN, -1, "dal_when/dal_else stand only in dal_case"},
+        {E_ELSE, -1, "dal_when/dal_else stand only in dal_case"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (rules[i].kind == (int)e->kind
+            && (rules[i].need < 0 || !(allow & rules[i].need)))
+            return dal__cc_fail(cc, DAL_E_MISUSE, rules[i].msg);
+    return DAL_OK;
 }
 
 int dal__cc_expr(dal__cc *cc, const dal_expr *e)
 {
     const struct dal_dialect *d = cc->d;
-    int i;
+    int i, allow = cc->allow, mode = cc->value_mode;
 
     if (cc->rc)
         return cc->rc;
@@ -238,6 +327,14 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         cc->depth--;
         return dal__cc_fail(cc, DAL_E_MISUSE, "expression nested too "
                             "deeply");
+    }
+    /* Children get no permissions but the inherited one, and typed
+     * values, unless a case below says otherwise. */
+    cc->allow = allow & ALLOW_EXCLUDED;
+    cc->value_mode = VALUE_CAST;
+    if (misplaced(cc, e, allow)) {
+        cc->depth--;
+        return cc->rc;
     }
     switch (e->kind) {
     case E_ERROR:
@@ -255,16 +352,22 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
             dal__cc_str(cc, "*");
         break;
     case E_VALUE:
+        cc->value_mode = mode;
         dal__cc_value(cc, &e->v);
+        cc->value_mode = VALUE_CAST;
         break;
     case E_PARAM:
         param(cc, e->s1);
         break;
     case E_BINOP:
+        dal__cc_str(cc, "(");
+        binop_body(cc, e);
+        dal__cc_str(cc, ")");
+        break;
     case E_LIKE:
         dal__cc_str(cc, "(");
         dal__cc_expr(cc, e->kids[0]);
-        dal__cc_str(cc, e->kind == E_LIKE ? " LIKE " : binop_text(cc, e->op));
+        dal__cc_str(cc, " LIKE ");
         dal__cc_expr(cc, e->kids[1]);
         dal__cc_str(cc, ")");
         break;
@@ -326,19 +429,26 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         dal__cc_str(cc, ")");
         break;
     case E_DIV:
-    case E_IDIV:
-        /* Both operands are cast, so integer and true division mean the
-         * same on both backends; NULLIF makes a zero divisor NULL. */
-        i = e->kind == E_DIV ? DAL_SQL_DOUBLE : DAL_SQL_INT64;
+        /* Both operands are cast, so division means the same on both
+         * backends; NULLIF makes a zero divisor NULL. */
         dal__cc_str(cc, "(CAST(");
         dal__cc_expr(cc, e->kids[0]);
         dal__cc_str(cc, " AS ");
-        dal__cc_str(cc, d->type_names[i]);
+        dal__cc_str(cc, d->type_names[DAL_SQL_DOUBLE]);
         dal__cc_str(cc, ") / NULLIF(CAST(");
         dal__cc_expr(cc, e->kids[1]);
         dal__cc_str(cc, " AS ");
-        dal__cc_str(cc, d->type_names[i]);
+        dal__cc_str(cc, d->type_names[DAL_SQL_DOUBLE]);
         dal__cc_str(cc, "), 0))");
+        break;
+    case E_IDIV:
+    case E_MOD:
+        /* Integer operands truncated toward zero, as SQLite does for %. */
+        dal__cc_str(cc, "(");
+        d->to_int(cc, e->kids[0]);
+        dal__cc_str(cc, e->kind == E_IDIV ? " / NULLIF(" : " % NULLIF(");
+        d->to_int(cc, e->kids[1]);
+        dal__cc_str(cc, ", 0))");
         break;
     case E_CASE:
         dal__cc_str(cc, "CASE");
@@ -359,14 +469,20 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         break;
     case E_WHEN:
     case E_ELSE:
-        dal__cc_fail(cc, DAL_E_MISUSE, "dal_when/dal_else outside dal_case");
-        break;
+    case E_LIST:
+        break; /* refused by misplaced() */
     case E_CAST:
-        dal__cc_str(cc, "CAST(");
-        dal__cc_expr(cc, e->kids[0]);
-        dal__cc_str(cc, " AS ");
-        dal__cc_str(cc, d->type_names[e->i]);
-        dal__cc_str(cc, ")");
+        if (e->i == DAL_SQL_INT64) {
+            d->to_int(cc, e->kids[0]);
+        } else if (e->i == DAL_SQL_BOOL) {
+            d->to_bool(cc, e->kids[0]);
+        } else {
+            dal__cc_str(cc, "CAST(");
+            dal__cc_expr(cc, e->kids[0]);
+            dal__cc_str(cc, " AS ");
+            dal__cc_str(cc, d->type_names[e->i]);
+            dal__cc_str(cc, ")");
+        }
         break;
     case E_FUNC:
     case E_LENGTH:
@@ -385,7 +501,13 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
                         : e->kind == E_JSON_OBJ ? d->json_object_fn
                         : d->json_array_fn);
         dal__cc_str(cc, "(");
-        list(cc, e->kids, e->nkids, ", ");
+        /* Any function: values go untyped, so that its signature says
+         * what they are (substr(s, 2, 3) needs integers, not bigints).
+         * JSON builders take anything, so their text must be typed. */
+        list_as(cc, e->kids, e->nkids, ", ", 0,
+                e->kind == E_FUNC ? VALUE_BARE
+                : e->kind == E_JSON_OBJ || e->kind == E_JSON_ARR
+                ? VALUE_TYPED : VALUE_CAST);
         dal__cc_str(cc, ")");
         break;
     case E_ROUND:
@@ -401,14 +523,22 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         dal__cc_agg(cc, e);
         break;
     case E_AVG:
-        d->avg(cc, e);
+        dal__cc_str(cc, d->avg_prefix);
+        dal__cc_agg(cc, e);
+        dal__cc_str(cc, d->avg_suffix);
         break;
     case E_WINFN:
         dal__cc_str(cc, e->s1);
         dal__cc_str(cc, "()");
         break;
     case E_OVER:
-        dal__cc_expr(cc, e->kids[0]);
+        /* avg's cast wraps the whole window expression. */
+        if (e->kids[0]->kind == E_AVG) {
+            dal__cc_str(cc, d->avg_prefix);
+            dal__cc_agg(cc, e->kids[0]);
+        } else {
+            expr_as(cc, e->kids[0], ALLOW_WINFN, VALUE_CAST);
+        }
         dal__cc_str(cc, " OVER (");
         if (e->kids[1]) {
             dal__cc_str(cc, "PARTITION BY ");
@@ -416,12 +546,12 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         }
         if (e->kids[2]) {
             dal__cc_str(cc, e->kids[1] ? " ORDER BY " : "ORDER BY ");
-            list(cc, e->kids[2]->kids, e->kids[2]->nkids, ", ");
+            list_as(cc, e->kids[2]->kids, e->kids[2]->nkids, ", ",
+                    ALLOW_ORDER, VALUE_CAST);
         }
         dal__cc_str(cc, ")");
-        break;
-    case E_LIST:
-        list(cc, e->kids, e->nkids, ", ");
+        if (e->kids[0]->kind == E_AVG)
+            dal__cc_str(cc, d->avg_suffix);
         break;
     case E_EXISTS:
     case E_SUBQ:
@@ -430,7 +560,7 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         dal__cc_str(cc, ")");
         break;
     case E_AS:
-        dal__cc_expr(cc, e->kids[0]);
+        expr_as(cc, e->kids[0], 0, VALUE_CAST);
         dal__cc_str(cc, " AS ");
         quote(cc, e->s1);
         break;
@@ -438,7 +568,7 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         raw(cc, e);
         break;
     case E_ORDER:
-        dal__cc_expr(cc, e->kids[0]);
+        expr_as(cc, e->kids[0], 0, VALUE_CAST);
         if (e->i & 1)
             dal__cc_str(cc, " DESC");
         if (e->i & 2)
@@ -500,7 +630,10 @@ static int setop_operand(dal__cc *cc, const dal_query *q, int n)
 {
     char alias[32];
 
-    if (q->kind == Q_SELECT) {
+    if (q->kind == Q_SELECT && q->for_update)
+        return dal__cc_fail(cc, DAL_E_MISUSE, "FOR UPDATE on a member of "
+                            "a set operation");
+    if (q->kind == Q_SELECT && !q->nctes) {
         if (q->norder || q->has_limit || q->has_offset)
             return dal__cc_fail(cc, DAL_E_MISUSE, "ORDER BY, LIMIT or "
                                 "OFFSET on a member of a set operation: "
@@ -518,7 +651,7 @@ static int tail_clauses(dal__cc *cc, const dal_query *q)
 {
     if (q->norder) {
         dal__cc_str(cc, " ORDER BY ");
-        list(cc, q->order, q->norder, ", ");
+        list_as(cc, q->order, q->norder, ", ", ALLOW_ORDER, VALUE_CAST);
     }
     if (q->has_limit) {
         dal__cc_str(cc, " LIMIT ");
@@ -540,8 +673,15 @@ static int emit_select(dal__cc *cc, const dal_query *q)
         "", " JOIN ", " LEFT JOIN ", " CROSS JOIN "
     };
 
+    int where_true = cc->where_true;
+
+    cc->where_true = 0;
+    if (q->for_update && (q->distinct || q->ngroup || q->having))
+        return dal__cc_fail(cc, DAL_E_MISUSE, "FOR UPDATE with DISTINCT, "
+                            "GROUP BY or HAVING: PostgreSQL cannot lock "
+                            "grouped rows");
     dal__cc_str(cc, q->distinct ? "SELECT DISTINCT " : "SELECT ");
-    list(cc, q->cols, q->ncols, ", ");
+    list_as(cc, q->cols, q->ncols, ", ", ALLOW_STAR | ALLOW_AS, VALUE_CAST);
     if (q->table || q->from_sub) {
         dal__cc_str(cc, " FROM ");
         if (q->from_sub) {
@@ -571,6 +711,8 @@ static int emit_select(dal__cc *cc, const dal_query *q)
     if (q->where) {
         dal__cc_str(cc, " WHERE ");
         dal__cc_expr(cc, q->where);
+    } else if (where_true) {
+        dal__cc_str(cc, " WHERE true");
     }
     if (q->ngroup) {
         dal__cc_str(cc, " GROUP BY ");
@@ -597,12 +739,13 @@ static int returning(dal__cc *cc, const dal_query *q)
 {
     if (q->nreturning) {
         dal__cc_str(cc, " RETURNING ");
-        list(cc, q->returning, q->nreturning, ", ");
+        list_as(cc, q->returning, q->nreturning, ", ",
+                ALLOW_STAR | ALLOW_AS, VALUE_CAST);
     }
     return cc->rc;
 }
 
-static int sets(dal__cc *cc, const dal_query *q)
+static int sets(dal__cc *cc, const dal_query *q, int upsert)
 {
     int i;
 
@@ -611,8 +754,9 @@ static int sets(dal__cc *cc, const dal_query *q)
             dal__cc_str(cc, ", ");
         quote(cc, q->sets[i].col);
         dal__cc_str(cc, " = ");
-        dal__cc_expr(cc, q->sets[i].v);
+        expr_as(cc, q->sets[i].v, upsert ? ALLOW_EXCLUDED : 0, VALUE_CAST);
     }
+    cc->allow = 0;
     return cc->rc;
 }
 
@@ -632,7 +776,11 @@ static int emit_insert(dal__cc *cc, const dal_query *q)
     }
     if (q->insert_select) {
         dal__cc_str(cc, " ");
+        cc->where_true = q->has_conflict && cc->d->upsert_select_needs_where
+                         && q->insert_select->kind == Q_SELECT
+                         && !q->insert_select->nctes;
         emit_query(cc, q->insert_select);
+        cc->where_true = 0;
     } else {
         dal__cc_str(cc, " VALUES ");
         for (i = 0; i < q->nrows && !cc->rc; i++) {
@@ -651,7 +799,7 @@ static int emit_insert(dal__cc *cc, const dal_query *q)
                 return dal__cc_fail(cc, DAL_E_MISUSE, "DO UPDATE without "
                                     "dal_q_set()");
             dal__cc_str(cc, ") DO UPDATE SET ");
-            sets(cc, q);
+            sets(cc, q, 1);
         }
     }
     return returning(cc, q);
@@ -710,7 +858,7 @@ static int emit_query(dal__cc *cc, const dal_query *q)
         dal__cc_str(cc, "UPDATE ");
         quote(cc, q->table);
         dal__cc_str(cc, " SET ");
-        sets(cc, q);
+        sets(cc, q, 0);
         if (q->where) {
             dal__cc_str(cc, " WHERE ");
             dal__cc_expr(cc, q->where);

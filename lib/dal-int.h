@@ -254,8 +254,17 @@ struct dal_dialect {
     const char *json_array_fn;
     int (*now)(dal__cc *cc);
     int (*extract)(dal__cc *cc, dal_datepart part, const dal_expr *a);
-    /* e is the AVG node: write it with dal__cc_agg(), wrapped. */
-    int (*avg)(dal__cc *cc, const dal_expr *e);
+    /* Around avg(...) [OVER (...)], to make it a double on both. */
+    const char *avg_prefix, *avg_suffix;
+    /* a as an integer, truncated toward zero (CAST, dal_idiv, dal_mod). */
+    int (*to_int)(dal__cc *cc, const dal_expr *a);
+    /* a as a boolean (CAST to DAL_SQL_BOOL). */
+    int (*to_bool)(dal__cc *cc, const dal_expr *a);
+    /* Cast for a text value where the server cannot infer a type (the
+     * arguments of JSON builders); NULL for none. */
+    const char *text_cast;
+    /* INSERT ... SELECT ... ON CONFLICT needs a WHERE in the SELECT. */
+    int upsert_select_needs_where;
     int (*round)(dal__cc *cc, const dal_expr *a, int digits);
     /* kind: 0 text, 1 int, 2 double; path already checked. */
     int (*json_get)(dal__cc *cc, const dal_expr *a, const char *path,

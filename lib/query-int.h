@@ -22,7 +22,7 @@ typedef enum dal__ekind {
     E_BETWEEN,    /* kids[0..2] */
     E_LIKE, E_ILIKE,
     E_NEG,
-    E_DIV, E_IDIV, /* kids[0..1], division with NULLIF */
+    E_DIV, E_IDIV, E_MOD, /* kids[0..1], with NULLIF on the divisor */
     E_WHEN, E_ELSE, E_CASE,
     E_CAST,       /* kids[0], i = dal_sqltype */
     E_FUNC,       /* s1 name, kids args (possibly 0) */

@@ -339,7 +339,7 @@ dal_expr *dal_mul(dal_expr *a, dal_expr *b)
 
 dal_expr *dal_mod(dal_expr *a, dal_expr *b)
 {
-    return binary(E_BINOP, OP_MOD, a, b);
+    return binary(E_MOD, 0, a, b);
 }
 
 dal_expr *dal_concat(dal_expr *a, dal_expr *b)
@@ -415,14 +415,57 @@ static dal_expr *list_node(dal__ekind kind, dal_expr *const *v, int n,
     return with_kids(kind, v, n);
 }
 
+/*
+ * Splice the children of nested nodes of e's own kind into e, so that
+ * a AND (b AND c) and repeated dal_q_where() calls make one flat list:
+ * SQLite's parser gives up on deep parentheses.
+ */
+static dal_expr *flatten(dal_expr *e)
+{
+    dal_expr **kids;
+    int i, j, n = 0;
+
+    if (!e || (e->kind != E_AND && e->kind != E_OR))
+        return e;
+    for (i = 0; i < e->nkids; i++)
+        n += e->kids[i]->kind == e->kind ? e->kids[i]->nkids : 1;
+    if (n == e->nkids)
+        return e;
+    kids = dal__malloc((size_t)n * sizeof *kids);
+    if (!kids) {
+        dal_expr_free(e);
+        return NULL;
+    }
+    for (i = j = 0; i < e->nkids; i++) {
+        dal_expr *k = e->kids[i];
+
+        if (k->kind == e->kind) {
+            memcpy(kids + j, k->kids, (size_t)k->nkids * sizeof *kids);
+            j += k->nkids;
+            k->nkids = 0;
+            dal_expr_free(k);
+        } else {
+            kids[j++] = k;
+        }
+    }
+    dal__free(e->kids);
+    e->kids = kids;
+    e->nkids = n;
+    return e;
+}
+
 dal_expr *dal_and_n(dal_expr *const *v, int n)
 {
-    return n == 1 && v && v[0] ? v[0] : list_node(E_AND, v, n, "dal_and");
+    if (n == 1 && v && v[0])
+        return v[0];
+    return flatten(list_node(E_AND, v, n, "dal_and"));
 }
 
 dal_expr *dal_or_n(dal_expr *const *v, int n)
 {
-    return n == 1 && v && v[0] ? v[0] : list_node(E_OR, v, n, "dal_or");
+    if (n == 1 && v && v[0])
+        return v[0];
+    return flatten(list_node(E_OR, v, n, "dal_or"));
 }
 
 dal_expr *dal_list_n(dal_expr *const *v, int n)
@@ -573,7 +616,14 @@ dal_expr *dal_cast(dal_expr *a, dal_sqltype type)
 
 dal_expr *dal_round(dal_expr *a, int digits)
 {
-    dal_expr *e = unary(E_ROUND, a);
+    dal_expr *e;
+
+    /* SQLite ignores negative digits where PostgreSQL rounds to tens. */
+    if (digits < 0 || digits > 15) {
+        dal_expr_free(a);
+        return bad(DAL_E_MISUSE, "dal_round: %d digits (0 to 15)", digits);
+    }
+    e = unary(E_ROUND, a);
 
     if (e && e->kind == E_ROUND)
         e->i = digits;
@@ -616,6 +666,11 @@ static dal_expr *agg(dal__ekind kind, const char *fn, dal_expr *a,
 
 dal_expr *dal_count(dal_expr *a)
 {
+    if (a && a->kind == E_STAR && a->s1) {
+        dal_expr_free(a);
+        return bad(DAL_E_MISUSE, "COUNT(t.*) is not SQLite's: use "
+                   "dal_count(dal_star())");
+    }
     return agg(E_AGG, "count", a, 0);
 }
 
@@ -833,7 +888,8 @@ static dal_expr *order_item(dal_expr *a, int bits)
     dal_expr *e;
 
     if (a && a->kind == E_ORDER) {
-        if ((bits & 1) || (a->i & 6)) {
+        /* A direction on top of a direction, or NULLS twice. */
+        if (!(bits & 6) || (a->i & 6)) {
             dal_expr_free(a);
             return bad(DAL_E_MISUSE, "an order item already has its "
                        "direction or NULLS placement");

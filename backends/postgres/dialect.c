@@ -32,12 +32,22 @@ static int pg_extract(dal__cc *cc, dal_datepart part, const dal_expr *a)
     return dal__cc_str(cc, " AS TIMESTAMP))) AS BIGINT)");
 }
 
-static int pg_avg(dal__cc *cc, const dal_expr *e)
+static int pg_to_int(dal__cc *cc, const dal_expr *a)
 {
-    /* avg() of integers is NUMERIC here and REAL in SQLite. */
-    dal__cc_str(cc, "CAST(");
-    dal__cc_agg(cc, e);
-    return dal__cc_str(cc, " AS DOUBLE PRECISION)");
+    /* CAST(x AS BIGINT) rounds a fraction here; truncate first, through
+     * NUMERIC so that large integers stay exact. */
+    dal__cc_str(cc, "CAST(trunc(CAST(");
+    dal__cc_expr(cc, a);
+    return dal__cc_str(cc, " AS NUMERIC)) AS BIGINT)");
+}
+
+static int pg_to_bool(dal__cc *cc, const dal_expr *a)
+{
+    /* There is no cast from BIGINT to BOOLEAN; through text, 0/1 and
+     * booleans both read (as 'f'/'t' and '0'/'1'). */
+    dal__cc_str(cc, "CAST(CAST(");
+    dal__cc_expr(cc, a);
+    return dal__cc_str(cc, " AS TEXT) AS BOOLEAN)");
 }
 
 static int pg_round(dal__cc *cc, const dal_expr *a, int digits)
@@ -235,7 +245,13 @@ const struct dal_dialect dal__pg_dialect = {
     .json_array_fn = "jsonb_build_array",
     .now = pg_now,
     .extract = pg_extract,
-    .avg = pg_avg,
+    /* avg() of integers is NUMERIC here and REAL in SQLite. */
+    .avg_prefix = "CAST(",
+    .avg_suffix = " AS DOUBLE PRECISION)",
+    .to_int = pg_to_int,
+    .to_bool = pg_to_bool,
+    .text_cast = "::text",
+    .upsert_select_needs_where = 0,
     .round = pg_round,
     .json_get = pg_json_get,
     .json_contains = pg_json_contains,

@@ -24,9 +24,20 @@ static int sq_extract(dal__cc *cc, dal_datepart part, const dal_expr *a)
     return dal__cc_str(cc, ") AS INTEGER)");
 }
 
-static int sq_avg(dal__cc *cc, const dal_expr *e)
+static int sq_to_int(dal__cc *cc, const dal_expr *a)
 {
-    return dal__cc_agg(cc, e);
+    /* SQLite's CAST to INTEGER truncates toward zero. */
+    dal__cc_str(cc, "CAST(");
+    dal__cc_expr(cc, a);
+    return dal__cc_str(cc, " AS INTEGER)");
+}
+
+static int sq_to_bool(dal__cc *cc, const dal_expr *a)
+{
+    /* 0 or 1 (NULL stays NULL), as PostgreSQL's boolean reads back. */
+    dal__cc_str(cc, "(CAST(");
+    dal__cc_expr(cc, a);
+    return dal__cc_str(cc, " AS INTEGER) <> 0)");
 }
 
 static int sq_round(dal__cc *cc, const dal_expr *a, int digits)
@@ -359,7 +370,12 @@ const struct dal_dialect dal__sqlite_dialect = {
     .json_array_fn = "json_array",
     .now = sq_now,
     .extract = sq_extract,
-    .avg = sq_avg,
+    .avg_prefix = "",
+    .avg_suffix = "",
+    .to_int = sq_to_int,
+    .to_bool = sq_to_bool,
+    .text_cast = NULL,
+    .upsert_select_needs_where = 1,
     .round = sq_round,
     .json_get = sq_json_get,
     .json_contains = NULL,

@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "orders".*, "orders"."id", "orders"."region" FROM "orders"

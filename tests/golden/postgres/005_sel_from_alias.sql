@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "o"."id", "o"."status" FROM "orders" AS "o"

@@ -1,0 +1,2 @@
+-- params: 2
+SELECT ($1::int8 + $2::int8) AS "three"

@@ -1,0 +1,2 @@
+-- params: 1
+SELECT $1 AS "nothing"

@@ -1,0 +1,2 @@
+-- params: 1
+SELECT "id" FROM "orders" WHERE ("id" IN ($1::int8))

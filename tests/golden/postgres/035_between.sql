@@ -1,0 +1,2 @@
+-- params: 4
+SELECT "id" FROM "orders" WHERE (("amount" BETWEEN $1::float8 AND $2::float8) AND ("created_at" BETWEEN $3 AND $4))

@@ -1,0 +1,2 @@
+-- params: 4
+SELECT (CAST(trunc(CAST($1::int8 AS NUMERIC)) AS BIGINT) / NULLIF(CAST(trunc(CAST($2::int8 AS NUMERIC)) AS BIGINT), 0)) AS "q", (CAST(trunc(CAST($3::int8 AS NUMERIC)) AS BIGINT) / NULLIF(CAST(trunc(CAST($4::int8 AS NUMERIC)) AS BIGINT), 0)) AS "z"

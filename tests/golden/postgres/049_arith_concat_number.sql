@@ -1,0 +1,2 @@
+-- params: 2
+SELECT ($1 || "id") AS "ref" FROM "orders" WHERE ("id" = $2::int8)

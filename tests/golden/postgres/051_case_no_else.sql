@@ -1,0 +1,2 @@
+-- params: 2
+SELECT CASE WHEN ("status" = $1) THEN $2::int8 END AS "is_paid" FROM "orders"

@@ -1,0 +1,2 @@
+-- params: 1
+SELECT CAST($1::int8 AS TEXT) AS "v"

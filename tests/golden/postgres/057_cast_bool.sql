@@ -1,0 +1,2 @@
+-- params: 1
+SELECT CAST(CAST($1::int8 AS TEXT) AS BOOLEAN) AS "v"

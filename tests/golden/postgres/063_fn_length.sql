@@ -1,0 +1,2 @@
+-- params: 1
+SELECT length($1) AS "n"

@@ -1,0 +1,2 @@
+-- params: 2
+SELECT CAST(round(CAST($1::float8 AS NUMERIC), CAST($2::int8 AS INTEGER)) AS DOUBLE PRECISION) AS "r"

@@ -1,0 +1,2 @@
+-- params: 1
+SELECT CAST(round(CAST(CAST(avg("amount") AS DOUBLE PRECISION) AS NUMERIC), CAST($1::int8 AS INTEGER)) AS DOUBLE PRECISION) AS "r" FROM "orders"

@@ -1,0 +1,2 @@
+-- params: 1
+SELECT COALESCE("note", "region", $1) AS "c" FROM "orders"

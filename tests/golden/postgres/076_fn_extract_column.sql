@@ -1,0 +1,2 @@
+-- params: 1
+SELECT CAST(floor(EXTRACT(MONTH FROM CAST("created_at" AS TIMESTAMP))) AS BIGINT) AS "m", CAST(floor(EXTRACT(DAY FROM CAST("shipped_on" AS TIMESTAMP))) AS BIGINT) AS "d" FROM "orders" WHERE (CAST(floor(EXTRACT(YEAR FROM CAST("created_at" AS TIMESTAMP))) AS BIGINT) = $1::int8) ORDER BY "id"

@@ -1,0 +1,2 @@
+-- params: 0
+SELECT random() AS "r"

@@ -1,0 +1,2 @@
+-- params: 0
+SELECT CAST(avg("qty") AS DOUBLE PRECISION) AS "a" FROM "orders"

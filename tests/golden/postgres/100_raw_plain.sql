@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "id" FROM "orders" WHERE ("qty" > 1 AND "region" IS NOT NULL)

@@ -1,0 +1,2 @@
+-- params: 1
+SELECT "region" FROM "orders" UNION SELECT "country" FROM "customers" ORDER BY "region" DESC NULLS LAST LIMIT $1::int8

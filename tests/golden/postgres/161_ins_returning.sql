@@ -1,0 +1,2 @@
+-- params: 2
+INSERT INTO "customers" ("id", "name") VALUES ($1::int8, $2) RETURNING "id", upper("name") AS "n"

@@ -1,0 +1,2 @@
+-- params: 2
+UPDATE "orders" SET "status" = $1 WHERE ("id" = $2::int8)

@@ -1,0 +1,2 @@
+-- params: 0
+DELETE FROM "archive"

@@ -1,0 +1,2 @@
+-- params: 2
+INSERT INTO "counters" ("name", "hits") VALUES ($1, $2::int8) ON CONFLICT ("name") DO NOTHING

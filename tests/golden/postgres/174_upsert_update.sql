@@ -1,0 +1,2 @@
+-- params: 4
+INSERT INTO "products" ("sku", "name", "price", "stock") VALUES ($1, $2, $3::float8, $4::int8) ON CONFLICT ("sku") DO UPDATE SET "price" = excluded."price", "name" = excluded."name"

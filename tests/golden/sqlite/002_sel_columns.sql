@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "id", "region", "amount" FROM "orders"

@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "id" FROM "orders" WHERE (("note" IS NULL) AND ("region" IS NOT NULL))

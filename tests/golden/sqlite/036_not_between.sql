@@ -1,0 +1,2 @@
+-- params: 2
+SELECT "id" FROM "orders" WHERE (NOT ("qty" BETWEEN ?1 AND ?2))

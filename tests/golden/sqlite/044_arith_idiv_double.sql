@@ -1,0 +1,2 @@
+-- params: 2
+SELECT (CAST(?1 AS INTEGER) / NULLIF(CAST(?2 AS INTEGER), 0)) AS "q"

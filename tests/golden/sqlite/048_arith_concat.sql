@@ -1,0 +1,2 @@
+-- params: 1
+SELECT ("region" || ?1 || "status") AS "label" FROM "orders"

@@ -1,0 +1,2 @@
+-- params: 2
+SELECT round(?1, CAST(?2 AS INTEGER)) AS "r"

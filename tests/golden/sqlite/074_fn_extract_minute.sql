@@ -1,0 +1,2 @@
+-- params: 1
+SELECT CAST(strftime('%M', ?1) AS INTEGER) AS "v"

@@ -1,0 +1,2 @@
+-- params: 1
+SELECT CAST(strftime('%S', ?1) AS INTEGER) AS "v"

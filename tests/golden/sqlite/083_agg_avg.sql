@@ -1,0 +1,2 @@
+-- params: 0
+SELECT avg("qty") AS "a" FROM "orders"

@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "id", sum("amount") OVER (PARTITION BY "region") AS "total" FROM "orders"

@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "id", avg("amount") OVER (PARTITION BY "region") AS "a" FROM "orders"

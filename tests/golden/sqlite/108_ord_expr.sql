@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "name" FROM "customers" ORDER BY length("name") DESC, lower("name")

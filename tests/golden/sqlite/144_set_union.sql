@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "region" FROM "orders" UNION SELECT "country" FROM "customers"

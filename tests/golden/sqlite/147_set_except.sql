@@ -1,0 +1,2 @@
+-- params: 0
+SELECT "id" FROM "customers" EXCEPT SELECT "customer_id" FROM "orders"

@@ -1,0 +1,2 @@
+-- params: 1
+UPDATE "jobs" SET "attempts" = ?1

@@ -1,0 +1,2 @@
+-- params: 1
+DELETE FROM "jobs" WHERE ("state" = ?1)

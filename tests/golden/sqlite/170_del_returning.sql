@@ -1,0 +1,2 @@
+-- params: 1
+DELETE FROM "items" WHERE ("sku" = ?1) RETURNING *

@@ -1,0 +1,2 @@
+-- params: 1
+DELETE FROM "items" WHERE (NOT EXISTS (SELECT ?1 FROM "products" WHERE ("products"."sku" = "items"."sku")))
