@@ -146,7 +146,8 @@ int dal__cc_value(dal__cc *cc, const dal_value *v)
 
     if (cc->value_mode == VALUE_BARE)
         cast = NULL; /* a function's signature gives the type */
-    else if (cc->value_mode == VALUE_TYPED && v->type == DAL_TYPE_TEXT)
+    else if (cc->value_mode == VALUE_TYPED
+             && (v->type == DAL_TYPE_TEXT || v->type == DAL_TYPE_NULL))
         cast = cc->d->text_cast;
 
     if (!idx)
@@ -364,12 +365,14 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         binop_body(cc, e);
         dal__cc_str(cc, ")");
         break;
+    /* ESCAPE is spelled out: PostgreSQL escapes with a backslash by
+     * default, SQLite has no escape unless told. */
     case E_LIKE:
         dal__cc_str(cc, "(");
         dal__cc_expr(cc, e->kids[0]);
         dal__cc_str(cc, " LIKE ");
         dal__cc_expr(cc, e->kids[1]);
-        dal__cc_str(cc, ")");
+        dal__cc_str(cc, " ESCAPE '\\')");
         break;
     case E_ILIKE:
         if (d->has_ilike) {
@@ -377,13 +380,13 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
             dal__cc_expr(cc, e->kids[0]);
             dal__cc_str(cc, " ILIKE ");
             dal__cc_expr(cc, e->kids[1]);
-            dal__cc_str(cc, ")");
+            dal__cc_str(cc, " ESCAPE '\\')");
         } else {
             dal__cc_str(cc, "(lower(");
             dal__cc_expr(cc, e->kids[0]);
             dal__cc_str(cc, ") LIKE lower(");
             dal__cc_expr(cc, e->kids[1]);
-            dal__cc_str(cc, "))");
+            dal__cc_str(cc, ") ESCAPE '\\')");
         }
         break;
     case E_AND:
@@ -777,8 +780,7 @@ static int emit_insert(dal__cc *cc, const dal_query *q)
     if (q->insert_select) {
         dal__cc_str(cc, " ");
         cc->where_true = q->has_conflict && cc->d->upsert_select_needs_where
-                         && q->insert_select->kind == Q_SELECT
-                         && !q->insert_select->nctes;
+                         && q->insert_select->kind == Q_SELECT;
         emit_query(cc, q->insert_select);
         cc->where_true = 0;
     } else {
@@ -818,6 +820,10 @@ static int emit_query(dal__cc *cc, const dal_query *q)
         return dal__cc_fail(cc, DAL_E_MISUSE, "query nested too deeply");
     }
     if (q->nctes) {
+        /* WHERE true is for the main SELECT, not the CTEs'. */
+        int where_true = cc->where_true;
+
+        cc->where_true = 0;
         dal__cc_str(cc, q->recursive ? "WITH RECURSIVE " : "WITH ");
         for (i = 0; i < q->nctes && !cc->rc; i++) {
             if (i)
@@ -833,6 +839,7 @@ static int emit_query(dal__cc *cc, const dal_query *q)
             dal__cc_str(cc, ")");
         }
         dal__cc_str(cc, " ");
+        cc->where_true = where_true;
     }
     switch (q->kind) {
     case Q_SELECT:
@@ -1001,6 +1008,7 @@ int dal_query_prepare(dal_db *db, const dal_query *q, dal_stmt **stp)
     if (db->zombie || !db->conn)
         return dal__seterrf(db, DAL_E_MISUSE, "08003", "the connection is "
                             "not open");
+    dal__clearerr(db);
     rc = dal__compile(q, db->drv->dialect, &c, err, sizeof err);
     if (rc != DAL_OK)
         return dal__seterr(db, rc, NULL, 0, err[0] ? err : NULL, NULL, NULL,

@@ -104,6 +104,7 @@ int dal_explain(dal_db *db, const dal_query *q, dal_plan **out)
         return dal__seterrf(db, DAL_E_MISUSE, "08003", "the connection is "
                             "not open");
     d = db->drv->dialect;
+    dal__clearerr(db);
     rc = dal__compile(q, d, &c, err, sizeof err);
     if (rc != DAL_OK)
         return dal__seterr(db, rc, NULL, 0, err[0] ? err : NULL, NULL, NULL,

@@ -12,11 +12,13 @@
 
 /* ---- expressions ---------------------------------------------------- */
 
+static dal_expr nomem_node;
+
 void dal_expr_free(dal_expr *e)
 {
     int i;
 
-    if (!e)
+    if (!e || e == &nomem_node)
         return;
     for (i = 0; i < e->nkids; i++)
         dal_expr_free(e->kids[i]);
@@ -280,6 +282,9 @@ dal_expr *dal_blob(const void *p, size_t len)
 
 dal_expr *dal_param(const char *name)
 {
+    /* ":who" and "who" name the same slot, as dal_bind_named() takes. */
+    if (name && name[0] == ':')
+        name++;
     return named(E_PARAM, name, "parameter name", NULL, NULL);
 }
 
@@ -468,9 +473,18 @@ dal_expr *dal_or_n(dal_expr *const *v, int n)
     return flatten(list_node(E_OR, v, n, "dal_or"));
 }
 
+/*
+ * dal_over() takes NULL for "no partition" or "no order", so a list that
+ * ran out of memory must not be NULL: it is this error node instead,
+ * which no one frees.
+ */
+static dal_expr nomem_node = {.kind = E_ERROR, .err = DAL_NOMEM};
+
 dal_expr *dal_list_n(dal_expr *const *v, int n)
 {
-    return list_node(E_LIST, v, n, "dal_list");
+    dal_expr *e = list_node(E_LIST, v, n, "dal_list");
+
+    return e ? e : &nomem_node;
 }
 
 dal_expr *dal_coalesce_n(dal_expr *const *v, int n)
@@ -539,13 +553,21 @@ dal_expr *dal_func_n(const char *name, dal_expr *const *v, int n)
                   name ? "empty" : "NULL");
     else
         err = NULL;
-    /* A plain, unquoted name: letters, digits, '_' and a schema dot. */
-    for (p = name; !err && *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || *p == '_' || *p == '.' || (p > name && *p >= '0'
-                                            && *p <= '9')))
-            err = bad(DAL_E_MISUSE, "function name '%.64s' is not a plain "
-                      "identifier", name);
+    /* A plain, unquoted name: identifiers (letters, digits, '_', not
+     * starting with a digit) joined by single dots (a schema). */
+    for (p = name; !err && *p; p++) {
+        int start = p == name || p[-1] == '.';
+
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || *p == '_' || (!start && *p >= '0' && *p <= '9'))
+            continue;
+        if (*p == '.' && !start && p[1])
+            continue;
+        err = bad(DAL_E_MISUSE, "function name '%.64s' is not a plain "
+                  "identifier", name);
+    }
+    if (!err && n < 0)
+        err = bad(DAL_E_MISUSE, "dal_func_n: negative count %d", n);
     if (err || n < 0) {
         for (int i = 0; i < n; i++)
             dal_expr_free(v[i]);
@@ -1140,8 +1162,9 @@ static int adopt(dal_query *q, dal_expr *e)
     if (e->kind == E_ERROR) {
         if (!q->err) {
             q->err = e->err;
-            q->errmsg = e->errmsg;
-            e->errmsg = NULL;
+            q->errmsg = e->errmsg; /* NULL for the shared nomem_node */
+            if (e->errmsg)
+                e->errmsg = NULL;
         }
         dal_expr_free(e);
         return 0;

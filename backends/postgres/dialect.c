@@ -181,14 +181,53 @@ static int pg_fts_match(dal__cc *cc, const char *table, const char *query)
     return dal__cc_str(cc, ")");
 }
 
+/* The query without its -excluded words, quotes kept balanced. */
+static char *wanted_words(const char *q)
+{
+    char *out = dal__malloc(strlen(q) + 1), *o = out;
+    int quoted = 0;
+
+    if (!out)
+        return NULL;
+    while (*q) {
+        if (!quoted && *q == '-' && (o == out || o[-1] == ' ')
+            && q[1] && q[1] != ' ') {
+            /* Skip the excluded word or "phrase". */
+            if (*++q == '"') {
+                q++;
+                while (*q && *q != '"')
+                    q++;
+                if (*q)
+                    q++;
+            } else {
+                while (*q && *q != ' ')
+                    q++;
+            }
+            continue;
+        }
+        if (*q == '"')
+            quoted = !quoted;
+        *o++ = *q++;
+    }
+    *o = '\0';
+    return out;
+}
+
 static int pg_fts_rank(dal__cc *cc, const char *table, const char *query)
 {
-    /* Normalization 1: divided by 1 + log(document length), as bm25
+    /* ts_rank of a query with a negation is near zero for every row, so
+     * rank by the wanted words only (the match filters the rest).
+     * Normalization 1: divided by 1 + log(document length), as bm25
      * weighs long documents down. */
+    char *wanted = wanted_words(query);
+
+    if (!wanted)
+        return dal__cc_fail(cc, DAL_NOMEM, "out of memory");
     dal__cc_str(cc, "CAST(ts_rank(");
     fts_column(cc, table);
     dal__cc_str(cc, ", ");
-    tsquery(cc, query);
+    tsquery(cc, wanted);
+    dal__free(wanted);
     return dal__cc_str(cc, ", 1) AS DOUBLE PRECISION)");
 }
 

@@ -304,6 +304,10 @@ static int sq_open(dal_db *db, dal__url *u, void **connp)
         return rc;
     }
     sqlite3_busy_timeout(c->h, (int)busy);
+    /* A "name" that is no column must be an error, as on PostgreSQL,
+     * not the string 'name' (SQLite's old leniency). */
+    sqlite3_db_config(c->h, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
+    sqlite3_db_config(c->h, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
     snprintf(sql, sizeof sql, "PRAGMA foreign_keys=%s", fk ? "ON" : "OFF");
     if ((rc = pragma(db, c->h, sql, NULL)) != DAL_OK)
         return rc;

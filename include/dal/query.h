@@ -26,7 +26,8 @@
  * Variadic builders (dal_and, dal_select, dal_q_group_by, ...) are macros
  * over a *_n function taking an array and a count, so a NULL argument
  * (out of memory) is seen, not mistaken for the end of the list. They need
- * at least one argument.
+ * at least one argument, and C (compound literals): from C++, call the
+ * *_n functions.
  *
  * Identifiers are always quoted and escaped; values are always bound
  * parameters, never interpolated into the SQL text.
@@ -95,9 +96,12 @@ DAL_EXTERN dal_expr *dal_blob(const void *p, size_t len);
 DAL_EXTERN dal_expr *dal_value_expr(const dal_value *v);
 
 /*
- * dal_param - a parameter slot named name, left unbound in the compiled
- * statement: bind it with dal_bind_named(st, name, ...) before each run,
- * so that one compiled query serves many values.
+ * dal_param - a parameter slot named name (a leading ':' is ignored),
+ * left unbound in the compiled statement: bind it with dal_bind_named(st,
+ * name, ...) before each run, so that one compiled query serves many
+ * values. A slot left unbound reads as NULL. The tree's own values are
+ * bound by dal_query_prepare(); dal_clear_bindings() clears them too, so
+ * rebind slots with dal_bind_named() rather than clearing.
  */
 DAL_EXTERN dal_expr *dal_param(const char *name);
 
@@ -134,7 +138,8 @@ DAL_EXTERN dal_expr *dal_between(dal_expr *a, dal_expr *lo, dal_expr *hi);
 
 /*
  * LIKE is case-sensitive on both backends (libdal's SQLite connections
- * run with PRAGMA case_sensitive_like=ON, as PostgreSQL's LIKE is).
+ * run with PRAGMA case_sensitive_like=ON, as PostgreSQL's LIKE is), and
+ * a backslash escapes % and _ in the pattern on both (ESCAPE '\').
  * ILIKE is case-insensitive: PostgreSQL's ILIKE; on SQLite the rule is
  * lower(a) LIKE lower(pattern), which folds ASCII letters only.
  */
@@ -166,7 +171,12 @@ DAL_EXTERN dal_expr *dal_else(dal_expr *v);
 DAL_EXTERN dal_expr *dal_case_n(dal_expr *const *v, int n);
 #define dal_case(...) dal_case_n(DAL__EXPRS(__VA_ARGS__))
 
-/* CAST(a AS the backend's name for type). */
+/*
+ * CAST(a AS the backend's name for type). DAL_SQL_INT64 truncates toward
+ * zero on both backends; DAL_SQL_BOOL takes numbers (0 false, else true)
+ * and booleans. Text that does not read as the type is 0 / false on
+ * SQLite and an error (22P02) on PostgreSQL: cast text you trust.
+ */
 DAL_EXTERN dal_expr *dal_cast(dal_expr *a, dal_sqltype type);
 
 /* ---- functions ------------------------------------------------------ */
@@ -176,7 +186,7 @@ DAL_EXTERN dal_expr *dal_upper(dal_expr *a);
 /* Length in characters. */
 DAL_EXTERN dal_expr *dal_length(dal_expr *a);
 DAL_EXTERN dal_expr *dal_abs(dal_expr *a);
-/* Round to digits decimal places (PostgreSQL: via NUMERIC). */
+/* Round to digits (0 to 15) decimal places, a double on both. */
 DAL_EXTERN dal_expr *dal_round(dal_expr *a, int digits);
 DAL_EXTERN dal_expr *dal_coalesce_n(dal_expr *const *v, int n);
 #define dal_coalesce(...) dal_coalesce_n(DAL__EXPRS(__VA_ARGS__))
@@ -185,7 +195,13 @@ DAL_EXTERN dal_expr *dal_now(void);
 /* A date part of a timestamp or date (text 'YYYY-MM-DD[ HH:MM:SS]' on
  * SQLite), as an integer. */
 DAL_EXTERN dal_expr *dal_extract(dal_datepart part, dal_expr *a);
-/* A call of any function by name (a plain identifier, not quoted). */
+/*
+ * A call of any function by name (a plain identifier, optionally with a
+ * schema: "pg_catalog.lower"; not quoted). Its values are bound without
+ * a type, so that the function's own signature types them on
+ * PostgreSQL; cast an argument (dal_cast) where the function takes
+ * any type.
+ */
 DAL_EXTERN dal_expr *dal_func_n(const char *name, dal_expr *const *v,
                                 int n);
 #define dal_func(name, ...) dal_func_n((name), DAL__EXPRS(__VA_ARGS__))
@@ -193,7 +209,10 @@ DAL_EXTERN dal_expr *dal_func0(const char *name);
 
 /* ---- aggregates and windows ----------------------------------------- */
 
-/* COUNT(a), COUNT(*) with dal_star(), COUNT(DISTINCT a). */
+/* COUNT(a), COUNT(*) with dal_star() (COUNT(t.*) is refused: SQLite has
+ * no such form), COUNT(DISTINCT a). SUM of integers is an integer on
+ * SQLite and NUMERIC (read as TEXT by dal_column_type; dal_column_int64
+ * reads it) on PostgreSQL. */
 DAL_EXTERN dal_expr *dal_count(dal_expr *a);
 DAL_EXTERN dal_expr *dal_count_distinct(dal_expr *a);
 DAL_EXTERN dal_expr *dal_sum(dal_expr *a);
@@ -260,7 +279,12 @@ DAL_EXTERN dal_expr *dal_nulls_last(dal_expr *item);
 DAL_EXTERN dal_expr *dal_json_get(dal_expr *a, const char *path);
 DAL_EXTERN dal_expr *dal_json_get_int(dal_expr *a, const char *path);
 DAL_EXTERN dal_expr *dal_json_get_double(dal_expr *a, const char *path);
-/* JSON built from key/value pairs (keys are dal_text) or from values. */
+/*
+ * JSON built from key/value pairs (keys are dal_text) or from values.
+ * The text differs between backends: PostgreSQL (jsonb) adds spaces,
+ * orders keys by length and keeps the last of duplicate keys; booleans
+ * bound with dal_bool are true/false there and 1/0 on SQLite.
+ */
 DAL_EXTERN dal_expr *dal_json_object_n(dal_expr *const *v, int n);
 #define dal_json_object(...) dal_json_object_n(DAL__EXPRS(__VA_ARGS__))
 DAL_EXTERN dal_expr *dal_json_array_n(dal_expr *const *v, int n);
@@ -336,7 +360,8 @@ typedef enum dal_join {
 DAL_EXTERN void dal_q_join(dal_query *q, dal_join kind, const char *table,
                            const char *alias, dal_expr *on);
 
-/* WHERE; several calls are ANDed. SELECT, UPDATE and DELETE. */
+/* WHERE; several calls are ANDed. SELECT, UPDATE and DELETE. HAVING
+ * needs a GROUP BY. */
 DAL_EXTERN void dal_q_where(dal_query *q, dal_expr *cond);
 DAL_EXTERN void dal_q_group_by_n(dal_query *q, dal_expr *const *v, int n);
 #define dal_q_group_by(q, ...) dal_q_group_by_n((q), DAL__EXPRS(__VA_ARGS__))

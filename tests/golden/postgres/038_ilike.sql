@@ -1,2 +1,2 @@
 -- params: 1
-SELECT count(*) FROM "customers" WHERE ("name" ILIKE $1)
+SELECT count(*) FROM "customers" WHERE ("name" ILIKE $1 ESCAPE '\')
