@@ -10,5 +10,7 @@
 
 #include "dal/core.h"
 #include "dal/query.h"
+#include "dal/schema.h"
+#include "dal/migrate.h"
 
 #endif /* DAL_H */

@@ -36,6 +36,7 @@ struct dal__cc {
     int allow;      /* ALLOW_* for the next node */
     int value_mode; /* VALUE_* for the next node, if it is a value */
     int where_true; /* the next SELECT needs WHERE true (SQLite upsert) */
+    int inline_values; /* DDL: values written as literals, not bound */
     dal__buf b;
     dal_value *vals;
     char **names;      /* names[i] for dal_param slots, else NULL */
@@ -142,7 +143,11 @@ static int new_slot(dal__cc *cc, const dal_value *v, const char *name)
 int dal__cc_value(dal__cc *cc, const dal_value *v)
 {
     const char *cast = cc->d->value_cast[v->type];
-    int idx = new_slot(cc, v, NULL);
+    int idx;
+
+    if (cc->inline_values)
+        return cc->rc ? cc->rc : cc->d->literal(cc, v);
+    idx = new_slot(cc, v, NULL);
 
     if (cc->value_mode == VALUE_BARE)
         cast = NULL; /* a function's signature gives the type */
@@ -358,7 +363,11 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         cc->value_mode = VALUE_CAST;
         break;
     case E_PARAM:
-        param(cc, e->s1);
+        if (cc->inline_values)
+            dal__cc_fail(cc, DAL_E_MISUSE, "dal_param() cannot stand in a "
+                         "default or CHECK (DDL takes no parameters)");
+        else
+            param(cc, e->s1);
         break;
     case E_BINOP:
         dal__cc_str(cc, "(");
@@ -517,7 +526,10 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         d->round(cc, e->kids[0], e->i);
         break;
     case E_NOW:
-        d->now(cc);
+        if (cc->inline_values)
+            dal__cc_str(cc, d->now_default);
+        else
+            d->now(cc);
         break;
     case E_EXTRACT:
         d->extract(cc, (dal_datepart)e->i, e->kids[0]);
@@ -884,6 +896,51 @@ static int emit_query(dal__cc *cc, const dal_query *q)
     }
     cc->depth--;
     return cc->rc;
+}
+
+int dal__buf_sqlstr(dal__buf *b, const char *s, size_t n)
+{
+    size_t i;
+
+    if (dal__buf_addc(b, '\''))
+        return DAL_NOMEM;
+    for (i = 0; i < n; i++)
+        if ((s[i] == '\'' && dal__buf_addc(b, '\''))
+            || dal__buf_addc(b, s[i]))
+            return DAL_NOMEM;
+    return dal__buf_addc(b, '\'');
+}
+
+int dal__expr_literal_sql(const dal_expr *e, const struct dal_dialect *d,
+                          dal__buf *b, char *err, size_t errlen)
+{
+    dal__cc cc;
+    int rc;
+
+    memset(&cc, 0, sizeof cc);
+    cc.d = d;
+    cc.err = err;
+    cc.errlen = errlen;
+    cc.inline_values = 1;
+    dal__cc_expr(&cc, e);
+    rc = cc.rc;
+    if (!rc && cc.b.len && dal__buf_add(b, cc.b.p, cc.b.len))
+        rc = DAL_NOMEM;
+    dal__buf_free(&cc.b);
+    /* Literal mode binds nothing, but a raw fragment may have tried. */
+    for (int i = 0; i < cc.nvals; i++) {
+        dal_value_clear(&cc.vals[i]);
+        dal__free(cc.names[i]);
+    }
+    if (!rc && cc.nvals) {
+        snprintf(err, errlen, "a raw fragment with parameters cannot stand "
+                 "in a default or CHECK");
+        rc = DAL_E_MISUSE;
+    }
+    dal__free(cc.vals);
+    dal__free(cc.names);
+    dal__free(cc.is_slot);
+    return rc;
 }
 
 void dal__compiled_free(dal__compiled *c)

@@ -282,6 +282,31 @@ struct dal_dialect {
      * rows it returns (explain.c keeps the steps). */
     const char *explain_prefix;
     int (*explain_read)(dal_db *db, dal_stmt *st, dal_plan *plan);
+
+    /* ---- schema operations (schema.c) ---- */
+    /* Column type names in CREATE TABLE, per dal_sqltype. */
+    const char *ddl_types[DAL_SQL_JSON + 1];
+    /* A generated id column: "INTEGER PRIMARY KEY" or "BIGINT GENERATED
+     * BY DEFAULT AS IDENTITY PRIMARY KEY". */
+    const char *auto_pk;
+    /* A value written into DDL as a literal (defaults, CHECKs). */
+    int (*literal)(dal__cc *cc, const dal_value *v);
+    /* dal_now() as a column default. */
+    const char *now_default;
+    /* The dialect cannot ALTER a column's type, nullability or default,
+     * nor drop a column: such operations are a table rebuild. */
+    int alter_by_rebuild;
+    /* Write the statements that rebuild table as t describes (the new
+     * definition; the live one is read from db). Each statement is
+     * prefixed by 'B' (run before the transaction), 'T' (inside it) or
+     * 'A' (after it, also on failure) and followed by a NUL. */
+    int (*rebuild)(dal_db *db, const struct dal_table *t,
+                   const char *const *keep_cols, int nkeep,
+                   dal__buf *script);
+    /* Read db's tables into s (introspect). */
+    int (*schema_read)(dal_db *db, struct dal_schema *s);
+    /* Read one table's live definition (NULL *t when there is none). */
+    int (*table_read)(dal_db *db, const char *name, struct dal_table **t);
 };
 
 /* Append a step to plan; DAL_NOMEM when memory runs out (explain.c). */
@@ -301,6 +326,12 @@ int dal__cc_value(dal__cc *cc, const dal_value *v);
 int dal__cc_text_param(dal__cc *cc, const char *s, int *idx);
 int dal__cc_marker(dal__cc *cc, int idx);
 int dal__cc_fail(dal__cc *cc, int rc, const char *msg);
+/* Compile e into b with every value written as a literal (DDL: defaults
+ * and CHECK conditions), for dialect d. */
+int dal__expr_literal_sql(const dal_expr *e, const struct dal_dialect *d,
+                          dal__buf *b, char *err, size_t errlen);
+/* Quote s as an SQL string literal ('it''s') into b. */
+int dal__buf_sqlstr(dal__buf *b, const char *s, size_t n);
 
 /* A compiled query: SQL in the backend's placeholder form, and the
  * values to bind (NULL entries are dal_param slots, named in names). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dal-int.h"
+#include "sqlite-int.h"
 
 static int sq_now(dal__cc *cc)
 {
@@ -384,4 +385,18 @@ const struct dal_dialect dal__sqlite_dialect = {
     .fts_create_sql = sq_fts_create_sql,
     .explain_prefix = "EXPLAIN QUERY PLAN ",
     .explain_read = sq_explain_read,
+    .ddl_types = {
+        [DAL_SQL_INT64] = "INTEGER", [DAL_SQL_DOUBLE] = "REAL",
+        [DAL_SQL_TEXT] = "TEXT", [DAL_SQL_BLOB] = "BLOB",
+        [DAL_SQL_BOOL] = "BOOLEAN", [DAL_SQL_NUMERIC] = "NUMERIC",
+        [DAL_SQL_TIMESTAMP] = "TIMESTAMP", [DAL_SQL_DATE] = "DATE",
+        [DAL_SQL_JSON] = "JSON",
+    },
+    .auto_pk = "INTEGER PRIMARY KEY",
+    .literal = dal__sq_literal,
+    .now_default = "CURRENT_TIMESTAMP",
+    .alter_by_rebuild = 1,
+    .rebuild = dal__sq_rebuild,
+    .schema_read = dal__sq_schema_read,
+    .table_read = dal__sq_table_read,
 };
