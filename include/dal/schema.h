@@ -158,6 +158,27 @@ DAL_EXTERN int dal_table_column_flags(const dal_table *t, int i);
 DAL_EXTERN int dal_table_index_count(const dal_table *t);
 DAL_EXTERN const char *dal_table_index_name(const dal_table *t, int i);
 /*
+ * dal_schema_diff - the operations that take the database described by
+ * from to the schema to: tables created and dropped, columns added,
+ * dropped, renamed and altered (type, nullability, default), indexes
+ * created and dropped. Compare schemas of the same backend (defaults are
+ * compared as the backend's SQL text).
+ * A rename is never guessed: renames[] holds hints "table.old=new" for
+ * columns and "old=new" for tables (NULL when none). A table or column
+ * that disappears while another of the same type appears, without a
+ * hint, gets no operation at all, lest a rename lose data: *notes
+ * names each such pair (and differences in constraints, which are left
+ * for a hand-written migration). *ops receives *nops operations, in an
+ * order that can be applied; free each with dal_schema_op_free() and
+ * the array with dal_free(); free *notes (NULL when none) with
+ * dal_free(). Returns DAL_OK, DAL_NOMEM or DAL_E_MISUSE (bad hint).
+ */
+DAL_EXTERN int dal_schema_diff(const dal_schema *from, const dal_schema *to,
+                               const char *const *renames, int nrenames,
+                               dal_schema_op ***ops, int *nops,
+                               char **notes);
+
+/*
  * dal_schema_describe - the schema as text, one table per block, in the
  * same form on both backends (portable types), for `dal schema` and for
  * comparing schemas in tests. Free *text with dal_free().
