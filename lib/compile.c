@@ -41,6 +41,7 @@ struct dal__cc {
     dal_value *vals;
     char **names;      /* names[i] for dal_param slots, else NULL */
     int *is_slot;
+    char *shared;   /* shared[i]: value i may serve equal values */
     int nvals, cap;
     int rc;
     char *err;
@@ -105,6 +106,7 @@ static int new_slot(dal__cc *cc, const dal_value *v, const char *name)
         dal_value *vals = dal__realloc(cc->vals, (size_t)cap * sizeof *vals);
         char **names;
         int *slots;
+        char *shared;
 
         if (vals)
             cc->vals = vals;
@@ -114,11 +116,14 @@ static int new_slot(dal__cc *cc, const dal_value *v, const char *name)
             cc->names = names;
         slots = names ? dal__realloc(cc->is_slot,
                                      (size_t)cap * sizeof *slots) : NULL;
-        if (!slots) {
+        if (slots)
+            cc->is_slot = slots;
+        shared = slots ? dal__realloc(cc->shared, (size_t)cap) : NULL;
+        if (!shared) {
             nomem(cc);
             return 0;
         }
-        cc->is_slot = slots;
+        cc->shared = shared;
         cc->cap = cap;
     }
     c = v ? *v : DAL_V_NULL;
@@ -137,7 +142,47 @@ static int new_slot(dal__cc *cc, const dal_value *v, const char *name)
     }
     cc->vals[cc->nvals] = c;
     cc->is_slot[cc->nvals] = name != NULL;
+    cc->shared[cc->nvals] = 0;
     return ++cc->nvals;
+}
+
+/* The slot of an equal value already bound, or 0. Equal values share
+ * one parameter, so that PostgreSQL sees a GROUP BY expression and its
+ * select-list copy as the same expression. Long lists (multi-row
+ * inserts) are not searched: the scan would cost more than it saves. */
+static int same_value(const dal__cc *cc, const dal_value *v)
+{
+    int i;
+
+    if (cc->nvals > 256 || v->type == DAL_TYPE_NULL
+        || cc->value_mode != VALUE_CAST)
+        return 0;
+    for (i = 0; i < cc->nvals; i++) {
+        const dal_value *w = &cc->vals[i];
+
+        if (!cc->shared[i] || w->type != v->type)
+            continue;
+        switch (v->type) {
+        case DAL_TYPE_BOOL:
+            if (!w->u.b == !v->u.b)
+                return i + 1;
+            break;
+        case DAL_TYPE_INT64:
+            if (w->u.i == v->u.i)
+                return i + 1;
+            break;
+        case DAL_TYPE_DOUBLE:
+            if (!memcmp(&w->u.d, &v->u.d, sizeof v->u.d))
+                return i + 1;
+            break;
+        default:
+            if (w->u.s.len == v->u.s.len
+                && !memcmp(w->u.s.p, v->u.s.p, v->u.s.len))
+                return i + 1;
+            break;
+        }
+    }
+    return 0;
 }
 
 int dal__cc_value(dal__cc *cc, const dal_value *v)
@@ -147,7 +192,9 @@ int dal__cc_value(dal__cc *cc, const dal_value *v)
 
     if (cc->inline_values)
         return cc->rc ? cc->rc : cc->d->literal(cc, v);
-    idx = new_slot(cc, v, NULL);
+    idx = same_value(cc, v);
+    if (!idx && (idx = new_slot(cc, v, NULL)))
+        cc->shared[idx - 1] = cc->value_mode == VALUE_CAST;
 
     if (cc->value_mode == VALUE_BARE)
         cast = NULL; /* a function's signature gives the type */
@@ -190,6 +237,10 @@ static int expr_as(dal__cc *cc, const dal_expr *e, int allow, int mode)
     return dal__cc_expr(cc, e);
 }
 
+/* An ORDER BY list: plain expressions are ascending order items, and
+ * get the dialect's NULLS placement like dal_asc() ones. */
+static int order_list(dal__cc *cc, dal_expr *const *e, int n);
+
 /* e[0], e[1], ... separated by sep, each with allow and mode. */
 static int list_as(dal__cc *cc, dal_expr *const *e, int n, const char *sep,
                    int allow, int mode)
@@ -209,6 +260,22 @@ static int list_as(dal__cc *cc, dal_expr *const *e, int n, const char *sep,
 static int list(dal__cc *cc, dal_expr *const *e, int n, const char *sep)
 {
     return list_as(cc, e, n, sep, 0, VALUE_CAST);
+}
+
+static int order_list(dal__cc *cc, dal_expr *const *e, int n)
+{
+    int i, keep = cc->allow & ALLOW_EXCLUDED;
+
+    for (i = 0; i < n && !cc->rc; i++) {
+        if (i)
+            dal__cc_str(cc, ", ");
+        cc->allow = ALLOW_ORDER | keep;
+        cc->value_mode = VALUE_CAST;
+        dal__cc_expr(cc, e[i]);
+        if (e[i]->kind != E_ORDER && cc->d->asc_nulls)
+            dal__cc_str(cc, cc->d->asc_nulls);
+    }
+    return cc->rc;
 }
 
 int dal__cc_agg(dal__cc *cc, const dal_expr *e)
@@ -488,6 +555,11 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
             d->to_int(cc, e->kids[0]);
         } else if (e->i == DAL_SQL_BOOL) {
             d->to_bool(cc, e->kids[0]);
+        } else if (d->cast_fn[e->i]) {
+            dal__cc_str(cc, d->cast_fn[e->i]);
+            dal__cc_str(cc, "(");
+            dal__cc_expr(cc, e->kids[0]);
+            dal__cc_str(cc, ")");
         } else {
             dal__cc_str(cc, "CAST(");
             dal__cc_expr(cc, e->kids[0]);
@@ -561,8 +633,7 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
         }
         if (e->kids[2]) {
             dal__cc_str(cc, e->kids[1] ? " ORDER BY " : "ORDER BY ");
-            list_as(cc, e->kids[2]->kids, e->kids[2]->nkids, ", ",
-                    ALLOW_ORDER, VALUE_CAST);
+            order_list(cc, e->kids[2]->kids, e->kids[2]->nkids);
         }
         dal__cc_str(cc, ")");
         if (e->kids[0]->kind == E_AVG)
@@ -588,8 +659,10 @@ int dal__cc_expr(dal__cc *cc, const dal_expr *e)
             dal__cc_str(cc, " DESC");
         if (e->i & 2)
             dal__cc_str(cc, " NULLS FIRST");
-        if (e->i & 4)
+        else if (e->i & 4)
             dal__cc_str(cc, " NULLS LAST");
+        else if ((e->i & 1) ? d->desc_nulls : d->asc_nulls)
+            dal__cc_str(cc, (e->i & 1) ? d->desc_nulls : d->asc_nulls);
         break;
     case E_JSON_GET:
         d->json_get(cc, e->kids[0], e->s1, e->i);
@@ -666,7 +739,7 @@ static int tail_clauses(dal__cc *cc, const dal_query *q)
 {
     if (q->norder) {
         dal__cc_str(cc, " ORDER BY ");
-        list_as(cc, q->order, q->norder, ", ", ALLOW_ORDER, VALUE_CAST);
+        order_list(cc, q->order, q->norder);
     }
     if (q->has_limit) {
         dal__cc_str(cc, " LIMIT ");
@@ -940,6 +1013,7 @@ int dal__expr_literal_sql(const dal_expr *e, const struct dal_dialect *d,
     dal__free(cc.vals);
     dal__free(cc.names);
     dal__free(cc.is_slot);
+    dal__free(cc.shared);
     return rc;
 }
 
@@ -988,6 +1062,7 @@ int dal__compile(const dal_query *q, const struct dal_dialect *d,
     }
     if (!cc.rc && !cc.b.p && dal__buf_adds(&cc.b, ""))
         nomem(&cc);
+    dal__free(cc.shared);
     out->values = cc.vals;
     out->names = cc.names;
     out->is_slot = cc.is_slot;

@@ -263,6 +263,12 @@ struct dal_dialect {
     /* Cast for a text value where the server cannot infer a type (the
      * arguments of JSON builders); NULL for none. */
     const char *text_cast;
+    /* What an order item without NULLS FIRST/LAST gets, so that NULLs
+     * sort as the largest value on every backend (PostgreSQL's rule). */
+    const char *asc_nulls, *desc_nulls;
+    /* A function that casts to a type instead of CAST (SQLite's date()
+     * and datetime() normalize the text); NULL entries use CAST. */
+    const char *cast_fn[DAL_SQL_JSON + 1];
     /* INSERT ... SELECT ... ON CONFLICT needs a WHERE in the SELECT. */
     int upsert_select_needs_where;
     int (*round)(dal__cc *cc, const dal_expr *a, int digits);

@@ -489,6 +489,13 @@ dal_expr *dal_list_n(dal_expr *const *v, int n)
 
 dal_expr *dal_coalesce_n(dal_expr *const *v, int n)
 {
+    /* SQLite's coalesce() takes two or more. */
+    if (n < 2) {
+        for (int i = 0; i < n; i++)
+            dal_expr_free(v[i]);
+        return bad(DAL_E_MISUSE, "dal_coalesce needs at least two "
+                   "operands");
+    }
     return list_node(E_COALESCE, v, n, "dal_coalesce");
 }
 

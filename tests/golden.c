@@ -2481,9 +2481,14 @@ static dal_query *insert_rows(int rows)
     dal_query *q = dal_insert("archive");
     int i;
 
+    /* Distinct values: equal ones share one parameter. */
     dal_q_columns(q, "id", "region", "amount");
-    for (i = 0; i < rows; i++)
-        dal_q_values(q, INT(i + 1), TXT("eu"), dal_double(1.5));
+    for (i = 0; i < rows; i++) {
+        char region[16];
+
+        snprintf(region, sizeof region, "r%d", i);
+        dal_q_values(q, INT(i + 1), TXT(region), dal_double(i + 0.5));
+    }
     return q;
 }
 

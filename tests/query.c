@@ -4,7 +4,8 @@
  * PostgreSQL. The doc comments of include/dal/query.h are the contract.
  *
  *   query[equal]     about a hundred hand-written queries covering every
- *                    expression and statement feature of query.h
+ *                    expression and statement feature of query.h, and
+ *                    a run of INSERT/UPDATE/DELETE/upsert statements
  *   query[random]    thousands of well-typed random expression trees in
  *                    select lists, WHERE, ORDER BY, GROUP BY and windows
  *   query[diffs]     one small test per backend difference found here
@@ -18,9 +19,11 @@
  *
  * Environment:
  *   DAL_QUERY_SEED   seed of the random part (default 20240611; printed)
- *   DAL_QUERY_ITER   random queries to run (default 3000, 200 when
+ *   DAL_QUERY_FIRST  first iteration to run (to rerun a failing one)
+ *   DAL_QUERY_ITER   random queries to run (default 3000, 500 when
  *                    running under valgrind, which is told by LD_PRELOAD)
- *   DAL_QUERY_VERBOSE=1  print every SQL text the random part runs
+ *   DAL_QUERY_VERBOSE=1  print every SQL text the random part runs;
+ *                    =2 also every query that agreed, with its rows
  *   CK_RUN_SUITE / CK_RUN_CASE narrow a run as usual; CK_FORK=no for gdb.
  *
  * Values are compared after normalizing by dal_column_type(): integers
@@ -37,8 +40,17 @@
  *     arrays read by dal_json_get(), are JSON text whose spacing and key
  *     order differ (SQLite: {"a":1}; PostgreSQL jsonb: {"a": 1}); the
  *     test reads values back out of them with dal_json_get*() instead.
- *   - DAL_SQL_NUMERIC reads as TEXT on PostgreSQL (core.h,
- *     dal_column_type) and as a number on SQLite: compared as numbers.
+ *   - DAL_SQL_NUMERIC, and SUM of integers, read as TEXT on PostgreSQL
+ *     (core.h, dal_column_type) and as a number on SQLite: compared as
+ *     numbers.
+ *   - dal_json_get() of a number gives it as written on SQLite and
+ *     normalized by jsonb on PostgreSQL (1e2, -0.0): the fixture's JSON
+ *     numbers are written the way jsonb writes them back.
+ *   - Booleans in built JSON are true/false on PostgreSQL and 1/0 on
+ *     SQLite: not built here.
+ *   - dal_func() binds its values untyped, for the function's signature
+ *     to type on PostgreSQL: the functions called here take text, or
+ *     get columns.
  *   - dal_json_contains() is PostgreSQL only; SQLite must refuse it with
  *     DAL_E_UNSUPPORTED.
  *   - ILIKE folds ASCII letters only on SQLite: case-insensitive matches
@@ -855,6 +867,27 @@ static void print_binds(FILE *f, const binds *b)
     }
 }
 
+/* DAL_QUERY_VERBOSE: 1 prints the random part's SQL, 2 every query and
+ * its result. */
+static int verbose;
+
+/* What compare_query() has compared, to show a run is not vacuous. */
+static long n_rows, n_values, n_nonnull, n_empty;
+
+static void count_compared(const result *r)
+{
+    size_t i;
+    int c;
+
+    n_rows += (long)r->nrows;
+    n_empty += r->nrows == 0;
+    for (i = 0; i < r->nrows; i++)
+        for (c = 0; c < r->ncols; c++) {
+            n_values++;
+            n_nonnull += r->rows[i][c].kind != K_NULL;
+        }
+}
+
 /*
  * Run q on both connections and compare. Returns 1 when they agree;
  * otherwise prints both SQL texts and both results and returns 0.
@@ -870,6 +903,14 @@ static int compare_query(const char *name, const dal_query *q,
     run(dbs[1], q, b, &r[1]);
     why = result_diff(&r[0], &r[1], ordered, flags);
     ok = why == NULL;
+    if (ok)
+        count_compared(&r[0]);
+    if (ok && verbose > 1) {
+        printf("%s\n", name);
+        print_sql(stdout, q);
+        print_binds(stdout, b);
+        print_result(stdout, side_name[0], &r[0]);
+    }
     if (!ok) {
         fprintf(stderr, "MISMATCH %s: %s\n", name, why);
         print_sql(stderr, q);
@@ -1125,6 +1166,21 @@ static dal_query *c_like_wild(binds *b)
     return by_id(q, "p.id");
 }
 
+static dal_query *c_like_escape(binds *b)
+{
+    /* A backslash escapes % and _ on both (ESCAPE '\\' is spelled
+     * out). */
+    dal_query *q = from_people(dal_select(
+        col("p.id"), dal_like(col("p.name"), tval("%\\_%")),
+        dal_like(col("p.code"), tval("100\\%")),
+        dal_like(col("p.name"), tval("50\\% off")),
+        dal_like(tval("a\\b"), tval("a\\\\b")),
+        dal_ilike(col("p.code"), tval("X\\_Y"))));
+
+    (void)b;
+    return by_id(q, "p.id");
+}
+
 static dal_query *c_ilike(binds *b)
 {
     dal_query *q = from_people(dal_select(
@@ -1230,7 +1286,8 @@ static dal_query *c_casts(binds *b)
         dal_cast(dal_cast(col("p.big"), DAL_SQL_TEXT), DAL_SQL_INT64),
         dal_cast(col("p.born"), DAL_SQL_TIMESTAMP),
         dal_cast(col("p.code"), DAL_SQL_BLOB),
-        dal_cast(col("p.name"), DAL_SQL_TEXT)));
+        dal_cast(col("p.name"), DAL_SQL_TEXT),
+        dal_cast(tval("2021-03-04"), DAL_SQL_DATE)));
 
     (void)b;
     return by_id(q, "p.id");
@@ -1257,6 +1314,74 @@ static dal_query *c_cast_numeric(binds *b)
 
     (void)b;
     return by_id(q, "o.id");
+}
+
+static dal_query *c_cast_truncate(binds *b)
+{
+    /* Casts to an integer, dal_idiv and dal_mod truncate toward zero on
+     * both (PostgreSQL's own CAST rounds half to even). */
+    dal_query *q = from_people(dal_select(
+        col("p.id"), dal_cast(col("p.score"), DAL_SQL_INT64),
+        dal_cast(dval(2.7), DAL_SQL_INT64),
+        dal_cast(dval(-2.5), DAL_SQL_INT64),
+        dal_cast(dval(3.5), DAL_SQL_INT64),
+        dal_cast(dval(-0.9), DAL_SQL_INT64),
+        dal_cast(tval("12.9"), DAL_SQL_INT64),
+        dal_idiv(dval(7.9), dval(2.0)), dal_mod(dval(7.9), dval(2.0)),
+        dal_idiv(dal_mul(col("p.score"), dval(3.0)), ival(2)),
+        dal_cast(dal_mod(col("p.id"), ival(2)), DAL_SQL_BOOL),
+        dal_cast(dal_is_null(col("p.age")), DAL_SQL_BOOL)));
+
+    (void)b;
+    return by_id(q, "p.id");
+}
+
+static dal_query *c_mod_zero(binds *b)
+{
+    /* x % 0 is NULL on both, as dal_div and dal_idiv by zero. */
+    dal_query *q = from_people(dal_select(
+        col("p.id"), dal_mod(col("p.age"), ival(0)),
+        dal_mod(col("p.id"), dal_sub(col("p.id"), col("p.id"))),
+        dal_mod(col("p.big"), col("p.age"))));
+
+    (void)b;
+    return by_id(q, "p.id");
+}
+
+static dal_query *c_json_number_text(binds *b)
+{
+    /* Numbers as written in the JSON (the header declares that 1e2
+     * and -0.0 are normalized on PostgreSQL: not used here). */
+    static const char doc[] = "{\"a\": 1.50, \"b\": 12.0, \"c\": -7, "
+                              "\"d\": 100000000000000000000000, "
+                              "\"e\": 0.1, \"f\": true, \"g\": null}";
+
+    (void)b;
+    return dal_select(dal_json_get(tval(doc), "$.a"),
+                      dal_json_get(tval(doc), "$.b"),
+                      dal_json_get(tval(doc), "$.c"),
+                      dal_json_get(tval(doc), "$.d"),
+                      dal_json_get(tval(doc), "$.e"),
+                      dal_json_get(tval(doc), "$.f"),
+                      dal_json_get(tval(doc), "$.g"),
+                      dal_json_get_int(tval(doc), "$.a"),
+                      dal_json_get_double(tval(doc), "$.e"),
+                      dal_json_get_int(tval(doc), "$.f"),
+                      dal_json_get_double(tval("{\"s\": \"42\"}"), "$.s"));
+}
+
+static dal_query *c_json_paths(binds *b)
+{
+    static const char doc[] = "{\"a b\": {\"c.d\": 5}, \"arr\": [1, "
+                              "[2, {\"x\": \"deep\"}]], \"u\": "
+                              "\"\\u00e9\\t\\\"q\\\"\"}";
+
+    (void)b;
+    return dal_select(dal_json_get_int(tval(doc), "$.\"a b\".\"c.d\""),
+                      dal_json_get(tval(doc), "$.arr[1][1].x"),
+                      dal_json_get(tval(doc), "$.arr[7]"),
+                      dal_json_get(tval(doc), "$.u"),
+                      dal_json_get_int(tval(doc), "$.arr[0]"));
 }
 
 static dal_query *c_round(binds *b)
@@ -1394,6 +1519,21 @@ static dal_query *c_agg_empty(binds *b)
     return q;
 }
 
+static dal_query *c_sum_int(binds *b)
+{
+    /* SUM of integers is NUMERIC on PostgreSQL, read as TEXT (declared):
+     * compared as numbers. */
+    dal_query *q = from_orders(dal_select(
+        col("o.status"), dal_sum(col("o.amount")), dal_sum(col("o.qty")),
+        dal_filter(dal_sum(col("o.qty")), dal_gt(col("o.amount"),
+                                                 ival(0)))));
+
+    (void)b;
+    dal_q_group_by(q, col("o.status"));
+    dal_q_order_by(q, col("o.status"));
+    return q;
+}
+
 static dal_query *c_group(binds *b)
 {
     dal_query *q = from_orders(dal_select(
@@ -1475,11 +1615,12 @@ static dal_query *c_having_filter(binds *b)
 static dal_query *c_join_inner(binds *b)
 {
     dal_query *q = from_people(dal_select(col("p.id"), col("p.name"),
-                                          col("o.id"), col("o.amount")));
+                                          dal_tcol("o", "id"),
+                                          dal_tcol("o", "amount")));
 
     (void)b;
     dal_q_join(q, DAL_JOIN_INNER, "qt_orders", "o",
-               dal_eq(col("o.person_id"), col("p.id")));
+               dal_eq(dal_tcol("o", "person_id"), dal_tcol("p", "id")));
     return by_id(q, "o.id");
 }
 
@@ -1778,6 +1919,8 @@ static dal_query *c_window_agg(binds *b)
     dal_query *q = from_orders(dal_select(
         col("o.id"),
         dal_over(dal_count(dal_star()), dal_list(col("o.status")), NULL),
+        dal_over(dal_avg(col("o.price")), dal_list(col("o.status")), NULL),
+        dal_over(dal_avg(col("o.qty")), NULL, dal_list(col("o.id"))),
         dal_over(dal_min(col("o.amount")), NULL, dal_list(col("o.id"))),
         dal_over(dal_max(col("o.amount")), NULL, NULL),
         dal_over(dal_sum(col("o.price")), dal_list(col("o.person_id")),
@@ -1846,7 +1989,12 @@ static dal_query *c_json_build(binds *b)
         dal_json_get_int(dal_json_array(col("p.id"), col("p.age")), "$[1]"),
         dal_json_get(dal_json_array(col("p.name"), col("p.city")), "$[1]"),
         dal_json_get_double(dal_json_array(col("p.score")), "$[0]"),
-        dal_json_get(dal_json_array(col("p.big"), ival(5)), "$[0]")));
+        dal_json_get(dal_json_array(col("p.big"), ival(5)), "$[0]"),
+        dal_json_get(dal_json_object(tval("k"), col("p.name"),
+                                     tval("c"), col("p.city")), "$.c"),
+        dal_json_get_int(dal_json_object(tval("n"), col("p.age")), "$.n"),
+        dal_json_get(dal_json_array(tval("x\xc3\xa9"), col("p.code")),
+                     "$[0]")));
 
     (void)b;
     return by_id(q, "p.id");
@@ -1955,7 +2103,7 @@ static dal_query *c_for_update(binds *b)
 
     (void)b;
     dal_q_where(q, dal_gt(col("p.age"), ival(90)));
-    dal_q_for_update(q, 0);
+    dal_q_for_update(q, DAL_LOCK_NOWAIT);
     return q;
 }
 
@@ -2096,6 +2244,7 @@ static const struct qcase select_cases[] = {
     {"like case", c_like_case, 1, 0},
     {"like unicode", c_like_unicode, 0, 0},
     {"like wildcards", c_like_wild, 1, 0},
+    {"like escape", c_like_escape, 1, 0},
     {"ilike", c_ilike, 1, 0},
     {"int arithmetic", c_arith_int, 1, 0},
     {"double arithmetic", c_arith_dbl, 1, 0},
@@ -2106,6 +2255,10 @@ static const struct qcase select_cases[] = {
     {"casts", c_casts, 1, 0},
     {"cast json get", c_cast_json_get, 1, 0},
     {"cast numeric", c_cast_numeric, 1, CMP_NUMTEXT},
+    {"casts truncate", c_cast_truncate, 1, 0},
+    {"mod zero", c_mod_zero, 1, 0},
+    {"json number text", c_json_number_text, 1, 0},
+    {"json paths", c_json_paths, 1, 0},
     {"round", c_round, 1, 0},
     {"round price", c_round_price, 1, 0},
     {"strings", c_strings, 1, 0},
@@ -2117,6 +2270,7 @@ static const struct qcase select_cases[] = {
     {"func0", c_func0, 1, 0},
     {"aggregates", c_agg_all, 1, 0},
     {"aggregates empty", c_agg_empty, 1, 0},
+    {"sum of integers", c_sum_int, 1, CMP_NUMTEXT},
     {"group by", c_group, 1, 0},
     {"having", c_group_having, 0, 0},
     {"filter", c_filter, 1, 0},
@@ -2330,6 +2484,19 @@ static dal_query *m_insert_select_conflict(binds *b)
     return q;
 }
 
+static dal_query *m_upsert_select(binds *b)
+{
+    /* A SELECT without WHERE: SQLite needs one to parse ON CONFLICT. */
+    dal_query *s = from_orders(dal_select(col("o.id"), col("o.person_id"),
+                                          col("o.price"), col("o.status")));
+    dal_query *q = archive_insert();
+
+    (void)b;
+    dal_q_insert_select(q, s);
+    dal_q_on_conflict_do_nothing(q, "order_id");
+    return q;
+}
+
 static dal_query *m_update_orders(binds *b)
 {
     dal_query *q = dal_update("qt_orders");
@@ -2472,6 +2639,7 @@ static const struct qcase change_cases[] = {
      CMP_CHANGES | CMP_INTREAL},
     {"insert select on conflict", m_insert_select_conflict, 0,
      CMP_CHANGES},
+    {"upsert from select", m_upsert_select, 0, CMP_CHANGES},
     {"update orders", m_update_orders, 0, CMP_CHANGES},
     {"update from subquery", m_update_subquery, 0,
      CMP_CHANGES | CMP_INTREAL},
@@ -2618,24 +2786,28 @@ END_TEST
  *   - integer overflow: each integer expression carries a bound on its
  *     magnitude, and + - * abs and negation are built only where the
  *     result stays below 2^62 (SQLite turns overflow into REAL,
- *     PostgreSQL raises 22003);
- *   - x % 0 (see t_diff_mod_zero), so % takes a nonzero constant;
- *   - casts that differ: double to integer (t_diff_cast_double_int),
- *     anything to or from BOOL (t_diff_cast_bool), doubles to text
- *     (formatting), text that is not a number to a number;
+ *     PostgreSQL raises 22003: t_diff_int_overflow);
+ *   - casts that differ: integers other than 0 and 1 to BOOL, BOOL to
+ *     anything (t_diff_cast_bool), doubles to text (formatting), text
+ *     that is not a number to a number (declared);
+ *   - dal_round(), casts to INT64 and dal_idiv() of doubles that went
+ *     through a division (t_diff_double_numeric);
  *   - equality on doubles that went through a division or dal_round():
  *     those are only ordered or selected;
- *   - sums of doubles that went through a division or rounding (the
- *     summation order differs, and cancellation defeats a relative
- *     tolerance);
- *   - case folding of non-ASCII text (lower, upper, ILIKE);
- *   - LIKE patterns with a backslash (t_diff_like_backslash);
+ *   - sums and averages of doubles that went through a division or
+ *     rounding (the summation order differs, and cancellation defeats a
+ *     relative tolerance);
+ *   - case folding of non-ASCII text (lower, upper, ILIKE: declared);
  *   - ORDER BY without NULLS FIRST/LAST (t_diff_null_order) or without
  *     a unique tiebreaker (p.id is always the last key);
- *   - SUM of integers without a cast to INT64 (t_diff_sum_int);
- *   - bare dal_param() and dal_null() where nothing gives them a type
- *     (t_diff_param_type): every slot is wrapped in dal_cast();
- *   - JSON built from bound text (t_diff_json_text_arg).
+ *   - SUM of integers without a cast to INT64 (NUMERIC on PostgreSQL,
+ *     declared), MIN/MAX/SUM of booleans (t_diff_bool_aggregates);
+ *   - dal_param() and dal_null() where nothing gives them a type
+ *     (t_diff_param_type): every slot and NULL is wrapped in dal_cast();
+ *     and a bare text value under IS NULL or COUNT (t_diff_text_untyped);
+ *   - grouping by an expression that holds a value (through a derived
+ *     table instead: t_diff_group_by_value);
+ *   - JSON built from booleans (declared) or doubles (formatting).
  */
 enum { TY_INT, TY_DBL, TY_TXT, TY_BOOL };
 
@@ -2650,8 +2822,15 @@ typedef struct gx {
 typedef struct gen {
     uint64_t s;
     binds *b;
-    int exact_only;     /* no division or rounding in doubles */
+    int exact_only;     /* doubles: EXACT or COARSE, or 0 for any */
 } gen;
+
+/* Doubles with no division or rounding inside. */
+#define EXACT 1
+/* ... nor products or non-dyadic values: multiples of 1/8, so that 15
+ * significant digits hold them whole below COARSE_LIM. */
+#define COARSE 2
+#define COARSE_LIM 1e9
 
 #define GEN_DEPTH 5
 #define I64_SAFE 4.0e18     /* < 2^62 */
@@ -2688,8 +2867,8 @@ static int coin(gen *g, int n)
     return rnd(&g->s, n) == 0;
 }
 
-/* A dal_param slot of type t holding v, sometimes reusing an earlier
- * slot of the same type whose value passes ok(); always cast, so that
+/* A dal_param slot of type t holding v, or sometimes an earlier slot of
+ * the same type whose value is within lim; always cast, so that
  * PostgreSQL knows its type wherever it stands. */
 static dal_expr *g_param(gen *g, dal_value v, dal_sqltype t, double lim)
 {
@@ -2804,6 +2983,24 @@ static dal_query *orders_of_p(gen *g, dal_expr *what)
     return q;
 }
 
+/*
+ * A double for dal_round() and the casts to an integer: PostgreSQL takes
+ * both through NUMERIC, which keeps 15 significant digits of a double,
+ * so a value just below an integer or a half (0.57 * 100 is
+ * 56.99999999999999) lands on it there and not on SQLite
+ * (t_diff_double_numeric). Multiples of 1/8 below 10^9 never do.
+ */
+static gx g_dbl_coarse(gen *g, int d, double lim)
+{
+    int was = g->exact_only;
+    gx a;
+
+    g->exact_only = COARSE;
+    a = g_dbl(g, d, fmin(lim, COARSE_LIM));
+    g->exact_only = was;
+    return a;
+}
+
 static gx g_int(gen *g, int d, double lim)
 {
     gx a, b;
@@ -2812,7 +3009,7 @@ static gx g_int(gen *g, int d, double lim)
 
     if (d <= 1 || coin(g, 4))
         return int_leaf(g, lim);
-    switch (rnd(&g->s, 13)) {
+    switch (rnd(&g->s, 16)) {
     case 0:
     case 1:
         if (lim < 2)
@@ -2879,13 +3076,31 @@ static gx g_int(gen *g, int d, double lim)
         if (lim < 11)
             break;
         return mk(dal_subquery(orders_of_p(g, dal_max(col("o.qty")))), 11);
-    default:
-        /* dal_round() makes the double integral, so the cast does not
-         * round (the casts round differently: t_diff_cast_double_int). */
+    case 12:
         if (lim < 2)
             break;
-        a = g_dbl(g, d - 1, fmin(lim - 1, 1e15));
+        a = g_dbl_coarse(g, d - 1, fmin(lim - 1, DBL_LIM));
         return mk(dal_cast(dal_round(a.e, 0), DAL_SQL_INT64), a.bound + 1);
+    case 13:
+        /* Truncated toward zero on both. */
+        a = g_dbl_coarse(g, d - 1, fmin(lim, DBL_LIM));
+        return mk(dal_cast(a.e, DAL_SQL_INT64), a.bound);
+    case 14:
+        /* Any divisor: % 0 is NULL on both. */
+        a = g_int(g, d - 1, I64_SAFE);
+        b = g_int(g, d - 1, I64_SAFE);
+        m = fmin(a.bound, b.bound);
+        if (m > lim) {
+            dal_expr_free(a.e);
+            dal_expr_free(b.e);
+            break;
+        }
+        return mk(dal_mod(a.e, b.e), m);
+    default:
+        /* dal_idiv of doubles truncates both first. */
+        a = g_dbl_coarse(g, d - 1, fmin(lim, DBL_LIM));
+        b = g_dbl_coarse(g, d - 1, DBL_LIM);
+        return mk(dal_idiv(a.e, b.e), a.bound);
     }
     return int_leaf(g, lim);
 }
@@ -2902,12 +3117,14 @@ static gx dbl_leaf(gen *g, double lim)
     for (;;) {
         switch (rnd(&g->s, 6)) {
         case 0:
-            if (lim >= 12346)
+            /* Scores hold 0.1 and 0.3. */
+            if (lim >= 12346 && g->exact_only < COARSE)
                 return mk(col("p.score"), 12346);
             break;
         case 1:
             v = dbl_lits[rnd(&g->s, NELEM(dbl_lits))];
-            if (fabs(v) <= lim)
+            if (fabs(v) <= lim
+                && (g->exact_only < COARSE || v * 8 == floor(v * 8)))
                 return mk(dval(v), fabs(v));
             break;
         case 2:
@@ -2962,6 +3179,8 @@ static gx g_dbl(gen *g, int d, double lim)
         x.exact = a.exact && b.exact;
         return x;
     case 2:
+        if (g->exact_only >= COARSE)
+            break;
         a = g_dbl(g, d - 1, sqrt(lim));
         b = g_dbl(g, d - 1, lim / fmax(a.bound, 1));
         x = mk(dal_mul(a.e, b.e), a.bound * b.bound);
@@ -2988,7 +3207,7 @@ static gx g_dbl(gen *g, int d, double lim)
     case 5:
         if (g->exact_only || lim < 2)
             break;
-        a = g_dbl(g, d - 1, lim - 1);
+        a = g_dbl_coarse(g, d - 1, lim - 1);
         x = mk(dal_round(a.e, rnd(&g->s, 4)), a.bound + 1);
         x.exact = 0;
         return x;
@@ -3122,16 +3341,18 @@ static gx g_txt(gen *g, int d)
         return mk_txt(dal_func(coin(g, 2) ? "ltrim" : "rtrim", a.e),
                       a.ascii);
     default:
-        /* Through a JSON array and back: the text survives intact. */
+        /* Through JSON and back: the text survives intact. */
         a = g_txt(g, d - 1);
-        return mk_txt(dal_json_get(dal_json_array(dal_cast(a.e,
-                                                           DAL_SQL_TEXT)),
-                                   "$[0]"), a.ascii);
+        if (coin(g, 2))
+            return mk_txt(dal_json_get(dal_json_array(a.e), "$[0]"),
+                          a.ascii);
+        return mk_txt(dal_json_get(dal_json_object(tval("k"), a.e), "$.k"),
+                      a.ascii);
     }
 }
 
 /* Text given a type where PostgreSQL could not infer one for a bare
- * bound value (t_diff_text_is_null). */
+ * bound value (t_diff_text_untyped). */
 static dal_expr *txt_typed(gx a)
 {
     return a.bare ? dal_cast(a.e, DAL_SQL_TEXT) : a.e;
@@ -3139,7 +3360,7 @@ static dal_expr *txt_typed(gx a)
 
 static dal_expr *bool_leaf(gen *g)
 {
-    switch (rnd(&g->s, 4)) {
+    switch (rnd(&g->s, 5)) {
     case 0:
     case 1:
         return col("p.active");
@@ -3147,8 +3368,12 @@ static dal_expr *bool_leaf(gen *g)
         return coin(g, 2) ? dal_bool(rnd(&g->s, 2))
                           : g_param(g, DAL_V_BOOL(rnd(&g->s, 2)),
                                     DAL_SQL_BOOL, 0);
-    default:
+    case 3:
         return dal_cast(dal_null(), DAL_SQL_BOOL);
+    default:
+        /* 0 or 1 cast to bool (other integers: t_diff_cast_bool). */
+        return dal_cast(dal_abs(dal_mod(int_leaf(g, I64_ANY).e, ival(2))),
+                        DAL_SQL_BOOL);
     }
 }
 
@@ -3188,10 +3413,10 @@ static dal_expr *cmp_dbl(gen *g, int d)
 
 static const char *const patterns[] = {
     "%", "", "A%", "%a%", "_o%", "%york", "x_y", "a_c%", "%!", "__", "%e",
-    "B%b", "%50%", "_", "%O%",
+    "B%b", "%50%", "_", "%O%", "%\\_%", "100\\%", "x\\_y", "%\\%%",
     "%\xc3\xab%", "Z_rich", "\xc3\xa9%", "%\xe2\x9c\x93",
 };
-#define NASCII_PATTERNS 15
+#define NASCII_PATTERNS 19
 
 static dal_expr *g_in_list(gen *g, int t, dal_expr *a)
 {
@@ -3363,7 +3588,7 @@ static dal_query *g_aggregate(gen *g)
     v[1] = dal_as(t == TY_DBL ? g_dbl(g, 3, DBL_LIM).e : g_any(g, t, 3),
                   "gk");
     v[2] = dal_as(g_int(g, GEN_DEPTH - 1, 1e15).e, "vi");
-    g->exact_only = 1;
+    g->exact_only = EXACT;
     v[3] = dal_as(g_dbl(g, GEN_DEPTH - 1, DBL_LIM).e, "vd");
     g->exact_only = 0;
     v[4] = dal_as(g_txt(g, GEN_DEPTH - 1).e, "vt");
@@ -3412,8 +3637,8 @@ static dal_query *g_window(gen *g)
     /* rank() gives ties the same rank: no tiebreaker needed. */
     ord = order_item(g, g_any(g, rnd(&g->s, 4), 3));
     v[2] = alias_n(dal_over(dal_rank(), NULL, dal_list(ord)), 2);
-    g->exact_only = 1;
-    switch (rnd(&g->s, 4)) {
+    g->exact_only = EXACT;
+    switch (rnd(&g->s, 5)) {
     case 0:
         t = rnd(&g->s, 4);
         fn = dal_count(t == TY_TXT ? txt_typed(g_txt(g, 3))
@@ -3421,6 +3646,7 @@ static dal_query *g_window(gen *g)
         break;
     case 1: fn = dal_min(g_any(g, rnd(&g->s, 3), 3)); break;
     case 2: fn = dal_max(g_any(g, rnd(&g->s, 3), 3)); break;
+    case 3: fn = dal_avg(g_dbl(g, 3, DBL_LIM).e); break;
     default: fn = dal_sum(g_dbl(g, 3, DBL_LIM).e); break;
     }
     g->exact_only = 0;
@@ -3548,20 +3774,21 @@ START_TEST(t_random)
 {
     const char *e = getenv("DAL_QUERY_SEED");
     const char *it = getenv("DAL_QUERY_ITER");
-    int verbose = getenv("DAL_QUERY_VERBOSE") != NULL;
+    const char *first = getenv("DAL_QUERY_FIRST");
     uint64_t seed = e && *e ? strtoull(e, NULL, 0) : 20240611u;
     long iters = it && *it ? strtol(it, NULL, 10)
-                           : under_valgrind() ? 200 : 3000;
+                           : under_valgrind() ? 500 : 3000;
+    long i = first && *first ? strtol(first, NULL, 10) : 0;
     double t0 = now_sec();
-    long i;
     gen g;
 
+    n_rows = n_values = n_nonnull = n_empty = 0;
     check_collation();
     printf("query[random]: seed %" PRIu64 " (DAL_QUERY_SEED), %ld queries "
-           "(DAL_QUERY_ITER)\n", seed, iters);
+           "(DAL_QUERY_ITER) from %ld (DAL_QUERY_FIRST)\n", seed, iters, i);
     fflush(stdout);
     memset(&g, 0, sizeof g);
-    for (i = 0; i < iters; i++) {
+    for (iters += i; i < iters; i++) {
         binds b;
         dal_query *q;
         char name[96];
@@ -3587,13 +3814,298 @@ START_TEST(t_random)
             dal_query_free(q);
             ck_abort_msg("seed %" PRIu64 ", iteration %ld: %s and %s "
                          "differ (details on stderr; rerun with "
-                         "DAL_QUERY_SEED=%" PRIu64 ")", seed, i,
-                         side_name[0], side_name[1], seed);
+                         "DAL_QUERY_SEED=%" PRIu64 " DAL_QUERY_FIRST=%ld "
+                         "DAL_QUERY_ITER=1)", seed, i, side_name[0],
+                         side_name[1], seed, i);
         }
         dal_query_free(q);
     }
-    printf("query[random]: %ld queries agree, %.1f s\n", iters,
-           now_sec() - t0);
+    printf("query[random]: all agree (%ld with no rows), %ld rows, %ld "
+           "values (%ld not NULL), %.1f s\n", n_empty, n_rows, n_values,
+           n_nonnull, now_sec() - t0);
+}
+END_TEST
+
+/* ---- differences the header does not declare ------------------------ */
+
+/*
+ * One test per difference between the backends that query.h does not
+ * declare. Each asserts that both backends agree, so each fails while
+ * the difference is there; the comment says what is seen. With the
+ * SQLite file standing in for PostgreSQL they pass, but for
+ * t_diff_coalesce_one, which SQLite refuses by itself.
+ */
+
+/* Compare one query on both backends; free it. Returns 1 when equal. */
+static int same(const char *name, dal_query *q, const binds *b, int ordered,
+                unsigned flags)
+{
+    int ok = compare_query(name, q, b, ordered, flags);
+
+    dal_query_free(q);
+    return ok;
+}
+
+/*
+ * A difference query.h documents (its "What remains" list): the query
+ * must still give different results on the two backends. Returns 1 when
+ * they now agree, so a test notices that the documentation went stale.
+ */
+static int documented(const char *name, dal_query *q, const binds *b,
+                      int ordered, unsigned flags)
+{
+    int agree;
+
+    fprintf(stderr, "(a documented difference follows: %s)\n", name);
+    agree = compare_query(name, q, b, ordered, flags);
+    dal_query_free(q);
+    if (agree)
+        fprintf(stderr, "%s: documented as differing, but the backends "
+                "now agree: update query.h\n", name);
+    return agree;
+}
+
+#define CK_SAME(nbad, what) do { \
+    int nb_ = (nbad); \
+    ck_assert_msg(nb_ == 0, "%s: %d queries differ between %s and %s " \
+                  "(details on stderr)", (what), nb_, side_name[0], \
+                  side_name[1]); \
+} while (0)
+
+START_TEST(t_diff_cast_bool)
+{
+    /* DAL_SQL_BOOL is "INTEGER 0/1 / BOOLEAN". Any integer cast to it:
+     * true unless 0, on both (fixed; it was 22P02 on PostgreSQL). A boolean
+     * cast to DAL_SQL_INT64: 0/1 on SQLite, an error on PostgreSQL
+     * (42846, "cannot cast type boolean to numeric"). A boolean cast to
+     * text: '1' on SQLite, 'true' on PostgreSQL. */
+    dal_query *q = from_people(dal_select(
+        col("p.id"), dal_cast(col("p.age"), DAL_SQL_BOOL),
+        dal_cast(dal_mul(col("p.id"), ival(5)), DAL_SQL_BOOL)));
+    int bad = !same("integers cast to bool", by_id(q, "p.id"), NULL, 1, 0);
+
+    q = from_people(dal_select(col("p.id"),
+                               dal_cast(col("p.active"), DAL_SQL_INT64)));
+    bad += documented("bool cast to an integer", by_id(q, "p.id"), NULL,
+                      1, 0);
+    q = from_people(dal_select(col("p.id"),
+                               dal_cast(col("p.active"), DAL_SQL_TEXT),
+                               dal_cast(dal_gt(col("p.age"), ival(40)),
+                                        DAL_SQL_TEXT)));
+    bad += documented("bool cast to text", by_id(q, "p.id"), NULL, 1,
+                      0);
+    CK_SAME(bad, "dal_cast and DAL_SQL_BOOL");
+}
+END_TEST
+
+START_TEST(t_diff_double_numeric)
+{
+    /* dal_cast(double, DAL_SQL_INT64), dal_idiv/dal_mod of doubles and
+     * dal_round() go through NUMERIC on PostgreSQL, and a double cast to
+     * NUMERIC keeps 15 significant digits: 0.57 * 100 is
+     * 56.99999999999999, which truncates to 56 on SQLite and to 57 on
+     * PostgreSQL; 2.4999999999999996 rounds to 2 and 3; a double above
+     * 10^15 loses its last digits (123456789012345680 becomes
+     * 123456789012346000). */
+    dal_query *q = dal_select(
+        dal_cast(dal_mul(dval(0.57), ival(100)), DAL_SQL_INT64),
+        dal_cast(dval(2.9999999999999996), DAL_SQL_INT64),
+        dal_cast(dval(123456789012345680.0), DAL_SQL_INT64),
+        dal_idiv(dal_mul(dval(0.57), ival(100)), ival(1)));
+    int bad = !same("doubles cast to integers", q, NULL, 1, 0);
+
+    q = dal_select(dal_round(dval(2.4999999999999996), 0),
+                   dal_round(dval(1.0049999999999997), 2),
+                   dal_round(dal_mul(dval(0.57), ival(100)), 0));
+    bad += !same("doubles rounded near a half", q, NULL, 1, 0);
+    CK_SAME(bad, "doubles through NUMERIC");
+}
+END_TEST
+
+START_TEST(t_diff_null_order)
+{
+    /* ORDER BY without NULLS FIRST/LAST: SQLite puts NULLs first in
+     * ascending order, PostgreSQL last. */
+    dal_query *q = from_people(dal_select(col("p.id"), col("p.age")));
+    int bad;
+
+    dal_q_order_by(q, col("p.age"), col("p.id"));
+    bad = !same("ascending", q, NULL, 1, 0);
+    q = from_people(dal_select(col("p.id"), col("p.city")));
+    dal_q_order_by(q, dal_desc(col("p.city")), col("p.id"));
+    bad += !same("descending", q, NULL, 1, 0);
+    CK_SAME(bad, "NULL ordering");
+}
+END_TEST
+
+START_TEST(t_diff_group_by_value)
+{
+    /* An expression holding a bound value, in the select list and in
+     * GROUP BY (or ORDER BY of a DISTINCT): each occurrence becomes a
+     * parameter of its own ($1, $2), so PostgreSQL does not see them as
+     * the same expression (42803, "must appear in the GROUP BY clause";
+     * 42P10 for the DISTINCT). SQLite accepts both. */
+    dal_query *q = from_people(dal_select(
+        dal_concat(col("p.code"), tval("!")), dal_count(dal_star())));
+    int bad;
+
+    dal_q_group_by(q, dal_concat(col("p.code"), tval("!")));
+    bad = !same("group by an expression with a value", q, NULL, 0, 0);
+    q = from_people(dal_select(dal_add(col("p.age"), ival(1))));
+    dal_q_distinct(q);
+    dal_q_order_by(q, dal_nulls_first(dal_add(col("p.age"), ival(1))));
+    bad += !same("distinct, ordered by the same expression", q, NULL, 1, 0);
+    CK_SAME(bad, "expressions with values in GROUP BY");
+}
+END_TEST
+
+START_TEST(t_diff_date_cast)
+{
+    /* DAL_SQL_DATE is "TEXT 'YYYY-MM-DD' / DATE" and DAL_SQL_TIMESTAMP
+     * "TEXT 'YYYY-MM-DD HH:MM:SS' / TIMESTAMP", but SQLite's CAST AS TEXT
+     * keeps the time of a timestamp cast to a date, and adds none to a
+     * date cast to a timestamp. */
+    dal_query *q = dal_select(
+        dal_cast(tval("2021-03-04 05:06:07"), DAL_SQL_DATE),
+        dal_cast(tval("2021-03-04"), DAL_SQL_TIMESTAMP));
+    int bad = !same("date and timestamp casts", q, NULL, 1, 0);
+
+    q = from_people(dal_select(col("p.id"),
+                               dal_cast(col("p.born"), DAL_SQL_DATE)));
+    bad += !same("timestamp column cast to a date", by_id(q, "p.id"), NULL,
+                 1, 0);
+    CK_SAME(bad, "DAL_SQL_DATE / DAL_SQL_TIMESTAMP casts");
+}
+END_TEST
+
+START_TEST(t_diff_param_type)
+{
+    /* A dal_param() or dal_null() where nothing around it gives it a
+     * type: PostgreSQL infers text for a bare slot in a select list (so
+     * an INT64 bound there reads back as TEXT), and cannot resolve
+     * :a + :b or abs(NULL) at all (42725). SQLite takes the value's own
+     * type. */
+    binds b;
+    dal_query *q;
+    int bad;
+
+    memset(&b, 0, sizeof b);
+    bind_add(&b, "i", DAL_V_INT64(42));
+    bind_add(&b, "d", DAL_V_DOUBLE(0.5));
+    q = dal_select(dal_param("i"), dal_param("d"));
+    bad = documented("bare slots selected", q, &b, 1, 0);
+    b.n = 1;
+    q = dal_select(dal_add(dal_param("i"), dal_param("i")));
+    bad += documented(":i + :i", q, &b, 1, 0);
+    q = dal_select(dal_abs(dal_null()), dal_neg(dal_null()),
+                   dal_add(dal_null(), dal_null()));
+    bad += documented("arithmetic on dal_null()", q, NULL, 1, 0);
+    CK_SAME(bad, "untyped parameters");
+}
+END_TEST
+
+START_TEST(t_diff_text_untyped)
+{
+    /* A text value is bound untyped on PostgreSQL (so it can become a
+     * timestamp or json where a column takes it), which fails where the
+     * context gives no type: IS NULL and COUNT() (42P18, "could not
+     * determine data type of parameter"). */
+    dal_query *q = dal_select(dal_is_null(tval("x")),
+                              dal_is_not_null(tval("")));
+    int bad = documented("text IS NULL", q, NULL, 1, 0);
+
+    q = from_people(dal_select(dal_count(tval("x")),
+                               dal_count_distinct(tval("y"))));
+    bad += documented("count of a text value", q, NULL, 1, 0);
+    CK_SAME(bad, "bare text values");
+}
+END_TEST
+
+START_TEST(t_diff_returning_real)
+{
+    /* RETURNING a REAL column whose new value is integral: SQLite hands
+     * back an INTEGER (12 where 12.0 was stored; a plain SELECT gives
+     * 12.0), PostgreSQL a double. */
+    dal_query *q = dal_update("qt_people");
+
+    dal_q_set(q, "score", dval(12.0));
+    dal_q_where(q, dal_lt(col("id"), ival(4)));
+    dal_q_returning(q, col("id"), col("score"));
+    CK_SAME(documented("RETURNING an integral REAL", q, NULL, 0, 0),
+            "RETURNING types");
+}
+END_TEST
+
+START_TEST(t_diff_coalesce_one)
+{
+    /* SQLite's COALESCE needs two operands, PostgreSQL's takes one:
+     * dal_coalesce() refuses one operand on both, at build time. */
+    dal_query *q = from_people(dal_select(col("p.id"),
+                                          dal_coalesce(col("p.city"))));
+    char *sql = NULL, *err = NULL;
+
+    ck_assert_int_eq(dal_query_to_sql(q, "sqlite", &sql, NULL, &err),
+                     DAL_E_MISUSE);
+    ck_assert_ptr_nonnull(err);
+    dal_free(err);
+    err = NULL;
+    ck_assert_int_eq(dal_query_to_sql(q, "postgres", &sql, NULL, &err),
+                     DAL_E_MISUSE);
+    ck_assert_ptr_null(sql);
+    dal_free(err);
+    dal_query_free(q);
+}
+END_TEST
+
+START_TEST(t_diff_blob_cast)
+{
+    /* CAST(text AS BYTEA) reads the text as bytea's input format on
+     * PostgreSQL ('\x41' is the one byte 'A', 'a\\b' is the three bytes
+     * a\b); SQLite takes the bytes as they are. */
+    dal_query *q = dal_select(dal_cast(tval("a\\\\b"), DAL_SQL_BLOB),
+                              dal_cast(tval("\\x41"), DAL_SQL_BLOB));
+
+    CK_SAME(documented("text with a backslash cast to a blob", q, NULL, 1,
+                       0),
+            "dal_cast to DAL_SQL_BLOB");
+}
+END_TEST
+
+START_TEST(t_diff_bool_aggregates)
+{
+    /* MIN, MAX and SUM of a boolean column: PostgreSQL has none for
+     * boolean (42883); SQLite computes them on 0/1. */
+    dal_query *q = from_people(dal_select(dal_min(col("p.active")),
+                                          dal_max(col("p.active")),
+                                          dal_sum(col("p.active"))));
+
+    CK_SAME(documented("min/max/sum of bool", q, NULL, 1, 0), "aggregates");
+}
+END_TEST
+
+START_TEST(t_diff_int_overflow)
+{
+    /* 64-bit overflow: SQLite's + and * give a REAL (abs() and sum()
+     * raise "integer overflow"), PostgreSQL raises 22003. */
+    dal_query *q = dal_select(dal_add(ival(INT64_MAX), ival(1)),
+                              dal_mul(ival(INT64_MIN), ival(-1)));
+
+    CK_SAME(documented("INT64_MAX + 1", q, NULL, 1, 0), "integer overflow");
+}
+END_TEST
+
+START_TEST(t_diff_scalar_rows)
+{
+    /* A scalar subquery that returns several rows: SQLite takes the
+     * first, PostgreSQL raises 21000. The header only asks for one
+     * column. */
+    dal_query *s = from_orders(dal_select(col("o.id")));
+    dal_query *q;
+
+    dal_q_order_by(s, col("o.id"));
+    q = dal_select(dal_subquery(s));
+    CK_SAME(documented("scalar subquery of many rows", q, NULL, 1, 0),
+            "dal_subquery");
 }
 END_TEST
 
@@ -3622,6 +4134,21 @@ static Suite *query_suite(void)
 
     tc = tcase(s, "random", 600);
     tcase_add_test(tc, t_random);
+
+    tc = tcase(s, "diffs", 60);
+    tcase_add_test(tc, t_diff_cast_bool);
+    tcase_add_test(tc, t_diff_double_numeric);
+    tcase_add_test(tc, t_diff_null_order);
+    tcase_add_test(tc, t_diff_group_by_value);
+    tcase_add_test(tc, t_diff_date_cast);
+    tcase_add_test(tc, t_diff_param_type);
+    tcase_add_test(tc, t_diff_text_untyped);
+    tcase_add_test(tc, t_diff_returning_real);
+    tcase_add_test(tc, t_diff_coalesce_one);
+    tcase_add_test(tc, t_diff_blob_cast);
+    tcase_add_test(tc, t_diff_bool_aggregates);
+    tcase_add_test(tc, t_diff_int_overflow);
+    tcase_add_test(tc, t_diff_scalar_rows);
     return s;
 }
 
@@ -3630,6 +4157,8 @@ int main(void)
     SRunner *sr;
     int failed;
 
+    verbose = getenv("DAL_QUERY_VERBOSE") ? atoi(getenv("DAL_QUERY_VERBOSE"))
+                                          : 0;
     pg_url = getenv("DAL_TEST_PG_URL");
     if (pg_url == NULL || pg_url[0] == '\0') {
         pg_url = NULL;

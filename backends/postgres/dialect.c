@@ -32,30 +32,44 @@ static int pg_extract(dal__cc *cc, dal_datepart part, const dal_expr *a)
     return dal__cc_str(cc, " AS TIMESTAMP))) AS BIGINT)");
 }
 
+/*
+ * a as an exact NUMERIC: through its text, which PostgreSQL (12 and
+ * later) writes exactly for every number type, where a direct double to
+ * NUMERIC cast keeps only 15 digits (0.57 * 100 would become 57).
+ */
+static int exact_numeric(dal__cc *cc, const dal_expr *a)
+{
+    dal__cc_str(cc, "CAST(CAST(");
+    dal__cc_expr(cc, a);
+    return dal__cc_str(cc, " AS TEXT) AS NUMERIC)");
+}
+
 static int pg_to_int(dal__cc *cc, const dal_expr *a)
 {
-    /* CAST(x AS BIGINT) rounds a fraction here; truncate first, through
-     * NUMERIC so that large integers stay exact. */
-    dal__cc_str(cc, "CAST(trunc(CAST(");
-    dal__cc_expr(cc, a);
-    return dal__cc_str(cc, " AS NUMERIC)) AS BIGINT)");
+    /* CAST(x AS BIGINT) rounds a fraction here; truncate first. */
+    dal__cc_str(cc, "CAST(trunc(");
+    exact_numeric(cc, a);
+    return dal__cc_str(cc, ") AS BIGINT)");
 }
 
 static int pg_to_bool(dal__cc *cc, const dal_expr *a)
 {
-    /* There is no cast from BIGINT to BOOLEAN; through text, 0/1 and
-     * booleans both read (as 'f'/'t' and '0'/'1'). */
-    dal__cc_str(cc, "CAST(CAST(");
+    /* Booleans stay; numbers are true when not 0, as on SQLite. There is
+     * no cast from BIGINT to BOOLEAN, so numbers go through NUMERIC. */
+    dal__cc_str(cc, "(CASE CAST(");
     dal__cc_expr(cc, a);
-    return dal__cc_str(cc, " AS TEXT) AS BOOLEAN)");
+    dal__cc_str(cc, " AS TEXT) WHEN 'true' THEN TRUE WHEN 'false' THEN "
+                    "FALSE ELSE ");
+    exact_numeric(cc, a);
+    return dal__cc_str(cc, " <> 0 END)");
 }
 
 static int pg_round(dal__cc *cc, const dal_expr *a, int digits)
 {
     /* round(x, n) exists for NUMERIC only. */
-    dal__cc_str(cc, "CAST(round(CAST(");
-    dal__cc_expr(cc, a);
-    dal__cc_str(cc, " AS NUMERIC), CAST(");
+    dal__cc_str(cc, "CAST(round(");
+    exact_numeric(cc, a);
+    dal__cc_str(cc, ", CAST(");
     dal__cc_value(cc, &DAL_V_INT64(digits));
     return dal__cc_str(cc, " AS INTEGER)) AS DOUBLE PRECISION)");
 }
@@ -290,6 +304,8 @@ const struct dal_dialect dal__pg_dialect = {
     .to_int = pg_to_int,
     .to_bool = pg_to_bool,
     .text_cast = "::text",
+    .asc_nulls = NULL,
+    .desc_nulls = NULL,
     .upsert_select_needs_where = 0,
     .round = pg_round,
     .json_get = pg_json_get,

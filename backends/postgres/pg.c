@@ -499,7 +499,9 @@ static int pg_bind_double(dal_db *db, void *stmt, int idx, double v)
 static int pg_bind_bool(dal_db *db, void *stmt, int idx, int v)
 {
     (void)db;
-    return bind_num(stmt, idx, "%s", v ? "t" : "f");
+    /* 1/0, not t/f: valid boolean input, and readable as numbers when
+     * the query casts the value (PostgreSQL has no bool -> numeric). */
+    return bind_num(stmt, idx, "%s", v ? "1" : "0");
 }
 
 /* Copy n bytes (plus a NUL) into the parameter's own buffer. */

@@ -30,7 +30,30 @@
  * *_n functions.
  *
  * Identifiers are always quoted and escaped; values are always bound
- * parameters, never interpolated into the SQL text.
+ * parameters, never interpolated into the SQL text (equal values share
+ * one parameter). Numbers go typed (PostgreSQL: $1::int8), text goes
+ * untyped so that a column of any type can receive it.
+ *
+ * Where the backends differ, the compiler makes them agree (division,
+ * casts, LIKE, NULL ordering: NULLs sort as the largest value on both,
+ * so ORDER BY x puts them last and x DESC first), or refuses the query.
+ * What remains is SQL itself, and is the caller's to avoid:
+ *   - a value with no type from its context: SELECT of a bare
+ *     dal_param() or text value, count(text), text IS NULL, abs(NULL),
+ *     $1 + $1 of one dal_param() fail on PostgreSQL (42P18/42725) or come
+ *     back as text: give it a type with dal_cast();
+ *   - integer overflow is an error on PostgreSQL (22003) and a REAL on
+ *     SQLite; a scalar subquery returning several rows is an error on
+ *     PostgreSQL (21000) and its first row on SQLite;
+ *   - booleans are 0/1 integers on SQLite: min/sum of a boolean column
+ *     work there and fail on PostgreSQL (42883); a boolean cast to text
+ *     is '1' on SQLite and 'true' on PostgreSQL;
+ *   - text cast to DAL_SQL_BLOB is its bytes on SQLite and bytea input
+ *     syntax ('\x41' is one byte) on PostgreSQL;
+ *   - SQLite may return a REAL column's whole value as an INTEGER from
+ *     RETURNING (read it with dal_column_double);
+ *   - text comparison and lower()/upper() beyond ASCII follow the
+ *     PostgreSQL database's collation (libdal's tests use "C").
  */
 #ifndef DAL_QUERY_H
 #define DAL_QUERY_H
@@ -173,9 +196,12 @@ DAL_EXTERN dal_expr *dal_case_n(dal_expr *const *v, int n);
 
 /*
  * CAST(a AS the backend's name for type). DAL_SQL_INT64 truncates toward
- * zero on both backends; DAL_SQL_BOOL takes numbers (0 false, else true)
- * and booleans. Text that does not read as the type is 0 / false on
- * SQLite and an error (22P02) on PostgreSQL: cast text you trust.
+ * zero on both backends (exactly: PostgreSQL goes through the number's
+ * text); DAL_SQL_BOOL takes numbers (0 false, else true) and booleans;
+ * DAL_SQL_DATE and DAL_SQL_TIMESTAMP give 'YYYY-MM-DD' and 'YYYY-MM-DD
+ * HH:MM:SS' on SQLite (date() / datetime()). Text that does not read as
+ * the type is 0 / false / NULL on SQLite and an error (22P02) on
+ * PostgreSQL: cast text you trust.
  */
 DAL_EXTERN dal_expr *dal_cast(dal_expr *a, dal_sqltype type);
 

@@ -1,2 +1,2 @@
 -- params: 1
-SELECT CAST(?1 AS TEXT) AS "v"
+SELECT date(?1) AS "v"

@@ -1,2 +1,2 @@
 -- params: 0
-SELECT "id", rank() OVER (PARTITION BY "region" ORDER BY "amount" DESC) AS "r" FROM "orders"
+SELECT "id", rank() OVER (PARTITION BY "region" ORDER BY "amount" DESC NULLS FIRST) AS "r" FROM "orders"

@@ -1,2 +1,2 @@
 -- params: 0
-SELECT "id", max("amount") OVER (PARTITION BY "region", "status" ORDER BY "amount" DESC, "id") AS "m" FROM "orders"
+SELECT "id", max("amount") OVER (PARTITION BY "region", "status" ORDER BY "amount" DESC NULLS FIRST, "id" NULLS LAST) AS "m" FROM "orders"

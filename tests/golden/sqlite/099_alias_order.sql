@@ -1,2 +1,2 @@
 -- params: 0
-SELECT "region" AS "r", sum("amount") AS "total" FROM "orders" GROUP BY "region" ORDER BY "total" DESC
+SELECT "region" AS "r", sum("amount") AS "total" FROM "orders" GROUP BY "region" ORDER BY "total" DESC NULLS FIRST

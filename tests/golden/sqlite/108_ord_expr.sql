@@ -1,2 +1,2 @@
 -- params: 0
-SELECT "name" FROM "customers" ORDER BY length("name") DESC, lower("name")
+SELECT "name" FROM "customers" ORDER BY length("name") DESC NULLS FIRST, lower("name") NULLS LAST

@@ -1,2 +1,2 @@
 -- params: 1
-SELECT "id" FROM "orders" ORDER BY "id" LIMIT ?1
+SELECT "id" FROM "orders" ORDER BY "id" NULLS LAST LIMIT ?1

@@ -1,2 +1,2 @@
 -- params: 2
-SELECT "id" FROM "orders" ORDER BY "id" LIMIT ?1 OFFSET ?2
+SELECT "id" FROM "orders" ORDER BY "id" NULLS LAST LIMIT ?1 OFFSET ?2

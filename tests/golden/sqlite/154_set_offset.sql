@@ -1,2 +1,2 @@
 -- params: 1
-SELECT "id" FROM "orders" UNION ALL SELECT "id" FROM "items" ORDER BY "id" LIMIT -1 OFFSET ?1
+SELECT "id" FROM "orders" UNION ALL SELECT "id" FROM "items" ORDER BY "id" NULLS LAST LIMIT -1 OFFSET ?1
