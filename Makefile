@@ -42,6 +42,7 @@ INT_HEADERS = $(wildcard lib/*.h backends/*/*.h)
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TESTS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/*.c))
 
+TOOL = $(BUILD)/dal
 STATIC_LIB = $(BUILD)/libdal.a
 SHARED_LIB = $(BUILD)/libdal.so.$(ABI_VERSION)
 
@@ -49,7 +50,7 @@ SHARED_LIB = $(BUILD)/libdal.so.$(ABI_VERSION)
         uninstall installcheck dist distcheck clean distclean deps \
         check-valgrind
 
-all: $(STATIC_LIB) $(SHARED_LIB) $(EXAMPLES)
+all: $(STATIC_LIB) $(SHARED_LIB) $(EXAMPLES) $(TOOL)
 
 # configure is generated (build-aux/bootstrap.sh) and then run when
 # config.mk is missing, so that a fresh clone builds with plain `make`.
@@ -79,6 +80,10 @@ $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Iinclude $< -o $@ $(STATIC_LIB) $(LDFLAGS_ALL) \
 	    $(DEP_LIBS)
+
+$(TOOL): tools/dal.c $(STATIC_LIB) $(HEADERS)
+	$(CC) $(BASE_CFLAGS) -Iinclude tools/dal.c -o $@ $(STATIC_LIB) \
+	    $(LDFLAGS_ALL) $(DEP_LIBS)
 
 $(BUILD)/tests/%: tests/%.c $(STATIC_LIB) $(HEADERS) lib/dal-int.h
 	@mkdir -p $(dir $@)
@@ -126,10 +131,12 @@ bench: deps $(STATIC_LIB)
 	    -o $(BUILD)/bench/bench $(STATIC_LIB) $(DEP_LIBS) -lpthread -lm
 	sh tests/bench/run.sh $(BUILD)/bench/bench
 
-install: $(STATIC_LIB) $(SHARED_LIB)
+install: $(STATIC_LIB) $(SHARED_LIB) $(TOOL)
 	install -d $(DESTDIR)$(PREFIX)/include/dal $(DESTDIR)$(PREFIX)/lib \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/dal
 	install -m 644 include/dal.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(filter-out include/dal.h,$(HEADERS)) \
 	    $(DESTDIR)$(PREFIX)/include/dal/
@@ -142,6 +149,7 @@ install: $(STATIC_LIB) $(SHARED_LIB)
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dal.pc
 	install -m 644 man/man3/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/dal.h
@@ -151,7 +159,8 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/dal.pc
 	for f in man/man3/*.3; do \
 	    rm -f $(DESTDIR)$(PREFIX)/share/man/man3/$${f##*/}; done
-	rm -f $(DESTDIR)$(PREFIX)/share/man/man7/dal.7
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man7/dal.7 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/dal.1 $(DESTDIR)$(PREFIX)/bin/dal
 
 DISTNAME = libdal-$(VERSION)
 dist:

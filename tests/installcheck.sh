@@ -15,6 +15,9 @@ cc -std=c11 $cflags examples/quickstart.c -o "$prefix/quickstart" $libs \
     -Wl,-rpath,"$prefix/lib"
 test -f "$prefix/share/man/man3/dal_open.3"
 test -f "$prefix/share/man/man7/dal.7"
+test -x "$prefix/bin/dal"
+man -l "$prefix/share/man/man1/dal.1" >/dev/null
+"$prefix/bin/dal" --version >/dev/null
 ldd "$prefix/quickstart" | grep -q "$prefix/lib/libdal.so.0"
 "$prefix/quickstart" "sqlite:$prefix/demo.db" >/dev/null
 echo "installcheck: pkg-config --libs dal = $libs; the installed build runs"

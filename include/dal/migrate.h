@@ -21,6 +21,12 @@
  * or SQLite's write lock (BEGIN IMMEDIATE with a busy timeout); the
  * history is read again once the lock is held, so two processes that
  * migrate at once apply each migration exactly once.
+ *
+ * On PostgreSQL the lock is the session advisory lock
+ * DAL_MIGRATE_PG_LOCK_KEY (per database), polled every 50 ms; on SQLite
+ * each step's BEGIN IMMEDIATE waits at most the lock timeout. A
+ * no-transaction migration runs between two transactions; on SQLite
+ * nothing stops two processes from running such a step at once.
  */
 #ifndef DAL_MIGRATE_H
 #define DAL_MIGRATE_H
@@ -31,13 +37,16 @@
 extern "C" {
 #endif
 
+#define DAL_MIGRATE_PG_LOCK_KEY INT64_C(7233181633647044466)
+
 /*
  * One migration defined in C. Give SQL (up_sql/down_sql, portable, or
  * the per-backend *_sqlite / *_postgres variants, which win on their
  * backend) or functions (up/down, called with db inside the migration's
  * transaction and arg). down_* NULL: the migration cannot go down.
- * The checksum covers the SQL texts (a function migration's covers its
- * version and name only).
+ * The checksum is the SHA-256 of the up text used on the backend
+ * (editing a down text is not drift); a function migration's is that of
+ * "<version> <name>".
  */
 typedef struct dal_migration {
     int64_t version;
@@ -65,8 +74,10 @@ DAL_EXTERN int dal_migrator_add(dal_migrator *m, const dal_migration *v,
                                 int n);
 
 /*
- * Load every migration file of dir. Malformed names, duplicate versions
- * and unreadable files are errors (DAL_E_MISUSE with a message naming
+ * Load every migration file of dir. Files not ending in .sql and hidden
+ * files are ignored; a name is letters, digits, '_' and '-'. Malformed
+ * names, duplicate versions, a .down without its .up, unreadable files
+ * and an empty directory are errors (DAL_E_MISUSE with a message naming
  * the file, read with dal_migrator_errmsg()); nothing is loaded then.
  */
 DAL_EXTERN int dal_migrator_load_dir(dal_migrator *m, const char *dir);
@@ -82,7 +93,10 @@ DAL_EXTERN void dal_migrator_set_lock_timeout(dal_migrator *m, int ms);
 /*
  * Dry run: instead of running anything, call fn with each statement each
  * step would run on db's backend (history writes included), in order,
- * with the migration's version. NULL fn turns dry run off.
+ * with the migration's version. NULL fn turns dry run off. Nothing is
+ * locked or created; a function step is reported as a comment; the
+ * history INSERT shows the current time and duration_ms 0; *applied and
+ * *undone receive the number of steps that would run.
  */
 DAL_EXTERN void dal_migrator_set_dry_run(dal_migrator *m,
                                          void (*fn)(int64_t version,
@@ -107,8 +121,11 @@ DAL_EXTERN void dal_migrator_set_progress(dal_migrator *m,
  * including target (0: all). Stops at the first failure, which rolls
  * that migration back. Refuses to run (DAL_E_MISUSE, message naming the
  * migration) when an applied migration's text changed (drift) or is
- * missing from the set. *applied, when not NULL, receives the number of
- * migrations applied. Errors are recorded on db.
+ * missing from the set, or when a transaction is open on db; fails with
+ * DAL_E_TIMEOUT (55P03) when the lock was not had in time. A failing
+ * step's error keeps its code and SQLSTATE, its message starting
+ * "migration N (name): ". *applied, when not NULL, receives the number
+ * of migrations applied. Errors are recorded on db.
  */
 DAL_EXTERN int dal_migrate_up(dal_db *db, dal_migrator *m, int64_t target,
                               int *applied);
@@ -116,12 +133,15 @@ DAL_EXTERN int dal_migrate_up(dal_db *db, dal_migrator *m, int64_t target,
 /*
  * dal_migrate_down - undo the last steps applied migrations (steps > 0),
  * or every applied migration above target (steps 0; target 0 undoes
- * all). A migration without a down step stops it (DAL_E_UNSUPPORTED).
+ * all). Refuses on drift as dal_migrate_up() does. A migration without
+ * a down step stops the run there (DAL_E_UNSUPPORTED); those above it
+ * stay undone.
  */
 DAL_EXTERN int dal_migrate_down(dal_db *db, dal_migrator *m, int steps,
                                 int64_t target, int *undone);
 
-/* dal_migrate_redo - undo the last applied migration and apply it again. */
+/* dal_migrate_redo - undo the last applied migration and apply it again;
+ * DAL_E_MISUSE when none is applied. */
 DAL_EXTERN int dal_migrate_redo(dal_db *db, dal_migrator *m);
 
 /* The state of one migration, from dal_migrate_status(). */

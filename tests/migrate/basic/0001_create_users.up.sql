@@ -1,0 +1,5 @@
+-- The first table.
+CREATE TABLE mt_users (
+    id BIGINT PRIMARY KEY,
+    email TEXT NOT NULL
+);

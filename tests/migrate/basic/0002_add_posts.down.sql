@@ -1,0 +1,2 @@
+DROP TABLE mt_posts;
+DELETE FROM mt_users WHERE id = 1;

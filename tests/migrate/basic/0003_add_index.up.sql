@@ -1,0 +1,1 @@
+CREATE INDEX mt_users_email ON mt_users (email);

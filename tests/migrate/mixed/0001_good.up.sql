@@ -1,0 +1,1 @@
+CREATE TABLE mt_bad (x BIGINT);

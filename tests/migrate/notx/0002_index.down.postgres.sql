@@ -1,0 +1,2 @@
+-- dal: no-transaction
+DROP INDEX CONCURRENTLY mt_t_x;

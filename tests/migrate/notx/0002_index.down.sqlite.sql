@@ -1,0 +1,1 @@
+DROP INDEX mt_t_x;

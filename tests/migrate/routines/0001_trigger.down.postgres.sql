@@ -1,0 +1,3 @@
+DROP TABLE mt_r;
+DROP TABLE mt_r_log;
+DROP FUNCTION mt_r_fn();

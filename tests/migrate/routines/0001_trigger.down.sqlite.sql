@@ -1,0 +1,2 @@
+DROP TABLE mt_r;
+DROP TABLE mt_r_log;

@@ -1,0 +1,1 @@
+DELETE FROM mt_v WHERE id = 1;

@@ -1,0 +1,1 @@
+INSERT INTO mt_v VALUES (1, 'portable');
