@@ -122,6 +122,7 @@ typedef struct dal__url {
     char *redacted; /* the whole URL with any password shown as *** */
     char *secret;   /* the raw text redacted hides, to scrub messages */
     int stmt_cache; /* statement_cache=N, default DAL__STMT_CACHE_DEFAULT */
+    char *auto_migrate; /* auto_migrate=NAME, or NULL */
 } dal__url;
 
 #define DAL__STMT_CACHE_DEFAULT 64
@@ -417,6 +418,9 @@ struct dal_stmt {
 };
 
 enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };
+
+/* Run the migrations registered as name on db (migrate.c). */
+int dal__auto_migrate(dal_db *db, const char *name);
 
 /* Roll back the innermost transaction level, keeping the current error
  * (tx.c). */

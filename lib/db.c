@@ -40,6 +40,8 @@ int dal_open(const char *url, dal_db **dbp)
             return dal__seterr(db, rc, NULL, 0, NULL, NULL, NULL, NULL);
     }
     rc = db->drv->open(db, &db->url, &db->conn);
+    if (rc == DAL_OK && db->url.auto_migrate)
+        rc = dal__auto_migrate(db, db->url.auto_migrate);
     if (rc != DAL_OK && db->conn) {
         db->drv->close(db->conn);
         db->conn = NULL;

@@ -1724,3 +1724,52 @@ int dal_migrate_status(dal_db *db, dal_migrator *m,
     *n = k;
     return run_end(&r, DAL_OK);
 }
+
+/* ---- auto-migrate (dal_open's auto_migrate=NAME) --------------------- */
+
+#define MAX_REGISTERED 16
+
+static struct {
+    char *name;
+    dal_migrator *m;
+} registry[MAX_REGISTERED];
+
+int dal_migrator_register(const char *name, dal_migrator *m)
+{
+    int i, free_slot = -1;
+
+    if (!name || !*name)
+        return DAL_E_MISUSE;
+    for (i = 0; i < MAX_REGISTERED; i++) {
+        if (registry[i].name && !strcmp(registry[i].name, name)) {
+            if (m) {
+                registry[i].m = m;
+            } else {
+                dal__free(registry[i].name);
+                registry[i].name = NULL;
+                registry[i].m = NULL;
+            }
+            return DAL_OK;
+        }
+        if (!registry[i].name && free_slot < 0)
+            free_slot = i;
+    }
+    if (!m)
+        return DAL_OK;
+    if (free_slot < 0)
+        return DAL_E_MISUSE;
+    if (!(registry[free_slot].name = dal__strdup(name)))
+        return DAL_NOMEM;
+    registry[free_slot].m = m;
+    return DAL_OK;
+}
+
+int dal__auto_migrate(dal_db *db, const char *name)
+{
+    for (int i = 0; i < MAX_REGISTERED; i++)
+        if (registry[i].name && !strcmp(registry[i].name, name))
+            return dal_migrate_up(db, registry[i].m, 0, NULL);
+    return dal__seterrf(db, DAL_E_URL, "08001", "auto_migrate=%s: no "
+                        "migration set is registered under that name "
+                        "(dal_migrator_register)", name);
+}

@@ -168,6 +168,7 @@ void dal__url_free(dal__url *u)
     dal__free(u->body);
     dal__free(u->redacted);
     dal__free(u->secret);
+    dal__free(u->auto_migrate);
     memset(u, 0, sizeof *u);
 }
 
@@ -328,6 +329,17 @@ int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen)
         if ((rc = dal__url_opt_int(kv, 0, 100000, &v, err, errlen)))
             return rc;
         u->stmt_cache = (int)v;
+    }
+    kv = dal__url_opt(u, "auto_migrate");
+    if (kv) {
+        if (!kv->val[0]) {
+            set_err(err, errlen, "option 'auto_migrate' needs the name of "
+                    "a migration set registered with "
+                    "dal_migrator_register()");
+            return DAL_E_URL;
+        }
+        if (!(u->auto_migrate = dal__strdup(kv->val)))
+            return DAL_NOMEM;
     }
     return DAL_OK;
 }

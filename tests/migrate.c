@@ -31,8 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <dal/core.h>
-#include <dal/migrate.h>
+#include <dal.h>
 
 enum backend { BE_UNIT, BE_SQLITE_FILE, BE_POSTGRES };
 
@@ -458,6 +457,65 @@ START_TEST(t_up_down_up)
     ck_assert_int_eq(n, 3);
     ck_assert_str_eq(snapshot(db), first);
     ck_assert_int_eq(dal_tx_depth(db), 0);
+    dal_migrator_free(m);
+}
+END_TEST
+
+/* Up all, down all, up all: the same introspected schema. */
+START_TEST(t_roundtrip_schema)
+{
+    dal_migrator *m = load_fixture("basic");
+    dal_schema *s = NULL;
+    char *first = NULL, *again = NULL, *empty = NULL;
+
+    CK_OK(db, dal_migrate_up(db, m, 0, NULL));
+    CK_OK(db, dal_schema_read(db, &s));
+    ck_assert_int_eq(dal_schema_describe(s, &first), DAL_OK);
+    dal_schema_free(s);
+    CK_CONTAINS(first, "table mt_users");
+    CK_OK(db, dal_migrate_down(db, m, 0, 0, NULL));
+    CK_OK(db, dal_schema_read(db, &s));
+    ck_assert_int_eq(dal_schema_describe(s, &empty), DAL_OK);
+    dal_schema_free(s);
+    ck_assert_ptr_null(strstr(empty, "mt_"));
+    CK_OK(db, dal_migrate_up(db, m, 0, NULL));
+    CK_OK(db, dal_schema_read(db, &s));
+    ck_assert_int_eq(dal_schema_describe(s, &again), DAL_OK);
+    dal_schema_free(s);
+    ck_assert_str_eq(first, again);
+    dal_free(first);
+    dal_free(again);
+    dal_free(empty);
+    dal_migrator_free(m);
+}
+END_TEST
+
+/* auto_migrate=NAME in the URL runs the registered set on open. */
+START_TEST(t_auto_migrate)
+{
+    dal_migrator *m = load_fixture("basic");
+    dal_migration_status *list = NULL;
+    char url[600];
+    dal_db *h = NULL;
+    int n = 0;
+
+    ck_assert_int_eq(dal_migrator_register("app", m), DAL_OK);
+    snprintf(url, sizeof url, "%s%sauto_migrate=app", test_url,
+             strchr(test_url, '?') ? "&" : "?");
+    h = open_db(url);
+    CK_OK(h, dal_migrate_status(h, m, &list, &n));
+    ck_assert_int_eq(n, 3);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(list[i].state, DAL_MIG_APPLIED);
+    dal_migrate_status_free(list, n);
+    dal_close(h);
+    /* An unknown name fails the open, naming the option. */
+    snprintf(url, sizeof url, "%s%sauto_migrate=nosuch", test_url,
+             strchr(test_url, '?') ? "&" : "?");
+    ck_assert_int_eq(dal_open(url, &h), DAL_E_URL);
+    CK_CONTAINS(dal_errmsg(h), "auto_migrate=nosuch");
+    dal_close(h);
+    ck_assert_int_eq(dal_migrator_register("app", NULL), DAL_OK);
     dal_migrator_free(m);
 }
 END_TEST
@@ -1602,6 +1660,8 @@ static Suite *backend_suite(const char *name)
 
     tc = tcase(s, "updown");
     tcase_add_test(tc, t_up_down_up);
+    tcase_add_test(tc, t_roundtrip_schema);
+    tcase_add_test(tc, t_auto_migrate);
     tcase_add_test(tc, t_targets);
     tcase_add_test(tc, t_redo);
     tc = tcase(s, "failure");

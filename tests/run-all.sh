@@ -36,6 +36,11 @@ for src in tests/*.c; do
     run "$t" $VG "$BUILD/tests/$t"
 done
 
+# The dal tool, end to end (not under valgrind: it runs many processes).
+if [ "${VALGRIND:-0}" != 1 ]; then
+    run "dal tool" sh tests/tool.sh
+fi
+
 # Every example, on an SQLite file, SQLite in memory and PostgreSQL.
 for src in examples/*.c; do
     ex=$(basename "$src" .c)

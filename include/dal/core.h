@@ -201,6 +201,8 @@ DAL_EXTERN void dal_free(void *p);
  * Options libdal takes for itself on every backend:
  *   statement_cache=N   prepared statements kept per connection (LRU,
  *                       default 64, 0 disables the cache)
+ *   auto_migrate=NAME   run the pending migrations of the set registered
+ *                       as NAME (dal_migrator_register(3)) when opening
  * Unknown or ill-typed options are errors. Messages about a URL name the
  * offending part and never contain the password.
  *

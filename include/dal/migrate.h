@@ -85,6 +85,17 @@ DAL_EXTERN int dal_migrator_load_dir(dal_migrator *m, const char *dir);
 /* The message of m's last error (loading, options), or "". */
 DAL_EXTERN const char *dal_migrator_errmsg(const dal_migrator *m);
 
+/*
+ * dal_migrator_register - make m the migration set called name, for the
+ * URL option auto_migrate=name: dal_open() then runs dal_migrate_up() on
+ * the new connection before returning, and fails with its error (the
+ * connection closed) when that fails. m must stay valid while it is
+ * registered; NULL m unregisters name. Register at start-up, before
+ * connections are opened from other threads (the registry has no lock).
+ * Returns DAL_OK, DAL_NOMEM, or DAL_E_MISUSE (bad name, or 16 sets).
+ */
+DAL_EXTERN int dal_migrator_register(const char *name, dal_migrator *m);
+
 /* How long to wait for another migrating process's lock, in ms (default
  * 30000); when it runs out, the run fails with DAL_E_TIMEOUT. 0 means do
  * not lock (not recommended). */
