@@ -1223,7 +1223,10 @@ static int run_body(struct run *r, const struct mig *g, int dir)
         return DAL_OK;
     if (dal_errcode(r->db) != DAL_OK)
         return dal_errcode(r->db);
-    return dal__seterrf(r->db, rc > 0 && rc < DAL_ROW ? rc : DAL_ERROR, NULL,
+    /* A known result code keeps its meaning; anything else is an error
+     * with a message, not a number no caller could look up. */
+    return dal__seterrf(r->db, rc > 0 && rc <= DAL_E_POOL_TIMEOUT
+                               ? rc : DAL_ERROR, NULL,
                         "the %s() function returned %d",
                         dir == UP ? "up" : "down", rc);
 }
@@ -1766,9 +1769,21 @@ int dal_migrator_register(const char *name, dal_migrator *m)
 
 int dal__auto_migrate(dal_db *db, const char *name)
 {
-    for (int i = 0; i < MAX_REGISTERED; i++)
-        if (registry[i].name && !strcmp(registry[i].name, name))
-            return dal_migrate_up(db, registry[i].m, 0, NULL);
+    for (int i = 0; i < MAX_REGISTERED; i++) {
+        dal_migrator *m = registry[i].m;
+        void (*dry)(int64_t, const char *, void *);
+        int rc;
+
+        if (!registry[i].name || strcmp(registry[i].name, name))
+            continue;
+        /* A dry run set on the shared set must not turn the open's
+         * migration into a mere listing. */
+        dry = m->dry;
+        m->dry = NULL;
+        rc = dal_migrate_up(db, m, 0, NULL);
+        m->dry = dry;
+        return rc;
+    }
     return dal__seterrf(db, DAL_E_URL, "08001", "auto_migrate=%s: no "
                         "migration set is registered under that name "
                         "(dal_migrator_register)", name);
