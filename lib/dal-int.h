@@ -296,6 +296,9 @@ struct dal_dialect {
     /* A generated id column: "INTEGER PRIMARY KEY" or "BIGINT GENERATED
      * BY DEFAULT AS IDENTITY PRIMARY KEY". */
     const char *auto_pk;
+    /* The type of an INT64 key column that is not generated (SQLite:
+     * BIGINT, so that it is not the rowid alias); NULL for ddl_types. */
+    const char *int64_key_type;
     /* A value written into DDL as a literal (defaults, CHECKs). */
     int (*literal)(dal__cc *cc, const dal_value *v);
     /* dal_now() as a column default. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query-int.h"
 #include "schema-int.h"
 
 typedef enum {
@@ -553,24 +554,35 @@ static int ddl_expr(dal__buf *b, const struct dal_dialect *d,
     return dal__expr_literal_sql(e, d, b, err, len);
 }
 
-/* "name" TYPE [constraints] as in CREATE TABLE / ADD COLUMN. */
+/* "name" TYPE [constraints] as in CREATE TABLE / ADD COLUMN. in_pk: the
+ * column is part of a primary key (NOT NULL is then written: SQLite
+ * would otherwise take NULLs in a key). */
 static int column_sql(dal__buf *b, const struct dal_dialect *d,
-                      const dal__column *c, int single_pk, char *err,
-                      size_t len)
+                      const dal__column *c, int single_pk, int in_pk,
+                      char *err, size_t len)
 {
+    const char *type = d->ddl_types[c->type];
     int rc;
 
     if (dal__buf_ident(b, c->name) || dal__buf_addc(b, ' '))
         return DAL_NOMEM;
     if (c->flags & DAL_COL_AUTO)
         return dal__buf_adds(b, d->auto_pk);
-    if (dal__buf_adds(b, d->ddl_types[c->type]))
+    /* A key that is not generated must not be SQLite's rowid alias. */
+    if (((c->flags & DAL_COL_PK) || in_pk) && c->type == DAL_SQL_INT64
+        && d->int64_key_type)
+        type = d->int64_key_type;
+    if (dal__buf_adds(b, type))
         return DAL_NOMEM;
     if (((c->flags & DAL_COL_PK) && single_pk
          && dal__buf_adds(b, " PRIMARY KEY"))
-        || ((c->flags & DAL_COL_NOT_NULL) && dal__buf_adds(b, " NOT NULL"))
+        || (((c->flags & (DAL_COL_NOT_NULL | DAL_COL_PK)) || in_pk)
+            && dal__buf_adds(b, " NOT NULL"))
         || ((c->flags & DAL_COL_UNIQUE) && dal__buf_adds(b, " UNIQUE")))
         return DAL_NOMEM;
+    /* A NULL default is no default. */
+    if (c->def && c->def->kind == E_VALUE && c->def->v.type == DAL_TYPE_NULL)
+        return DAL_OK;
     if (c->def || c->def_sql) {
         /* Parenthesized: SQLite takes only literals bare. */
         if (dal__buf_adds(b, " DEFAULT ("))
@@ -600,9 +612,13 @@ static int create_table_sql(dal__buf *b, const struct dal_dialect *d,
         || dal__buf_adds(b, " ("))
         return DAL_NOMEM;
     for (i = 0; i < t->ncols; i++) {
+        int in_pk = 0;
+
+        for (int k = 0; k < t->npk; k++)
+            in_pk |= !strcmp(t->pk[k], t->cols[i].name);
         if (i && dal__buf_adds(b, ", "))
             return DAL_NOMEM;
-        if ((rc = column_sql(b, d, &t->cols[i], 1, err, len)))
+        if ((rc = column_sql(b, d, &t->cols[i], 1, in_pk, err, len)))
             return rc;
     }
     if (t->npk && (dal__buf_adds(b, ", PRIMARY KEY (")
@@ -717,6 +733,69 @@ static int names_have(char *const *v, int n, const char *name)
     return 0;
 }
 
+/* Does sql use the identifier name (bare or "quoted") as a word? */
+static int mentions(const char *sql, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p, *q;
+    int quoted = 0;
+
+    for (p = strstr(sql, name); p; p = strstr(p + 1, name)) {
+        char before = p > sql ? p[-1] : ' ', after = p[n];
+
+        /* Inside a 'string literal' a name is just text. */
+        for (quoted = 0, q = sql; q < p; q++)
+            if (*q == '\'')
+                quoted = !quoted;
+        if (quoted)
+            continue;
+        int word_b = before == '_' || (before >= 'a' && before <= 'z')
+                     || (before >= 'A' && before <= 'Z')
+                     || (before >= '0' && before <= '9');
+        int word_a = after == '_' || (after >= 'a' && after <= 'z')
+                     || (after >= 'A' && after <= 'Z')
+                     || (after >= '0' && after <= '9');
+
+        if (!word_b && !word_a)
+            return 1;
+    }
+    return 0;
+}
+
+/* Add the unique index <table>_<col>_key over col to t. */
+static int add_key_index(dal_table *t, const char *table, const char *col)
+{
+    dal__index *x = dal__realloc(t->indexes, (size_t)(t->nindexes + 1)
+                                             * sizeof *x);
+    char name[300];
+
+    if (!x)
+        return DAL_NOMEM;
+    t->indexes = x;
+    x += t->nindexes;
+    memset(x, 0, sizeof *x);
+    snprintf(name, sizeof name, "%s_%s_key", table, col);
+    x->unique = 1;
+    x->ncols = 1;
+    if (!(x->name = dal__strdup(name))
+        || !(x->cols = dal__calloc(1, sizeof *x->cols))
+        || !(x->cols[0] = dal__strdup(col))) {
+        free_index(x);
+        return DAL_NOMEM;
+    }
+    t->nindexes++;
+    return DAL_OK;
+}
+
+/* Can SQLite's ADD COLUMN add c? Not with NOT NULL and no default, nor
+ * with a default that is not a constant (CURRENT_TIMESTAMP). */
+static int add_column_native(const dal__column *c)
+{
+    if ((c->flags & DAL_COL_NOT_NULL) && !c->def)
+        return 0;
+    return !c->def || c->def->kind == E_VALUE;
+}
+
 /*
  * The script for a SQLite rebuild: read the live table, change its
  * definition as op says, and let the dialect write the statements.
@@ -734,7 +813,62 @@ static int rebuild_script(dal_db *db, const dal_schema_op *op,
     if (!t)
         return dal__seterrf(db, DAL_E_SYNTAX, "42P01", "no such table: %s",
                             op->a);
+    if (t->err == DAL_E_UNSUPPORTED) {
+        /* The reader found what a rebuild would lose. */
+        rc = dal__seterr(db, t->err, "0A000", 0, t->errmsg, NULL, NULL,
+                         NULL);
+        dal_table_free(t);
+        return rc;
+    }
     c = find_col(t, op->b);
+    if (op->kind == OP_ADD_COLUMN) {
+        dal__column *nc;
+        dal__buf b = {0};
+        char err[256];
+
+        if (c >= 0) {
+            dal_table_free(t);
+            return dal__seterrf(db, DAL_E_SYNTAX, "42701", "column %s.%s "
+                                "already exists", op->a, op->b);
+        }
+        /* Rows are copied for the existing columns only: the new one
+         * gets its default, or fails NOT NULL (23502) if rows exist. */
+        for (j = 0; j < t->ncols; j++)
+            nkeep++;
+        nc = dal__realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *nc);
+        if (!nc) {
+            dal_table_free(t);
+            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                               NULL);
+        }
+        t->cols = nc;
+        nc += t->ncols++;
+        memset(nc, 0, sizeof *nc);
+        nc->type = op->col.type;
+        /* UNIQUE becomes the same named index as a native ADD COLUMN
+         * gives (<table>_<column>_key). */
+        nc->flags = op->col.flags & ~DAL_COL_UNIQUE;
+        if ((op->col.flags & DAL_COL_UNIQUE)
+            && (rc = add_key_index(t, op->a, op->b))) {
+            dal_table_free(t);
+            return dal__seterr(db, rc, NULL, 0, NULL, NULL, NULL, NULL);
+        }
+        if (!(nc->name = dal__strdup(op->b))) {
+            dal_table_free(t);
+            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                               NULL);
+        }
+        if (op->col.def) {
+            if ((rc = dal__expr_literal_sql(op->col.def, d, &b, err,
+                                            sizeof err))) {
+                dal__buf_free(&b);
+                dal_table_free(t);
+                return dal__seterr(db, rc, NULL, 0, err, NULL, NULL, NULL);
+            }
+            nc->def_sql = b.p;
+        }
+        goto script;
+    }
     if (c < 0) {
         dal_table_free(t);
         return dal__seterrf(db, DAL_E_SYNTAX, "42703", "no such column: "
@@ -758,6 +892,13 @@ static int rebuild_script(dal_db *db, const dal_schema_op *op,
             if (names_have(t->fks[i].cols, t->fks[i].ncols, op->b)) {
                 free_cons(&t->fks[i]);
                 t->fks[i--] = t->fks[--t->nfks];
+            }
+        /* As PostgreSQL does: the CHECKs that use the column go too. */
+        for (i = 0; i < t->nchecks; i++)
+            if (t->checks[i].check_sql
+                && mentions(t->checks[i].check_sql, op->b)) {
+                free_cons(&t->checks[i]);
+                t->checks[i--] = t->checks[--t->nchecks];
             }
         for (i = 0; i < t->nindexes; i++)
             if (names_have(t->indexes[i].cols, t->indexes[i].ncols, op->b)) {
@@ -793,13 +934,15 @@ static int rebuild_script(dal_db *db, const dal_schema_op *op,
             }
         }
     }
+    nkeep = t->ncols;
+script:
     keep = dal__calloc((size_t)t->ncols + 1, sizeof *keep);
     if (!keep) {
         dal_table_free(t);
         return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
     }
-    for (j = 0; j < t->ncols; j++)
-        keep[nkeep++] = t->cols[j].name;
+    for (j = 0; j < nkeep; j++)
+        keep[j] = t->cols[j].name;
     rc = d->rebuild(db, t, keep, nkeep, script);
     dal__free(keep);
     dal_table_free(t);
@@ -817,7 +960,8 @@ static int op_script(dal_db *db, const dal_schema_op *op, dal__buf *s)
         return dal__seterr(db, op->err, NULL, 0, op->errmsg, NULL, NULL,
                            NULL);
     if (d->alter_by_rebuild
-        && (op->kind == OP_ALTER_COLUMN || op->kind == OP_DROP_COLUMN))
+        && (op->kind == OP_ALTER_COLUMN || op->kind == OP_DROP_COLUMN
+            || (op->kind == OP_ADD_COLUMN && !add_column_native(&op->col))))
         return rebuild_script(db, op, s);
     if (stmt_start(s, 'T'))
         goto nomem;
@@ -842,7 +986,7 @@ static int op_script(dal_db *db, const dal_schema_op *op, dal__buf *s)
         if (dal__buf_adds(s, "ALTER TABLE ") || dal__buf_ident(s, op->a)
             || dal__buf_adds(s, " ADD COLUMN "))
             goto nomem;
-        rc = column_sql(s, d, &c, 0, err, sizeof err);
+        rc = column_sql(s, d, &c, 0, 0, err, sizeof err);
         if (!rc && (op->col.flags & DAL_COL_UNIQUE)) {
             char name[300];
 
@@ -868,14 +1012,21 @@ static int op_script(dal_db *db, const dal_schema_op *op, dal__buf *s)
         /* PostgreSQL: one ALTER TABLE with an action per change. */
         if (dal__buf_adds(s, "ALTER TABLE ") || dal__buf_ident(s, op->a))
             goto nomem;
-        if ((op->what & DAL_ALTER_TYPE)
-            && (dal__buf_adds(s, " ALTER COLUMN ") || dal__buf_ident(s, op->b)
-                || dal__buf_adds(s, " TYPE ")
-                || dal__buf_adds(s, d->ddl_types[op->col.type])
-                || dal__buf_adds(s, " USING ") || dal__buf_ident(s, op->b)
-                || dal__buf_adds(s, "::")
-                || dal__buf_adds(s, d->ddl_types[op->col.type])))
-            goto nomem;
+        if (op->what & DAL_ALTER_TYPE) {
+            /* USING converts the rows as dal_cast() does (there is no
+             * bigint -> boolean cast, for one). */
+            dal_expr *conv = dal_cast(dal_col(op->b), op->col.type);
+
+            rc = !conv || dal__buf_adds(s, " ALTER COLUMN ")
+                 || dal__buf_ident(s, op->b) || dal__buf_adds(s, " TYPE ")
+                 || dal__buf_adds(s, d->ddl_types[op->col.type])
+                 || dal__buf_adds(s, " USING ");
+            if (!rc)
+                rc = dal__expr_literal_sql(conv, d, s, err, sizeof err);
+            dal_expr_free(conv);
+            if (rc)
+                goto nomem;
+        }
         if ((op->what & DAL_ALTER_NULL)
             && ((op->what & DAL_ALTER_TYPE) && dal__buf_addc(s, ',')))
             goto nomem;
@@ -1024,10 +1175,12 @@ int dal_schema_apply(dal_db *db, const dal_schema_op *op)
         else if (*p == 'C')
             rc = expect_no_rows(db, p + 1);
     if (began) {
-        if (rc)
-            dal__rollback_keep_error(db);
-        else
+        if (!rc)
             rc = dal_commit(db);
+        /* A failed COMMIT (a deferred check, a busy database) can leave
+         * the transaction open on SQLite: end it, keeping the error. */
+        if (rc && dal_tx_depth(db) > 0)
+            dal__rollback_keep_error(db);
     }
     /* 'A' statements undo what 'B' did: they run whatever happened,
      * keeping the first error. */
@@ -1037,12 +1190,18 @@ int dal_schema_apply(dal_db *db, const dal_schema_op *op)
             int rc2;
 
             memset(&db->err, 0, sizeof db->err);
-            rc2 = dal_exec(db, p + 1);
+            /* Restoring matters more than failing fast: a statement
+             * that ran out of memory gets two more tries. */
+            for (int tries = 0; tries < 3; tries++)
+                if ((rc2 = dal_exec(db, p + 1)) != DAL_NOMEM)
+                    break;
             if (rc) {
                 dal__clearerr(db);
                 db->err = saved;
             } else {
                 rc = rc2;
+                if (!rc) /* the zeroed error must read as none */
+                    memcpy(db->err.sqlstate, "00000", 6);
             }
         }
 done:

@@ -140,7 +140,11 @@ static int read_table(dal_db *db, const char *name, dal_table **out)
                     "FROM pg_attribute a LEFT JOIN pg_attrdef d ON "
                     "d.adrelid = a.attrelid AND d.adnum = a.attnum "
                     "WHERE a.attrelid = to_regclass(quote_ident($1)) AND "
-                    "a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    "a.attnum > 0 AND NOT a.attisdropped "
+                    /* dal_fts_create's column is libdal's, not the
+                     * schema's: leave it out, as SQLite's FTS table. */
+                    "AND NOT (a.attname = $1 || '_fts' AND a.atttypid = "
+                    "'tsvector'::regtype) ORDER BY a.attnum",
                 name, &st);
     while ((!rc || rc == DAL_ROW) && (rc = dal_step(st)) == DAL_ROW) {
         dal__column *c = dal__realloc(t->cols, (size_t)(t->ncols + 1)
@@ -169,7 +173,7 @@ static int read_table(dal_db *db, const char *name, dal_table **out)
     /* Constraints: p(rimary), u(nique), c(heck), f(oreign). */
     rc = query1(db, "SELECT c.conname, c.contype, "
                     KEY_NAMES("c.conkey", "c.conrelid") ", "
-                    "c.confrelid::regclass::text, "
+                    "(SELECT relname FROM pg_class WHERE oid = c.confrelid), "
                     KEY_NAMES("c.confkey", "c.confrelid") ", "
                     "c.confdeltype, c.confupdtype, pg_get_constraintdef(c.oid) "
                     "FROM pg_constraint c WHERE c.conrelid = "
@@ -259,7 +263,8 @@ free_cols:
                     " FROM pg_index x JOIN pg_class i ON i.oid = "
                     "x.indexrelid WHERE x.indrelid = to_regclass(quote_ident("
                     "$1)) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
-                    "WHERE c.conindid = x.indexrelid) ORDER BY i.relname",
+                    "WHERE c.conindid = x.indexrelid) AND i.relname <> "
+                    "$1 || '_fts_idx' ORDER BY i.relname",
                 name, &st);
     while ((!rc || rc == DAL_ROW) && (rc = dal_step(st)) == DAL_ROW) {
         dal__index *x = dal__realloc(t->indexes, (size_t)(t->nindexes + 1)

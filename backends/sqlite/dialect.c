@@ -396,6 +396,7 @@ const struct dal_dialect dal__sqlite_dialect = {
         [DAL_SQL_JSON] = "JSON",
     },
     .auto_pk = "INTEGER PRIMARY KEY",
+    .int64_key_type = "BIGINT",
     .literal = dal__sq_literal,
     .now_default = "CURRENT_TIMESTAMP",
     .alter_by_rebuild = 1,

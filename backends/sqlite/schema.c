@@ -307,6 +307,26 @@ static int read_table(dal_db *db, const char *name, dal_table **out)
     if (!sql || !(t = dal_table_new(name)))
         goto nomem;
 
+    /* Generated and hidden columns: a rebuild would lose them, so the
+     * table is marked for dal_schema_apply() to refuse one. */
+    {
+        int64_t hidden = 0;
+
+        rc = dal_query_int64(db, "SELECT count(*) FROM pragma_table_xinfo(?) "
+                                 "WHERE hidden <> 0", &DAL_V_TEXT(name), 1,
+                             &hidden);
+        if (rc)
+            goto fail;
+        if (hidden) {
+            t->err = DAL_E_UNSUPPORTED;
+            if (!(t->errmsg = dal__asprintf("table %s has generated or "
+                                            "hidden columns, which a "
+                                            "rebuild would lose: change it "
+                                            "with raw SQL", name)))
+                goto nomem;
+        }
+    }
+
     /* Columns. */
     rc = query1(db, "SELECT name, type, \"notnull\", dflt_value, pk "
                     "FROM pragma_table_info(?) ORDER BY cid", name, &st);
@@ -394,8 +414,12 @@ static int read_table(dal_db *db, const char *name, dal_table **out)
                 dal__cons *u = dal__realloc(t->uniques,
                                             (size_t)(t->nuniques + 1)
                                             * sizeof *u);
-                if (!u)
+                if (!u) {
+                    for (i = 0; i < ncols; i++)
+                        dal__free(cols[i]);
+                    dal__free(cols);
                     goto nomem_st;
+                }
                 t->uniques = u;
                 u += t->nuniques++;
                 memset(u, 0, sizeof *u);
@@ -408,8 +432,12 @@ static int read_table(dal_db *db, const char *name, dal_table **out)
                                          * sizeof *x);
             const char *isql;
 
-            if (!x)
+            if (!x) {
+                for (i = 0; i < ncols; i++)
+                    dal__free(cols[i]);
+                dal__free(cols);
                 goto nomem_st;
+            }
             t->indexes = x;
             x += t->nindexes++;
             memset(x, 0, sizeof *x);
@@ -468,10 +496,15 @@ static int read_table(dal_db *db, const char *name, dal_table **out)
             {
                 int n = f->ncols, m = f->ncols;
 
-                if (add_name(&f->cols, &n, dal_column_text(st, 2, NULL))
-                    || add_name(&f->ref_cols, &m,
-                                dal_column_text(st, 3, NULL)))
+                /* Both lists keep f->ncols entries, or the second name's
+                 * failure would leave the first counted nowhere. */
+                if (add_name(&f->cols, &n, dal_column_text(st, 2, NULL)))
                     goto nomem_st;
+                if (add_name(&f->ref_cols, &m,
+                             dal_column_text(st, 3, NULL))) {
+                    dal__free(f->cols[--n]);
+                    goto nomem_st;
+                }
                 f->ncols = n;
             }
         }
@@ -576,6 +609,12 @@ int dal__sq_rebuild(dal_db *db, const dal_table *t, const char *const *keep,
         return rc;
     if (fk && (stmt(s, 'B', "PRAGMA foreign_keys=OFF", NULL)))
         goto nomem;
+    /* Views and other tables' triggers that name the table would stop
+     * the RENAME (SQLite checks the whole schema since 3.26); the
+     * legacy rule renames without looking at them, and they find the
+     * new table by its name. */
+    if (stmt(s, 'B', "PRAGMA legacy_alter_table=ON", NULL))
+        goto nomem;
     if (dal__buf_addc(s, 'T'))
         goto nomem;
     if ((rc = dal__table_create_sql(s, d, t, tmp, err, sizeof err)))
@@ -624,6 +663,8 @@ int dal__sq_rebuild(dal_db *db, const dal_table *t, const char *const *keep,
     if (fk && stmt(s, 'C', "PRAGMA foreign_key_check", NULL))
         goto nomem;
     if (fk && stmt(s, 'A', "PRAGMA foreign_keys=ON", NULL))
+        goto nomem;
+    if (stmt(s, 'A', "PRAGMA legacy_alter_table=OFF", NULL))
         goto nomem;
     return DAL_OK;
 nomem:

@@ -50,6 +50,9 @@ static const struct {
     {"table ", "42P07", "already exists"},
     {"index ", "42P07", "already exists"},
     {"view ", "42P07", "already exists"},
+    {"there is already another table", "42P07", NULL},
+    {"duplicate column name", "42701", NULL},
+    {"Cannot add a NOT NULL column", "23502", NULL},
     {"trigger ", "42710", "already exists"},
     {NULL, NULL, NULL}
 };
@@ -77,7 +80,11 @@ static const char *sqlstate_of(int ext, const char *msg)
         return "40001";
     }
     switch (ext & 0xff) {
-    case SQLITE_CONSTRAINT: return "23000";
+    case SQLITE_CONSTRAINT:
+        /* RESTRICT actions fail through a trigger code, same message. */
+        if (msg && strstr(msg, "FOREIGN KEY constraint failed"))
+            return "23503";
+        return "23000";
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return "55P03";
     case SQLITE_NOMEM: return "53200";
@@ -94,6 +101,9 @@ static const char *sqlstate_of(int ext, const char *msg)
     case SQLITE_PERM: return "42501";
     case SQLITE_RANGE: return "42P02";
     case SQLITE_ERROR:
+        /* A RENAME reports it inside "error in table t after rename". */
+        if (msg && strstr(msg, "duplicate column name"))
+            return "42701";
         for (i = 0; msg && msg_states[i].prefix; i++)
             if (!strncmp(msg, msg_states[i].prefix,
                          strlen(msg_states[i].prefix))
