@@ -108,7 +108,7 @@ static void free_index(dal__index *x)
 dal_table *dal_table_new(const char *name)
 {
     dal_table *t = dal__calloc(1, sizeof *t);
-    char err[160];
+    char err[160] = "";
 
     if (!t)
         return NULL;
@@ -187,7 +187,7 @@ void dal_t_column(dal_table *t, const char *name, dal_sqltype type,
                   int flags, dal_expr *def)
 {
     dal__column *c;
-    char err[160];
+    char err[160] = "";
 
     if (!t) {
         dal_expr_free(def);
@@ -217,7 +217,7 @@ void dal_t_column(dal_table *t, const char *name, dal_sqltype type,
 
 void dal_t_primary_key_n(dal_table *t, const char *const *cols, int n)
 {
-    char err[160];
+    char err[160] = "";
     int rc;
 
     if (!t || t->err)
@@ -237,7 +237,7 @@ static dal__cons *add_cons(dal_table *t, dal__cons **v, int *n,
                            const char *name)
 {
     dal__cons *c;
-    char err[160];
+    char err[160] = "";
 
     if (!t || t->err)
         return NULL;
@@ -260,8 +260,8 @@ static dal__cons *add_cons(dal_table *t, dal__cons **v, int *n,
 void dal_t_unique_n(dal_table *t, const char *name, const char *const *cols,
                     int n)
 {
-    dal__cons *c = add_cons(t, &t->uniques, &t->nuniques, name);
-    char err[160];
+    dal__cons *c = t ? add_cons(t, &t->uniques, &t->nuniques, name) : NULL;
+    char err[160] = "";
     int rc;
 
     if (!c)
@@ -298,8 +298,8 @@ void dal_t_foreign_key_n(dal_table *t, const char *name,
                          const char *ref_table, const char *const *ref_cols,
                          dal_fk_action on_delete, dal_fk_action on_update)
 {
-    dal__cons *c = add_cons(t, &t->fks, &t->nfks, name);
-    char err[160];
+    dal__cons *c = t ? add_cons(t, &t->fks, &t->nfks, name) : NULL;
+    char err[160] = "";
     int rc;
 
     if (!c)
@@ -361,7 +361,7 @@ static dal_schema_op *new_op(op_kind kind, const char *a, const char *wa,
     dal_schema_op *op = dal__calloc(1, sizeof *op);
     const char *v[3] = {a, b, c}, *w[3] = {wa, wb, wc};
     char **dst[3];
-    char err[160];
+    char err[160] = "";
     int i;
 
     if (!op)
@@ -486,7 +486,7 @@ dal_schema_op *dal_op_create_index_n(const char *name, const char *table,
 {
     dal_schema_op *op = new_op(OP_CREATE_INDEX, table, "table name", name,
                                "index name", NULL, NULL);
-    char err[160];
+    char err[160] = "";
     int rc;
 
     if (!op) {
@@ -824,7 +824,7 @@ static int rebuild_script(dal_db *db, const dal_schema_op *op,
     if (op->kind == OP_ADD_COLUMN) {
         dal__column *nc;
         dal__buf b = {0};
-        char err[256];
+        char err[256] = "";
 
         if (c >= 0) {
             dal_table_free(t);
@@ -912,7 +912,7 @@ static int rebuild_script(dal_db *db, const dal_schema_op *op,
     } else {
         dal__column *col = &t->cols[c];
         dal__buf b = {0};
-        char err[256];
+        char err[256] = "";
 
         if (op->what & DAL_ALTER_TYPE)
             col->type = op->col.type;

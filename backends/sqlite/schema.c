@@ -286,6 +286,27 @@ static int index_cols(dal_db *db, const char *name, char ***cols, int *n)
     return rc == DAL_DONE ? DAL_OK : rc;
 }
 
+/* Does sql use keyword kw as a word, outside quotes? */
+static int uses_keyword(const char *sql, const char *kw)
+{
+    size_t i = 0;
+
+    while (sql[i]) {
+        if (is_quote(sql[i])) {
+            i = skip_quoted(sql, i);
+            continue;
+        }
+        if ((i == 0 || !(sql[i - 1] == '_' || (sql[i - 1] >= 'a'
+                                                && sql[i - 1] <= 'z')
+                         || (sql[i - 1] >= 'A' && sql[i - 1] <= 'Z')
+                         || (sql[i - 1] >= '0' && sql[i - 1] <= '9')))
+            && kw_at(sql + i, strlen(sql + i), kw))
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
 static int read_table(dal_db *db, const char *name, dal_table **out)
 {
     dal_table *t = NULL;
@@ -307,17 +328,31 @@ static int read_table(dal_db *db, const char *name, dal_table **out)
     if (!sql || !(t = dal_table_new(name)))
         goto nomem;
 
-    /* Generated and hidden columns: a rebuild would lose them, so the
+    /* Generated and hidden columns, COLLATE, AUTOINCREMENT and WITHOUT
+     * ROWID: a rebuild from what the pragmas tell would lose them, so the
      * table is marked for dal_schema_apply() to refuse one. */
     {
         int64_t hidden = 0;
+        const char *lost = uses_keyword(sql, "COLLATE") ? "COLLATE"
+                           : uses_keyword(sql, "AUTOINCREMENT")
+                           ? "AUTOINCREMENT"
+                           : uses_keyword(sql, "WITHOUT") ? "WITHOUT ROWID"
+                           : NULL;
+
+        if (lost) {
+            t->err = DAL_E_UNSUPPORTED;
+            if (!(t->errmsg = dal__asprintf("table %s uses %s, which a "
+                                            "rebuild would lose: change it "
+                                            "with raw SQL", name, lost)))
+                goto nomem;
+        }
 
         rc = dal_query_int64(db, "SELECT count(*) FROM pragma_table_xinfo(?) "
                                  "WHERE hidden <> 0", &DAL_V_TEXT(name), 1,
                              &hidden);
         if (rc)
             goto fail;
-        if (hidden) {
+        if (hidden && !t->err) {
             t->err = DAL_E_UNSUPPORTED;
             if (!(t->errmsg = dal__asprintf("table %s has generated or "
                                             "hidden columns, which a "
