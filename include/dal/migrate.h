@@ -44,6 +44,10 @@ extern "C" {
  * the per-backend *_sqlite / *_postgres variants, which win on their
  * backend) or functions (up/down, called with db inside the migration's
  * transaction and arg). down_* NULL: the migration cannot go down.
+ * A function may apply schema operations (dal_schema_apply); one that
+ * SQLite runs as a table rebuild (alter or drop a column) switches
+ * foreign keys outside any transaction, so mark such a migration
+ * no_transaction: dal_schema_apply() then makes its own.
  * The checksum is the SHA-256 of the up text used on the backend
  * (editing a down text is not drift); a function migration's is that of
  * "<version> <name>".
