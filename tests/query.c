@@ -2887,7 +2887,7 @@ static dal_expr *g_param(gen *g, dal_value v, dal_sqltype t, double lim)
             return dal_cast(dal_param(b->names[i]), t);
         }
     if (b->n < MAXP) {
-        char name[8];
+        char name[16];
 
         snprintf(name, sizeof name, "p%d", b->n);
         return dal_cast(dal_param(bind_add(b, name, v)), t);
@@ -3536,7 +3536,7 @@ static dal_expr *order_item(gen *g, dal_expr *e)
 
 static dal_expr *alias_n(dal_expr *e, int n)
 {
-    char name[8];
+    char name[16];
 
     snprintf(name, sizeof name, "c%d", n);
     return dal_as(e, name);
