@@ -3901,12 +3901,12 @@ END_TEST
 START_TEST(t_diff_double_numeric)
 {
     /* dal_cast(double, DAL_SQL_INT64), dal_idiv/dal_mod of doubles and
-     * dal_round() go through NUMERIC on PostgreSQL, and a double cast to
-     * NUMERIC keeps 15 significant digits: 0.57 * 100 is
-     * 56.99999999999999, which truncates to 56 on SQLite and to 57 on
-     * PostgreSQL; 2.4999999999999996 rounds to 2 and 3; a double above
-     * 10^15 loses its last digits (123456789012345680 becomes
-     * 123456789012346000). */
+     * dal_round() went through NUMERIC on PostgreSQL, where a double cast
+     * to NUMERIC keeps 15 significant digits (0.57 * 100 truncated to 57
+     * there, 56 on SQLite); they now go through the number's text, exact.
+     * Not compared: round(1.0049999999999997, 2), which SQLite computes
+     * in long double, so its answer depends on the platform (and on
+     * valgrind, which does not emulate 80-bit arithmetic). */
     dal_query *q = dal_select(
         dal_cast(dal_mul(dval(0.57), ival(100)), DAL_SQL_INT64),
         dal_cast(dval(2.9999999999999996), DAL_SQL_INT64),
@@ -3915,7 +3915,6 @@ START_TEST(t_diff_double_numeric)
     int bad = !same("doubles cast to integers", q, NULL, 1, 0);
 
     q = dal_select(dal_round(dval(2.4999999999999996), 0),
-                   dal_round(dval(1.0049999999999997), 2),
                    dal_round(dal_mul(dval(0.57), ival(100)), 0));
     bad += !same("doubles rounded near a half", q, NULL, 1, 0);
     CK_SAME(bad, "doubles through NUMERIC");
