@@ -12,5 +12,6 @@
 #include "dal/query.h"
 #include "dal/schema.h"
 #include "dal/migrate.h"
+#include "dal/model.h"
 
 #endif /* DAL_H */

@@ -1168,6 +1168,22 @@ int dal_query_prepare(dal_db *db, const dal_query *q, dal_stmt **stp)
     return rc;
 }
 
+int dal__query_run(dal_db *db, const dal_query *q, dal_stmt **stp)
+{
+    dal__compiled c;
+    char err[256];
+    int rc;
+
+    *stp = NULL;
+    rc = dal__compile(q, db->drv->dialect, &c, err, sizeof err);
+    if (rc != DAL_OK)
+        return dal__seterr(db, rc, NULL, 0, err[0] ? err : NULL, NULL, NULL,
+                           NULL);
+    rc = dal__run_cached(db, NULL, &c, c.values, c.nparams, stp);
+    dal__compiled_free(&c);
+    return rc;
+}
+
 int dal_query_exec(dal_db *db, const dal_query *q)
 {
     dal__compiled c;

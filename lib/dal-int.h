@@ -293,6 +293,9 @@ struct dal_dialect {
     /* ---- schema operations (schema.c) ---- */
     /* Column type names in CREATE TABLE, per dal_sqltype. */
     const char *ddl_types[DAL_SQL_JSON + 1];
+    /* JSON columns get CHECK (json_valid(col)) (SQLite, where JSON is
+     * text; PostgreSQL's jsonb checks by itself). */
+    int json_check;
     /* A generated id column: "INTEGER PRIMARY KEY" or "BIGINT GENERATED
      * BY DEFAULT AS IDENTITY PRIMARY KEY". */
     const char *auto_pk;
@@ -361,6 +364,13 @@ void dal__compiled_free(dal__compiled *c);
 int dal__cc_agg(dal__cc *cc, const dal_expr *e);
 /* Run a compiled query once through the statement cache (db.c). */
 int dal__exec_compiled(dal_db *db, const dal__compiled *c);
+/* Run sql or cq with params from the statement cache, positioned on its
+ * first row: DAL_ROW / DAL_DONE with *stp (give it back with
+ * dal__cache_put()), or an error with *stp NULL (db.c). */
+int dal__run_cached(dal_db *db, const char *sql, const dal__compiled *cq,
+                    const dal_value *params, int nparams, dal_stmt **stp);
+/* Compile q for db and run it as dal__run_cached() does (compile.c). */
+int dal__query_run(dal_db *db, const dal_query *q, dal_stmt **stp);
 
 /* ---- errors (error.c) ---------------------------------------------- */
 

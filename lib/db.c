@@ -128,14 +128,14 @@ int dal_exec(dal_db *db, const char *sql)
 }
 
 /*
- * Run sql with params on a cached statement and leave it positioned on
- * its first row. Returns DAL_ROW or DAL_DONE with *stp set (give it back
+ * Run sql (or the compiled cq) with params on a cached statement and
+ * leave it positioned on its first row. Returns DAL_ROW or DAL_DONE with *stp set (give it back
  * with dal__cache_put()), or an error with *stp NULL. A statement whose
  * cached plan went stale is prepared anew and run once more, when no
  * transaction is open (inside one, the failure has aborted it).
  */
-static int run_cached(dal_db *db, const char *sql, const dal__compiled *cq,
-                      const dal_value *params, int nparams, dal_stmt **stp)
+int dal__run_cached(dal_db *db, const char *sql, const dal__compiled *cq,
+                    const dal_value *params, int nparams, dal_stmt **stp)
 {
     dal_stmt *st;
     int rc, attempt;
@@ -170,7 +170,7 @@ static int exec_cached(dal_db *db, const char *sql, const dal__compiled *cq,
                        const dal_value *params, int nparams)
 {
     dal_stmt *st;
-    int rc = run_cached(db, sql, cq, params, nparams, &st);
+    int rc = dal__run_cached(db, sql, cq, params, nparams, &st);
 
     while (rc == DAL_ROW)
         rc = dal_step(st);
@@ -206,7 +206,7 @@ static int query_number(dal_db *db, const char *sql,
     if (!i && !d)
         return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
                   : DAL_E_MISUSE;
-    rc = run_cached(db, sql, NULL, params, nparams, &st);
+    rc = dal__run_cached(db, sql, NULL, params, nparams, &st);
     if (rc == DAL_ROW) {
         if (i)
             *i = dal_column_int64(st, 0);
@@ -245,7 +245,7 @@ int dal_query_text(dal_db *db, const char *sql, const dal_value *params,
         return db ? dal__seterrf(db, DAL_E_MISUSE, NULL, "out is NULL")
                   : DAL_E_MISUSE;
     *out = NULL;
-    rc = run_cached(db, sql, NULL, params, nparams, &st);
+    rc = dal__run_cached(db, sql, NULL, params, nparams, &st);
     if (rc == DAL_ROW) {
         rc = DAL_OK;
         if (!dal_column_is_null(st, 0)) {
@@ -276,7 +276,7 @@ int dal_query_value(dal_db *db, const char *sql, const dal_value *params,
                   : DAL_E_MISUSE;
     memset(out, 0, sizeof *out);
     out->type = DAL_TYPE_NULL;
-    rc = run_cached(db, sql, NULL, params, nparams, &st);
+    rc = dal__run_cached(db, sql, NULL, params, nparams, &st);
     if (rc == DAL_ROW) {
         rc = DAL_OK;
         out->type = dal_column_type(st, 0);

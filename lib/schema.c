@@ -580,6 +580,12 @@ static int column_sql(dal__buf *b, const struct dal_dialect *d,
             && dal__buf_adds(b, " NOT NULL"))
         || ((c->flags & DAL_COL_UNIQUE) && dal__buf_adds(b, " UNIQUE")))
         return DAL_NOMEM;
+    /* json_valid(NULL) is 0, not NULL: let NULL through explicitly. */
+    if (c->type == DAL_SQL_JSON && d->json_check
+        && (dal__buf_adds(b, " CHECK (") || dal__buf_ident(b, c->name)
+            || dal__buf_adds(b, " IS NULL OR json_valid(")
+            || dal__buf_ident(b, c->name) || dal__buf_adds(b, "))")))
+        return DAL_NOMEM;
     /* A NULL default is no default. */
     if (c->def && c->def->kind == E_VALUE && c->def->v.type == DAL_TYPE_NULL)
         return DAL_OK;

@@ -395,6 +395,7 @@ const struct dal_dialect dal__sqlite_dialect = {
         [DAL_SQL_TIMESTAMP] = "TIMESTAMP", [DAL_SQL_DATE] = "DATE",
         [DAL_SQL_JSON] = "JSON",
     },
+    .json_check = 1,
     .auto_pk = "INTEGER PRIMARY KEY",
     .int64_key_type = "BIGINT",
     .literal = dal__sq_literal,

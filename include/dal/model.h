@@ -1,0 +1,224 @@
+/*
+ * dal/model.h - C structs mapped to tables: a struct and a static
+ * descriptor are enough to create the table, insert, load, update and
+ * delete rows, and query lists of them with the query AST, on SQLite and
+ * PostgreSQL alike.
+ *
+ *   typedef struct { int64_t id; char *email; double balance; int active;
+ *                    int64_t created_at, deleted_at; } user;
+ *   static const dal_field user_fields[] = {
+ *       DAL_FIELD(user, id, DAL_F_INT64, DAL_F_PK | DAL_F_AUTO),
+ *       DAL_FIELD(user, email, DAL_F_TEXT, DAL_F_UNIQUE | DAL_F_NOT_NULL),
+ *       DAL_FIELD(user, balance, DAL_F_DOUBLE, 0),
+ *       DAL_FIELD(user, active, DAL_F_BOOL, 0),
+ *       DAL_FIELD(user, created_at, DAL_F_TIMESTAMP, DAL_F_CREATED_AT),
+ *       DAL_FIELD(user, deleted_at, DAL_F_TIMESTAMP, DAL_F_SOFT_DELETE),
+ *   };
+ *   static const dal_model user_model =
+ *       DAL_MODEL(user, "users", user_fields);
+ *
+ * Field types and their C members: DAL_F_INT64 int64_t, DAL_F_INT32
+ * int32_t, DAL_F_BOOL int, DAL_F_DOUBLE double, DAL_F_TEXT and DAL_F_JSON
+ * char * (NUL-terminated, NULL for SQL NULL), DAL_F_BLOB a const void *
+ * with a size_t length member (DAL_BLOB_FIELD), DAL_F_TIMESTAMP int64_t
+ * microseconds since the Unix epoch (0 for NULL). Columns are named after
+ * the members. JSON is jsonb on PostgreSQL and TEXT with a json_valid()
+ * CHECK on SQLite; timestamps are BIGINT microseconds on both, exact.
+ *
+ * A descriptor that cannot work (no or two primary keys, a member whose
+ * size does not fit its type, a flag on the wrong type) is reported when
+ * the model is first used, with DAL_E_MISUSE and a message naming the
+ * field: never by a crash later.
+ *
+ * Memory: rows loaded by dal_model_find / dal_model_query live in a
+ * dal_rows result set: an array of structs whose text and blob members
+ * point into one arena owned by the set, all freed by dal_rows_free().
+ * There is no allocation per field. dal_rows_take() copies one row out
+ * with its own allocations (free it with dal_model_free_row()).
+ */
+#ifndef DAL_MODEL_H
+#define DAL_MODEL_H
+
+#include <stddef.h>
+
+#include "core.h"
+#include "query.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dal_ftype {
+    DAL_F_INT64 = 1, DAL_F_INT32, DAL_F_BOOL, DAL_F_DOUBLE, DAL_F_TEXT,
+    DAL_F_BLOB, DAL_F_TIMESTAMP, DAL_F_JSON
+} dal_ftype;
+
+/* Field flags. */
+#define DAL_F_PK 0x0001          /* the primary key (one field) */
+#define DAL_F_AUTO 0x0002        /* with DAL_F_PK on INT64: generated id,
+                                    filled in by insert */
+#define DAL_F_UNIQUE 0x0004
+#define DAL_F_NOT_NULL 0x0008
+#define DAL_F_DEFAULT 0x0010     /* the column has the default def; insert
+                                    leaves it to the database when the
+                                    member is 0 / NULL */
+#define DAL_F_INDEXED 0x0020     /* an index on the column */
+#define DAL_F_SOFT_DELETE 0x0040 /* TIMESTAMP: delete sets it; queries
+                                    skip rows where it is set */
+#define DAL_F_CREATED_AT 0x0080  /* TIMESTAMP: set by insert */
+#define DAL_F_UPDATED_AT 0x0100  /* TIMESTAMP: set by insert and update */
+
+typedef struct dal_field dal_field;
+
+/*
+ * A custom validation rule: return 0 when obj's field is acceptable,
+ * else write why into msg (len bytes) and return nonzero.
+ */
+typedef int (*dal_validate_fn)(const void *obj, const dal_field *f,
+                               char *msg, size_t len);
+
+struct dal_field {
+    const char *name;       /* the column's name (the member's, by the
+                               macros) */
+    dal_ftype type;
+    size_t offset;          /* offsetof the member */
+    size_t size;            /* sizeof the member, checked against type */
+    size_t len_offset;      /* DAL_F_BLOB: offsetof the size_t length */
+    int flags;
+    const char *def;        /* DAL_F_DEFAULT: the default, as an SQL
+                               literal ("0", "'new'") */
+    /* Validation before a write, checked in this order (0 = no rule). */
+    size_t max_len;         /* TEXT/JSON/BLOB: longest, in bytes */
+    double min, max;        /* numbers: range, when min < max */
+    dal_validate_fn validate;
+};
+
+#define DAL_FIELD(T, m, type, flags) \
+    {#m, (type), offsetof(T, m), sizeof(((T *)0)->m), 0, (flags), NULL, \
+     0, 0, 0, NULL}
+#define DAL_BLOB_FIELD(T, m, lenm, flags) \
+    {#m, DAL_F_BLOB, offsetof(T, m), sizeof(((T *)0)->m), offsetof(T, lenm), \
+     (flags), NULL, 0, 0, 0, NULL}
+
+/*
+ * Lifecycle hooks, called with the object; a nonzero return from a
+ * before_ hook stops the operation with that code (its message set with
+ * the hook's own dal_ calls or "stopped by a hook"). NULL: none.
+ * dal_model_bulk_* operations do not call per-row hooks.
+ */
+typedef struct dal_model_hooks {
+    int (*before_save)(dal_db *db, void *obj);   /* insert and update */
+    void (*after_save)(dal_db *db, void *obj);
+    int (*before_delete)(dal_db *db, const void *obj);
+    void (*after_load)(dal_db *db, void *obj);
+} dal_model_hooks;
+
+typedef struct dal_model {
+    const char *table;
+    size_t size;                 /* sizeof the struct */
+    const dal_field *fields;
+    int nfields;
+    const dal_model_hooks *hooks; /* or NULL */
+} dal_model;
+
+#define DAL_MODEL(T, table, fields) \
+    {(table), sizeof(T), (fields), \
+     (int)(sizeof(fields) / sizeof((fields)[0])), NULL}
+
+/* ---- table ---------------------------------------------------------- */
+
+/*
+ * dal_model_create_table - create m's table (through the schema-op AST),
+ * with its UNIQUE and NOT NULL constraints, defaults, and an index per
+ * DAL_F_INDEXED field; a unique field of a soft-delete model becomes a
+ * partial unique index WHERE deleted IS NULL, so that a deleted row's
+ * value can be used again. Nothing happens when the table exists.
+ */
+DAL_EXTERN int dal_model_create_table(dal_db *db, const dal_model *m);
+
+/* dal_model_check - validate the descriptor itself (done by every call
+ * on first use); DAL_OK or DAL_E_MISUSE recorded on db. */
+DAL_EXTERN int dal_model_check(dal_db *db, const dal_model *m);
+
+/* ---- writing -------------------------------------------------------- */
+
+/*
+ * dal_model_insert - insert obj: validates the fields, runs before_save,
+ * sets created_at / updated_at to now, leaves DAL_F_DEFAULT columns whose
+ * member is 0/NULL to the database, and fills the generated id (and the
+ * other values the database chose) back into obj via RETURNING.
+ * Validation failures are DAL_E_DATA (SQLSTATE 22023) with a message
+ * naming the field and the rule; nothing is written then.
+ */
+DAL_EXTERN int dal_model_insert(dal_db *db, const dal_model *m, void *obj);
+
+/*
+ * dal_model_update - update the row with obj's primary key: every field
+ * (names NULL / n 0) or only the named ones; updated_at is set to now.
+ * DAL_DONE when no such row (or it is soft-deleted).
+ */
+DAL_EXTERN int dal_model_update(dal_db *db, const dal_model *m, void *obj,
+                                const char *const *names, int n);
+
+/* dal_model_save - insert when the generated id is 0, else update (an
+ * update that finds no row inserts). */
+DAL_EXTERN int dal_model_save(dal_db *db, const dal_model *m, void *obj);
+
+/*
+ * dal_model_delete - delete the row with obj's primary key: on a
+ * soft-delete model set its deleted column to now (and in obj), else
+ * DELETE it. DAL_DONE when no such row. dal_model_restore clears the
+ * deleted column again.
+ */
+DAL_EXTERN int dal_model_delete(dal_db *db, const dal_model *m, void *obj);
+DAL_EXTERN int dal_model_restore(dal_db *db, const dal_model *m, void *obj);
+
+/* ---- reading -------------------------------------------------------- */
+
+typedef struct dal_rows dal_rows;
+
+/* Query flags: soft-deleted rows are left out unless asked for. */
+#define DAL_WITH_DELETED 1
+#define DAL_ONLY_DELETED 2
+
+/*
+ * dal_model_find - load the row whose primary key is pk into *rows (one
+ * row, or none: dal_rows_count 0 and DAL_DONE).
+ */
+DAL_EXTERN int dal_model_find(dal_db *db, const dal_model *m,
+                              const dal_value *pk, dal_rows **rows);
+
+/*
+ * dal_model_query - load the rows matching cond (NULL: all), ordered by
+ * order (a dal_list of order items, or NULL: by primary key), at most
+ * limit (0: no limit), into *rows. flags: DAL_WITH_DELETED,
+ * DAL_ONLY_DELETED. cond and order are taken (freed), as builders do;
+ * the model's own condition on deleted rows is ANDed with cond in
+ * parentheses. after_load runs for each row.
+ */
+DAL_EXTERN int dal_model_query(dal_db *db, const dal_model *m,
+                               dal_expr *cond, dal_expr *order,
+                               int64_t limit, int flags, dal_rows **rows);
+
+/* The number of rows matching cond (taken; NULL: all), with flags. */
+DAL_EXTERN int dal_model_count(dal_db *db, const dal_model *m,
+                               dal_expr *cond, int flags, int64_t *n);
+
+/* The rows in a set, the i-th struct (NULL out of range), and the set's
+ * end: every struct and all their text and blobs. */
+DAL_EXTERN int dal_rows_count(const dal_rows *rows);
+DAL_EXTERN void *dal_rows_at(const dal_rows *rows, int i);
+DAL_EXTERN void dal_rows_free(dal_rows *rows);
+
+/*
+ * dal_rows_take - copy row i into *obj (m->size bytes) with its own
+ * allocations for text and blobs, so that it outlives the set; free them
+ * with dal_model_free_row(). DAL_E_RANGE for a bad i.
+ */
+DAL_EXTERN int dal_rows_take(const dal_rows *rows, int i, void *obj);
+DAL_EXTERN void dal_model_free_row(const dal_model *m, void *obj);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DAL_MODEL_H */

@@ -1,0 +1,889 @@
+/*
+ * model.c - C structs mapped to tables. Every operation is a query AST
+ * built from the descriptor and run through the statement cache, so a
+ * model's statements are prepared once per connection, and the model
+ * layer has no SQL of its own and no backend cases.
+ *
+ * Loaded rows go into a dal_rows set: the structs in one array, their
+ * text and blobs in an arena of large chunks owned by the set, so that
+ * loading does one allocation per chunk, not one per field.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "query-int.h"
+#include "dal/model.h"
+#include "dal/schema.h"
+
+#define ARENA_CHUNK 16384
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    char data[];
+} chunk;
+
+struct dal_rows {
+    const dal_model *m;
+    char *items;
+    int n, cap;
+    chunk *arena;
+};
+
+/* ---- descriptor ----------------------------------------------------- */
+
+static size_t member_size(dal_ftype t, size_t have)
+{
+    switch (t) {
+    case DAL_F_INT64:
+    case DAL_F_TIMESTAMP: return sizeof(int64_t);
+    case DAL_F_INT32: return sizeof(int32_t);
+    case DAL_F_BOOL: return have == sizeof(_Bool) ? have : sizeof(int);
+    case DAL_F_DOUBLE: return sizeof(double);
+    case DAL_F_TEXT:
+    case DAL_F_JSON: return sizeof(char *);
+    default: return sizeof(void *);
+    }
+}
+
+int dal_model_check(dal_db *db, const dal_model *m)
+{
+    int i, pk = -1, special[3] = {-1, -1, -1};
+    static const int sflags[3] = {
+        DAL_F_SOFT_DELETE, DAL_F_CREATED_AT, DAL_F_UPDATED_AT
+    };
+    char err[256];
+
+    if (!db)
+        return DAL_E_MISUSE;
+    if (!m || !m->table || !m->fields || m->nfields < 1 || !m->size)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "model: the descriptor "
+                            "is incomplete (table, fields, size)");
+    if (dal__ident_check(m->table, "model table", err, sizeof err))
+        return dal__seterr(db, DAL_E_MISUSE, NULL, 0, err, NULL, NULL, NULL);
+    for (i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+        const char *why = NULL;
+
+        if (dal__ident_check(f->name, "field name", err, sizeof err))
+            return dal__seterrf(db, DAL_E_MISUSE, NULL, "model %s, field %d:"
+                                " %s", m->table, i, err);
+        if (f->type < DAL_F_INT64 || f->type > DAL_F_JSON)
+            why = "unknown type";
+        else if (f->size != member_size(f->type, f->size))
+            why = "the member's size does not fit its type";
+        else if (f->offset + f->size > m->size)
+            why = "the member lies outside the struct";
+        else if (f->type == DAL_F_BLOB
+                 && (f->len_offset == f->offset
+                     || f->len_offset + sizeof(size_t) > m->size))
+            why = "a blob needs its size_t length member (DAL_BLOB_FIELD)";
+        else if ((f->flags & DAL_F_AUTO)
+                 && (!(f->flags & DAL_F_PK) || f->type != DAL_F_INT64))
+            why = "DAL_F_AUTO needs DAL_F_PK on an INT64 field";
+        else if ((f->flags & DAL_F_DEFAULT) && !f->def)
+            why = "DAL_F_DEFAULT needs the default in def";
+        else if ((f->flags & DAL_F_PK) && pk >= 0)
+            why = "a second primary key";
+        if (!why)
+            for (int k = 0; k < 3; k++)
+                if (f->flags & sflags[k]) {
+                    if (f->type != DAL_F_TIMESTAMP)
+                        why = "soft-delete, created_at and updated_at "
+                              "fields must be DAL_F_TIMESTAMP";
+                    else if (special[k] >= 0)
+                        why = "a second field with the same role";
+                    special[k] = i;
+                }
+        if (why)
+            return dal__seterrf(db, DAL_E_MISUSE, NULL, "model %s, field %s:"
+                                " %s", m->table, f->name, why);
+        if (f->flags & DAL_F_PK)
+            pk = i;
+    }
+    if (pk < 0)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "model %s: no primary "
+                            "key field (DAL_F_PK)", m->table);
+    return DAL_OK;
+}
+
+static const dal_field *find_flag(const dal_model *m, int flag)
+{
+    for (int i = 0; i < m->nfields; i++)
+        if (m->fields[i].flags & flag)
+            return &m->fields[i];
+    return NULL;
+}
+
+static void *member(const void *obj, const dal_field *f)
+{
+    return (char *)(uintptr_t)obj + f->offset;
+}
+
+/* The field's value in obj as a dal_value (text and blobs borrowed). */
+static dal_value field_value(const void *obj, const dal_field *f)
+{
+    const void *p = member(obj, f);
+    int64_t i64;
+
+    switch (f->type) {
+    case DAL_F_INT64:
+        memcpy(&i64, p, sizeof i64);
+        return DAL_V_INT64(i64);
+    case DAL_F_TIMESTAMP:
+        memcpy(&i64, p, sizeof i64);
+        return i64 ? DAL_V_INT64(i64) : DAL_V_NULL;
+    case DAL_F_INT32: {
+        int32_t v;
+
+        memcpy(&v, p, sizeof v);
+        return DAL_V_INT64(v);
+    }
+    case DAL_F_BOOL:
+        if (f->size == sizeof(_Bool))
+            return DAL_V_BOOL(*(const _Bool *)p);
+        return DAL_V_BOOL(*(const int *)p);
+    case DAL_F_DOUBLE: {
+        double d;
+
+        memcpy(&d, p, sizeof d);
+        return DAL_V_DOUBLE(d);
+    }
+    case DAL_F_TEXT:
+    case DAL_F_JSON: {
+        const char *s = *(char *const *)p;
+
+        return s ? DAL_V_TEXT(s) : DAL_V_NULL;
+    }
+    default: {
+        const void *b = *(const void *const *)p;
+        size_t len;
+
+        memcpy(&len, (const char *)obj + f->len_offset, sizeof len);
+        return b ? DAL_V_BLOB(b, len) : DAL_V_NULL;
+    }
+    }
+}
+
+/* Is the member 0 / NULL (a DAL_F_DEFAULT field left to the database)? */
+static int is_unset(const void *obj, const dal_field *f)
+{
+    dal_value v = field_value(obj, f);
+
+    switch (v.type) {
+    case DAL_TYPE_NULL: return 1;
+    case DAL_TYPE_BOOL: return !v.u.b;
+    case DAL_TYPE_INT64: return !v.u.i;
+    case DAL_TYPE_DOUBLE: return v.u.d == 0.0;
+    default: return 0;
+    }
+}
+
+static void set_i64(void *obj, const dal_field *f, int64_t v)
+{
+    if (f->type == DAL_F_INT32) {
+        int32_t w = (int32_t)v;
+
+        memcpy(member(obj, f), &w, sizeof w);
+    } else if (f->type == DAL_F_BOOL) {
+        if (f->size == sizeof(_Bool))
+            *(_Bool *)member(obj, f) = v != 0;
+        else
+            *(int *)member(obj, f) = v != 0;
+    } else {
+        memcpy(member(obj, f), &v, sizeof v);
+    }
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The condition "deleted IS [NOT] NULL" for flags, or NULL for none. */
+static dal_expr *deleted_cond(const dal_model *m, int flags)
+{
+    const dal_field *d = find_flag(m, DAL_F_SOFT_DELETE);
+
+    if (!d || (flags & DAL_WITH_DELETED))
+        return NULL;
+    return flags & DAL_ONLY_DELETED ? dal_is_not_null(dal_col(d->name))
+                                    : dal_is_null(dal_col(d->name));
+}
+
+/* pk = value of obj */
+static dal_expr *pk_cond(const dal_model *m, const void *obj)
+{
+    const dal_field *pk = find_flag(m, DAL_F_PK);
+    dal_value v = field_value(obj, pk);
+
+    return dal_eq(dal_col(pk->name), dal_value_expr(&v));
+}
+
+/* ---- validation and hooks ------------------------------------------- */
+
+static int validate(dal_db *db, const dal_model *m, const void *obj)
+{
+    char msg[200];
+
+    for (int i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+        dal_value v = field_value(obj, f);
+        const char *rule = NULL;
+
+        msg[0] = '\0';
+        if ((f->flags & DAL_F_NOT_NULL) && v.type == DAL_TYPE_NULL
+            && !(f->flags & (DAL_F_DEFAULT | DAL_F_AUTO)))
+            rule = "not null";
+        else if (f->max_len && (v.type == DAL_TYPE_TEXT
+                                || v.type == DAL_TYPE_BLOB)
+                 && (v.type == DAL_TYPE_TEXT ? strlen(v.u.s.p) : v.u.s.len)
+                    > f->max_len)
+            rule = "max length";
+        else if (f->min < f->max
+                 && ((v.type == DAL_TYPE_INT64
+                      && (v.u.i < f->min || v.u.i > f->max))
+                     || (v.type == DAL_TYPE_DOUBLE
+                         && (v.u.d < f->min || v.u.d > f->max))))
+            rule = "range";
+        else if (f->validate && f->validate(obj, f, msg, sizeof msg))
+            rule = msg[0] ? msg : "custom rule";
+        if (rule)
+            return dal__seterrf(db, DAL_E_DATA, "22023", "%s.%s: %s",
+                                m->table, f->name, rule);
+    }
+    return DAL_OK;
+}
+
+/* Apply op (taken), inside the caller's transaction. */
+static int apply_op(dal_db *db, dal_schema_op *op)
+{
+    int rc;
+
+    if (!op)
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    rc = dal_schema_apply(db, op);
+    dal_schema_op_free(op);
+    return rc;
+}
+
+static int before_save(dal_db *db, const dal_model *m, void *obj)
+{
+    int rc;
+
+    if (!m->hooks || !m->hooks->before_save)
+        return DAL_OK;
+    rc = m->hooks->before_save(db, obj);
+    if (rc && dal_errcode(db) == DAL_OK)
+        dal__seterrf(db, rc, NULL, "%s: stopped by the before_save hook",
+                     m->table);
+    return rc;
+}
+
+/* ---- running -------------------------------------------------------- */
+
+/* Run q (taken); DAL_ROW/DAL_DONE with *st from the cache, or an error. */
+static int run(dal_db *db, dal_query *q, dal_stmt **st)
+{
+    int rc;
+
+    *st = NULL;
+    if (!q)
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    rc = dal__query_run(db, q, st);
+    dal_query_free(q);
+    return rc;
+}
+
+/* Run q (taken) to its end; the rows changed in *changed. */
+static int run_write(dal_db *db, dal_query *q, int64_t *changed)
+{
+    dal_stmt *st;
+    int rc = run(db, q, &st);
+
+    while (rc == DAL_ROW)
+        rc = dal_step(st);
+    if (st) {
+        if (rc == DAL_DONE)
+            dal__cache_put(db, st);
+        else
+            dal__cache_drop(db, st);
+    }
+    if (rc != DAL_DONE)
+        return rc;
+    if (changed)
+        *changed = dal_changes(db);
+    return DAL_OK;
+}
+
+int dal_model_create_table(dal_db *db, const dal_model *m)
+{
+    const dal_field *del;
+    dal_table *t, *live = NULL;
+    int rc, i;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if ((rc = db->drv->dialect->table_read(db, m->table, &live)))
+        return rc;
+    if (live) {
+        dal_table_free(live);
+        return DAL_OK;
+    }
+    del = find_flag(m, DAL_F_SOFT_DELETE);
+    if (!(t = dal_table_new(m->table)))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    for (i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+        static const dal_sqltype types[] = {
+            0, DAL_SQL_INT64, DAL_SQL_INT64, DAL_SQL_BOOL, DAL_SQL_DOUBLE,
+            DAL_SQL_TEXT, DAL_SQL_BLOB, DAL_SQL_INT64, DAL_SQL_JSON
+        };
+        int flags = 0;
+
+        if (f->flags & DAL_F_PK)
+            flags |= DAL_COL_PK;
+        if (f->flags & DAL_F_AUTO)
+            flags |= DAL_COL_AUTO;
+        if (f->flags & DAL_F_NOT_NULL)
+            flags |= DAL_COL_NOT_NULL;
+        /* On a soft-delete model, uniqueness holds among live rows only:
+         * a partial unique index, below. */
+        if ((f->flags & DAL_F_UNIQUE) && !del)
+            flags |= DAL_COL_UNIQUE;
+        dal_t_column(t, f->name, types[f->type], flags,
+                     (f->flags & DAL_F_DEFAULT) ? dal_raw(f->def, NULL, 0)
+                                                : NULL);
+    }
+    /* The table and its indexes together, or nothing. */
+    if ((rc = dal_begin(db, 0))) {
+        dal_table_free(t);
+        return rc;
+    }
+    rc = apply_op(db, dal_op_create_table(t));
+    for (i = 0; !rc && i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+        int unique = del && (f->flags & DAL_F_UNIQUE);
+        char name[300];
+
+        if (!unique && !(f->flags & DAL_F_INDEXED))
+            continue;
+        snprintf(name, sizeof name, "%s_%s_%s", m->table, f->name,
+                 unique ? "key" : "idx");
+        rc = apply_op(db, dal_op_create_index_n(
+            name, m->table, (const char *const[]){f->name}, 1, unique,
+            unique ? dal_is_null(dal_col(del->name)) : NULL));
+    }
+    if (rc) {
+        dal__rollback_keep_error(db);
+        return rc;
+    }
+    return dal_commit(db);
+}
+
+/* ---- writing -------------------------------------------------------- */
+
+int dal_model_insert(dal_db *db, const dal_model *m, void *obj)
+{
+    const dal_field *ret[64];
+    dal_expr *vals[64];
+    const char *cols[64];
+    int64_t now = now_us();
+    int rc, i, n = 0, nret = 0;
+    dal_query *q;
+    dal_stmt *st;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if (!obj)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "obj is NULL");
+    if (m->nfields > 64)
+        return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: more "
+                            "than 64 fields", m->table);
+    for (i = 0; i < m->nfields; i++)
+        if (m->fields[i].flags & (DAL_F_CREATED_AT | DAL_F_UPDATED_AT))
+            set_i64(obj, &m->fields[i], now);
+    if ((rc = before_save(db, m, obj)) || (rc = validate(db, m, obj)))
+        return rc;
+    for (i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+        dal_value v = field_value(obj, f);
+
+        /* The database chooses generated ids and unset defaults; they
+         * come back through RETURNING (numbers only: text the database
+         * chose would need memory the caller does not own). */
+        if (((f->flags & DAL_F_AUTO) && is_unset(obj, f))
+            || ((f->flags & DAL_F_DEFAULT) && is_unset(obj, f))) {
+            if (f->type != DAL_F_TEXT && f->type != DAL_F_JSON
+                && f->type != DAL_F_BLOB)
+                ret[nret++] = f;
+            continue;
+        }
+        cols[n] = f->name;
+        vals[n++] = dal_value_expr(&v);
+    }
+    if (!n)
+        return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: an "
+                            "insert needs at least one value of its own",
+                            m->table);
+    q = dal_insert(m->table);
+    dal_q_columns_n(q, cols, n);
+    dal_q_values_n(q, vals, n);
+    if (nret) {
+        dal_expr *r[64];
+
+        for (i = 0; i < nret; i++)
+            r[i] = dal_col(ret[i]->name);
+        dal_q_returning_n(q, r, nret);
+    }
+    rc = run(db, q, &st);
+    if (rc == DAL_ROW) {
+        for (i = 0; i < nret; i++)
+            if (ret[i]->type == DAL_F_DOUBLE) {
+                double d = dal_column_double(st, i);
+
+                memcpy(member(obj, ret[i]), &d, sizeof d);
+            } else {
+                set_i64(obj, ret[i], dal_column_int64(st, i));
+            }
+        while ((rc = dal_step(st)) == DAL_ROW)
+            ;
+    }
+    if (st) {
+        if (rc == DAL_DONE)
+            dal__cache_put(db, st);
+        else
+            dal__cache_drop(db, st);
+    }
+    if (rc != DAL_DONE)
+        return rc;
+    if (m->hooks && m->hooks->after_save)
+        m->hooks->after_save(db, obj);
+    return DAL_OK;
+}
+
+static int has_name(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && !strcmp(names[i], name))
+            return 1;
+    return 0;
+}
+
+int dal_model_update(dal_db *db, const dal_model *m, void *obj,
+                     const char *const *names, int n)
+{
+    int64_t changed = 0, now = now_us();
+    dal_query *q;
+    dal_expr *live;
+    int rc, i, sets = 0;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if (!obj || (n && !names) || n < 0)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_model_update: bad "
+                            "arguments");
+    for (i = 0; i < n; i++) {
+        int k, found = 0;
+
+        for (k = 0; k < m->nfields; k++)
+            found |= names[i] && !strcmp(names[i], m->fields[k].name);
+        if (!found)
+            return dal__seterrf(db, DAL_E_RANGE, "42703", "model %s has no "
+                                "field %s", m->table,
+                                names[i] ? names[i] : "(null)");
+    }
+    for (i = 0; i < m->nfields; i++)
+        if (m->fields[i].flags & DAL_F_UPDATED_AT)
+            set_i64(obj, &m->fields[i], now);
+    if ((rc = before_save(db, m, obj)) || (rc = validate(db, m, obj)))
+        return rc;
+    q = dal_update(m->table);
+    for (i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+        dal_value v;
+
+        if (f->flags & (DAL_F_PK | DAL_F_CREATED_AT | DAL_F_SOFT_DELETE))
+            continue;
+        if (n && !has_name(names, n, f->name)
+            && !(f->flags & DAL_F_UPDATED_AT))
+            continue;
+        v = field_value(obj, f);
+        dal_q_set(q, f->name, dal_value_expr(&v));
+        sets++;
+    }
+    if (!sets) {
+        dal_query_free(q);
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_model_update: "
+                            "nothing to update");
+    }
+    dal_q_where(q, pk_cond(m, obj));
+    if ((live = deleted_cond(m, 0)))
+        dal_q_where(q, live);
+    if ((rc = run_write(db, q, &changed)))
+        return rc;
+    if (!changed)
+        return DAL_DONE;
+    if (m->hooks && m->hooks->after_save)
+        m->hooks->after_save(db, obj);
+    return DAL_OK;
+}
+
+int dal_model_save(dal_db *db, const dal_model *m, void *obj)
+{
+    const dal_field *pk;
+    int rc;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if (!obj)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "obj is NULL");
+    pk = find_flag(m, DAL_F_PK);
+    if ((pk->flags & DAL_F_AUTO) && is_unset(obj, pk))
+        return dal_model_insert(db, m, obj);
+    rc = dal_model_update(db, m, obj, NULL, 0);
+    return rc == DAL_DONE ? dal_model_insert(db, m, obj) : rc;
+}
+
+/* Soft-delete (deleted = now) or restore (deleted = NULL) obj's row. */
+static int mark_deleted(dal_db *db, const dal_model *m, void *obj,
+                        const dal_field *del, int64_t when)
+{
+    int64_t changed = 0;
+    dal_query *q = dal_update(m->table);
+    int rc;
+
+    dal_q_set(q, del->name, when ? dal_int(when) : dal_null());
+    dal_q_where(q, pk_cond(m, obj));
+    dal_q_where(q, when ? dal_is_null(dal_col(del->name))
+                        : dal_is_not_null(dal_col(del->name)));
+    if ((rc = run_write(db, q, &changed)))
+        return rc;
+    if (!changed)
+        return DAL_DONE;
+    set_i64(obj, del, when);
+    return DAL_OK;
+}
+
+int dal_model_delete(dal_db *db, const dal_model *m, void *obj)
+{
+    const dal_field *del;
+    int64_t changed = 0;
+    dal_query *q;
+    int rc;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if (!obj)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "obj is NULL");
+    if (m->hooks && m->hooks->before_delete
+        && (rc = m->hooks->before_delete(db, obj))) {
+        if (dal_errcode(db) == DAL_OK)
+            dal__seterrf(db, rc, NULL, "%s: stopped by the before_delete "
+                         "hook", m->table);
+        return rc;
+    }
+    if ((del = find_flag(m, DAL_F_SOFT_DELETE)))
+        return mark_deleted(db, m, obj, del, now_us());
+    q = dal_delete(m->table);
+    dal_q_where(q, pk_cond(m, obj));
+    if ((rc = run_write(db, q, &changed)))
+        return rc;
+    return changed ? DAL_OK : DAL_DONE;
+}
+
+int dal_model_restore(dal_db *db, const dal_model *m, void *obj)
+{
+    const dal_field *del;
+    int rc;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if (!obj)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "obj is NULL");
+    if (!(del = find_flag(m, DAL_F_SOFT_DELETE)))
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "model %s has no "
+                            "soft-delete field", m->table);
+    return mark_deleted(db, m, obj, del, 0);
+}
+
+/* ---- reading -------------------------------------------------------- */
+
+/* n bytes (plus a NUL) from the set's arena; NULL when memory ran out. */
+static char *arena_copy(dal_rows *r, const void *src, size_t n)
+{
+    chunk *c = r->arena;
+    char *p;
+
+    if (!c || c->cap - c->used < n + 1) {
+        size_t cap = n + 1 > ARENA_CHUNK ? n + 1 : ARENA_CHUNK;
+
+        c = dal__malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = r->arena;
+        c->used = 0;
+        c->cap = cap;
+        r->arena = c;
+    }
+    p = c->data + c->used;
+    if (n)
+        memcpy(p, src, n);
+    p[n] = '\0';
+    c->used += n + 1;
+    return p;
+}
+
+void dal_rows_free(dal_rows *r)
+{
+    chunk *c, *next;
+
+    if (!r)
+        return;
+    for (c = r->arena; c; c = next) {
+        next = c->next;
+        dal__free(c);
+    }
+    dal__free(r->items);
+    dal__free(r);
+}
+
+int dal_rows_count(const dal_rows *r)
+{
+    return r ? r->n : 0;
+}
+
+void *dal_rows_at(const dal_rows *r, int i)
+{
+    return r && i >= 0 && i < r->n ? r->items + (size_t)i * r->m->size
+                                   : NULL;
+}
+
+/* Read the statement's current row into a new struct of r. */
+static int load_row(dal_rows *r, dal_stmt *st)
+{
+    const dal_model *m = r->m;
+    char *obj;
+    int i;
+
+    if (r->n == r->cap) {
+        int cap = r->cap ? r->cap * 2 : 16;
+        char *items = dal__realloc(r->items, (size_t)cap * m->size);
+
+        if (!items)
+            return DAL_NOMEM;
+        r->items = items;
+        r->cap = cap;
+    }
+    obj = r->items + (size_t)r->n * m->size;
+    memset(obj, 0, m->size);
+    for (i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+
+        if (dal_column_is_null(st, i))
+            continue;
+        switch (f->type) {
+        case DAL_F_DOUBLE: {
+            double d = dal_column_double(st, i);
+
+            memcpy(obj + f->offset, &d, sizeof d);
+            break;
+        }
+        case DAL_F_TEXT:
+        case DAL_F_JSON:
+        case DAL_F_BLOB: {
+            size_t len;
+            const void *src = f->type == DAL_F_BLOB
+                              ? dal_column_blob(st, i, &len)
+                              : dal_column_text(st, i, &len);
+            char *copy = src ? arena_copy(r, src, len) : NULL;
+
+            if (!copy)
+                return DAL_NOMEM;
+            memcpy(obj + f->offset, &copy, sizeof copy);
+            if (f->type == DAL_F_BLOB)
+                memcpy(obj + f->len_offset, &len, sizeof len);
+            break;
+        }
+        default:
+            set_i64(obj, f, dal_column_int64(st, i));
+        }
+    }
+    r->n++;
+    return DAL_OK;
+}
+
+int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
+                    dal_expr *order, int64_t limit, int flags,
+                    dal_rows **rows)
+{
+    dal_expr *cols[64], *live;
+    dal_rows *r;
+    dal_stmt *st;
+    dal_query *q;
+    int rc, i;
+
+    if (rows)
+        *rows = NULL;
+    if (!db || (rc = dal_model_check(db, m)) || !rows || m->nfields > 64) {
+        dal_expr_free(cond);
+        dal_expr_free(order);
+        if (!db)
+            return DAL_E_MISUSE;
+        return rc ? rc : dal__seterrf(db, DAL_E_MISUSE, NULL,
+                                      "dal_model_query: bad arguments");
+    }
+    for (i = 0; i < m->nfields; i++)
+        cols[i] = dal_col(m->fields[i].name);
+    q = dal_select_n(cols, m->nfields);
+    dal_q_from(q, m->table);
+    /* The user's condition goes in as one node: the compiler writes it
+     * in parentheses before the AND with the deleted condition. */
+    if (cond)
+        dal_q_where(q, cond);
+    if ((live = deleted_cond(m, flags)))
+        dal_q_where(q, live);
+    if (order && order->kind == E_LIST) {
+        dal_q_order_by_n(q, order->kids, order->nkids);
+        order->nkids = 0; /* the items now belong to q */
+        dal_expr_free(order);
+    } else if (order) {
+        dal_q_order_by(q, order);
+    } else {
+        dal_q_order_by(q, dal_col(find_flag(m, DAL_F_PK)->name));
+    }
+    if (limit > 0)
+        dal_q_limit(q, limit);
+    r = dal__calloc(1, sizeof *r);
+    if (!r) {
+        dal_query_free(q);
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    }
+    r->m = m;
+    rc = run(db, q, &st);
+    while (rc == DAL_ROW) {
+        if (load_row(r, st)) {
+            rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+            break;
+        }
+        rc = dal_step(st);
+    }
+    if (st) {
+        if (rc == DAL_DONE)
+            dal__cache_put(db, st);
+        else
+            dal__cache_drop(db, st);
+    }
+    if (rc != DAL_DONE) {
+        dal_rows_free(r);
+        return rc;
+    }
+    if (m->hooks && m->hooks->after_load)
+        for (i = 0; i < r->n; i++)
+            m->hooks->after_load(db, dal_rows_at(r, i));
+    *rows = r;
+    return r->n ? DAL_OK : DAL_DONE;
+}
+
+int dal_model_find(dal_db *db, const dal_model *m, const dal_value *pk,
+                   dal_rows **rows)
+{
+    int rc;
+
+    if (rows)
+        *rows = NULL;
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if (!pk)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "pk is NULL");
+    return dal_model_query(db, m, dal_eq(dal_col(find_flag(m,
+                                             DAL_F_PK)->name),
+                                         dal_value_expr(pk)),
+                           NULL, 1, 0, rows);
+}
+
+int dal_model_count(dal_db *db, const dal_model *m, dal_expr *cond,
+                    int flags, int64_t *n)
+{
+    dal_expr *live;
+    dal_stmt *st;
+    dal_query *q;
+    int rc;
+
+    if (!db || (rc = dal_model_check(db, m)) || !n) {
+        dal_expr_free(cond);
+        if (!db)
+            return DAL_E_MISUSE;
+        return rc ? rc : dal__seterrf(db, DAL_E_MISUSE, NULL, "n is NULL");
+    }
+    q = dal_select(dal_count(dal_star()));
+    dal_q_from(q, m->table);
+    if (cond)
+        dal_q_where(q, cond);
+    if ((live = deleted_cond(m, flags)))
+        dal_q_where(q, live);
+    rc = run(db, q, &st);
+    if (rc == DAL_ROW) {
+        *n = dal_column_int64(st, 0);
+        rc = DAL_OK;
+    }
+    if (st)
+        dal__cache_put(db, st);
+    return rc;
+}
+
+int dal_rows_take(const dal_rows *r, int i, void *obj)
+{
+    const dal_model *m;
+    const char *src = dal_rows_at(r, i);
+
+    if (!src || !obj)
+        return DAL_E_RANGE;
+    m = r->m;
+    memcpy(obj, src, m->size);
+    for (int k = 0; k < m->nfields; k++) {
+        const dal_field *f = &m->fields[k];
+        char *p, *copy;
+        size_t len;
+
+        if (f->type != DAL_F_TEXT && f->type != DAL_F_JSON
+            && f->type != DAL_F_BLOB)
+            continue;
+        memcpy(&p, (char *)obj + f->offset, sizeof p);
+        if (!p)
+            continue;
+        if (f->type == DAL_F_BLOB)
+            memcpy(&len, (char *)obj + f->len_offset, sizeof len);
+        else
+            len = strlen(p);
+        copy = dal__strndup(p, len);
+        memcpy((char *)obj + f->offset, &copy, sizeof copy);
+        if (!copy) {
+            dal_model_free_row(m, obj);
+            return DAL_NOMEM;
+        }
+    }
+    return DAL_OK;
+}
+
+void dal_model_free_row(const dal_model *m, void *obj)
+{
+    if (!m || !obj)
+        return;
+    for (int k = 0; k < m->nfields; k++) {
+        const dal_field *f = &m->fields[k];
+        char *p;
+
+        if (f->type != DAL_F_TEXT && f->type != DAL_F_JSON
+            && f->type != DAL_F_BLOB)
+            continue;
+        memcpy(&p, (char *)obj + f->offset, sizeof p);
+        dal__free(p);
+        p = NULL;
+        memcpy((char *)obj + f->offset, &p, sizeof p);
+    }
+}
