@@ -293,6 +293,10 @@ struct dal_dialect {
     /* ---- schema operations (schema.c) ---- */
     /* Column type names in CREATE TABLE, per dal_sqltype. */
     const char *ddl_types[DAL_SQL_JSON + 1];
+    /* After a generated id was inserted by hand: a query (printf format
+     * taking table, column, column, table) that moves the backend's
+     * counter past it; NULL when the backend needs none. */
+    const char *identity_sync;
     /* JSON columns get CHECK (json_valid(col)) (SQLite, where JSON is
      * text; PostgreSQL's jsonb checks by itself). */
     int json_check;

@@ -57,6 +57,8 @@ int dal_model_check(dal_db *db, const dal_model *m)
 
     if (!db)
         return DAL_E_MISUSE;
+    /* Every model call starts here: a success clears the last error. */
+    dal__clearerr(db);
     if (!m || !m->table || !m->fields || m->nfields < 1 || !m->size)
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "model: the descriptor "
                             "is incomplete (table, fields, size)");
@@ -226,7 +228,11 @@ static dal_expr *pk_cond(const dal_model *m, const void *obj)
 
 /* ---- validation and hooks ------------------------------------------- */
 
-static int validate(dal_db *db, const dal_model *m, const void *obj)
+static int has_name(const char *const *names, int n, const char *name);
+
+/* Check the fields a write will send (all, or names[0..n-1]). */
+static int validate(dal_db *db, const dal_model *m, const void *obj,
+                    const char *const *names, int n)
 {
     char msg[200];
 
@@ -235,11 +241,15 @@ static int validate(dal_db *db, const dal_model *m, const void *obj)
         dal_value v = field_value(obj, f);
         const char *rule = NULL;
 
+        if (n && !has_name(names, n, f->name))
+            continue;
         msg[0] = '\0';
         if ((f->flags & DAL_F_NOT_NULL) && v.type == DAL_TYPE_NULL
             && !(f->flags & (DAL_F_DEFAULT | DAL_F_AUTO)))
-            rule = "not null";
-        else if (f->max_len && (v.type == DAL_TYPE_TEXT
+            /* What the database would say, before asking it. */
+            return dal__seterrf(db, DAL_E_CONSTRAINT, "23502", "%s.%s: not "
+                                "null", m->table, f->name);
+        if (f->max_len && (v.type == DAL_TYPE_TEXT
                                 || v.type == DAL_TYPE_BLOB)
                  && (v.type == DAL_TYPE_TEXT ? strlen(v.u.s.p) : v.u.s.len)
                     > f->max_len)
@@ -277,6 +287,8 @@ static int before_save(dal_db *db, const dal_model *m, void *obj)
 
     if (!m->hooks || !m->hooks->before_save)
         return DAL_OK;
+    /* An error the hook records is its own; none before it counts. */
+    dal__clearerr(db);
     rc = m->hooks->before_save(db, obj);
     if (rc && dal_errcode(db) == DAL_OK)
         dal__seterrf(db, rc, NULL, "%s: stopped by the before_save hook",
@@ -392,6 +404,7 @@ int dal_model_insert(dal_db *db, const dal_model *m, void *obj)
     const dal_field *ret[64];
     dal_expr *vals[64];
     const char *cols[64];
+    const dal_field *explicit_id = NULL;
     int64_t now = now_us();
     int rc, i, n = 0, nret = 0;
     dal_query *q;
@@ -407,11 +420,15 @@ int dal_model_insert(dal_db *db, const dal_model *m, void *obj)
     for (i = 0; i < m->nfields; i++)
         if (m->fields[i].flags & (DAL_F_CREATED_AT | DAL_F_UPDATED_AT))
             set_i64(obj, &m->fields[i], now);
-    if ((rc = before_save(db, m, obj)) || (rc = validate(db, m, obj)))
+    if ((rc = before_save(db, m, obj))
+        || (rc = validate(db, m, obj, NULL, 0)))
         return rc;
     for (i = 0; i < m->nfields; i++) {
         const dal_field *f = &m->fields[i];
         dal_value v = field_value(obj, f);
+
+        if ((f->flags & DAL_F_AUTO) && !is_unset(obj, f))
+            explicit_id = f;
 
         /* The database chooses generated ids and unset defaults; they
          * come back through RETURNING (numbers only: text the database
@@ -461,6 +478,22 @@ int dal_model_insert(dal_db *db, const dal_model *m, void *obj)
     }
     if (rc != DAL_DONE)
         return rc;
+    /* A generated id given by hand: the backend's counter must move
+     * past it (PostgreSQL's identity sequence does not by itself). */
+    if (explicit_id && db->drv->dialect->identity_sync) {
+        char *sql = dal__asprintf(db->drv->dialect->identity_sync, m->table,
+                                  explicit_id->name, explicit_id->name,
+                                  m->table);
+        int64_t ignored;
+
+        if (!sql)
+            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                               NULL);
+        rc = dal_query_int64(db, sql, NULL, 0, &ignored);
+        dal__free(sql);
+        if (rc)
+            return rc;
+    }
     if (m->hooks && m->hooks->after_save)
         m->hooks->after_save(db, obj);
     return DAL_OK;
@@ -500,7 +533,8 @@ int dal_model_update(dal_db *db, const dal_model *m, void *obj,
     for (i = 0; i < m->nfields; i++)
         if (m->fields[i].flags & DAL_F_UPDATED_AT)
             set_i64(obj, &m->fields[i], now);
-    if ((rc = before_save(db, m, obj)) || (rc = validate(db, m, obj)))
+    if ((rc = before_save(db, m, obj))
+        || (rc = validate(db, m, obj, names, n)))
         return rc;
     q = dal_update(m->table);
     for (i = 0; i < m->nfields; i++) {
@@ -580,6 +614,7 @@ int dal_model_delete(dal_db *db, const dal_model *m, void *obj)
         return rc;
     if (!obj)
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "obj is NULL");
+    dal__clearerr(db);
     if (m->hooks && m->hooks->before_delete
         && (rc = m->hooks->before_delete(db, obj))) {
         if (dal_errcode(db) == DAL_OK)

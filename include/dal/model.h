@@ -146,16 +146,24 @@ DAL_EXTERN int dal_model_check(dal_db *db, const dal_model *m);
  * dal_model_insert - insert obj: validates the fields, runs before_save,
  * sets created_at / updated_at to now, leaves DAL_F_DEFAULT columns whose
  * member is 0/NULL to the database, and fills the generated id (and the
- * other values the database chose) back into obj via RETURNING.
- * Validation failures are DAL_E_DATA (SQLSTATE 22023) with a message
- * naming the field and the rule; nothing is written then.
+ * numeric values the database chose) back into obj via RETURNING (a
+ * text default the database chose is not filled back: the caller owns
+ * obj's text). An id given by hand on a DAL_F_AUTO key is inserted as
+ * it is, and the generator moves past it. Validation runs before
+ * anything is sent: a NULL DAL_F_NOT_NULL field is DAL_E_CONSTRAINT
+ * (23502), as the database would say; the other rules DAL_E_DATA
+ * (22023); each message names the field and the rule. A model whose
+ * every value is left to the database (all 0/NULL defaults) cannot be
+ * inserted portably: DAL_E_UNSUPPORTED.
  */
 DAL_EXTERN int dal_model_insert(dal_db *db, const dal_model *m, void *obj);
 
 /*
  * dal_model_update - update the row with obj's primary key: every field
- * (names NULL / n 0) or only the named ones; updated_at is set to now.
- * DAL_DONE when no such row (or it is soft-deleted).
+ * (names NULL / n 0) or only the named ones (only they are validated);
+ * updated_at is set to now. DAL_DONE when no such row (or it is
+ * soft-deleted: restore it first; a dal_model_save of a soft-deleted
+ * row tries an insert and fails on the key, 23505).
  */
 DAL_EXTERN int dal_model_update(dal_db *db, const dal_model *m, void *obj,
                                 const char *const *names, int n);
@@ -194,7 +202,9 @@ DAL_EXTERN int dal_model_find(dal_db *db, const dal_model *m,
  * limit (0: no limit), into *rows. flags: DAL_WITH_DELETED,
  * DAL_ONLY_DELETED. cond and order are taken (freed), as builders do;
  * the model's own condition on deleted rows is ANDed with cond in
- * parentheses. after_load runs for each row.
+ * parentheses. after_load runs for each row. DAL_DONE (and an empty
+ * set) when nothing matched. The set refers to m, which must outlive it.
+ * Models of more than 64 fields are DAL_E_UNSUPPORTED.
  */
 DAL_EXTERN int dal_model_query(dal_db *db, const dal_model *m,
                                dal_expr *cond, dal_expr *order,
