@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "query-int.h"
+#include "schema-int.h"
 #include "dal/model.h"
 #include "dal/schema.h"
 
@@ -332,23 +333,15 @@ static int run_write(dal_db *db, dal_query *q, int64_t *changed)
     return DAL_OK;
 }
 
-int dal_model_create_table(dal_db *db, const dal_model *m)
+/* m's table as the schema AST describes it (without its indexes). */
+static dal_table *model_table(const dal_model *m)
 {
-    const dal_field *del;
-    dal_table *t, *live = NULL;
-    int rc, i;
+    const dal_field *del = find_flag(m, DAL_F_SOFT_DELETE);
+    dal_table *t = dal_table_new(m->table);
+    int i;
 
-    if ((rc = dal_model_check(db, m)))
-        return rc;
-    if ((rc = db->drv->dialect->table_read(db, m->table, &live)))
-        return rc;
-    if (live) {
-        dal_table_free(live);
-        return DAL_OK;
-    }
-    del = find_flag(m, DAL_F_SOFT_DELETE);
-    if (!(t = dal_table_new(m->table)))
-        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    if (!t)
+        return NULL;
     for (i = 0; i < m->nfields; i++) {
         const dal_field *f = &m->fields[i];
         static const dal_sqltype types[] = {
@@ -364,13 +357,50 @@ int dal_model_create_table(dal_db *db, const dal_model *m)
         if (f->flags & DAL_F_NOT_NULL)
             flags |= DAL_COL_NOT_NULL;
         /* On a soft-delete model, uniqueness holds among live rows only:
-         * a partial unique index, below. */
+         * a partial unique index (model_index). */
         if ((f->flags & DAL_F_UNIQUE) && !del)
             flags |= DAL_COL_UNIQUE;
         dal_t_column(t, f->name, types[f->type], flags,
                      (f->flags & DAL_F_DEFAULT) ? dal_raw(f->def, NULL, 0)
                                                 : NULL);
     }
+    return t;
+}
+
+/* The index field f needs (NULL op and *none when it needs none). */
+static dal_schema_op *model_index(const dal_model *m, const dal_field *f,
+                                  int *none)
+{
+    const dal_field *del = find_flag(m, DAL_F_SOFT_DELETE);
+    int unique = del && (f->flags & DAL_F_UNIQUE);
+    char name[300];
+
+    *none = !unique && !(f->flags & DAL_F_INDEXED);
+    if (*none)
+        return NULL;
+    snprintf(name, sizeof name, "%s_%s_%s", m->table, f->name,
+             unique ? "key" : "idx");
+    return dal_op_create_index_n(name, m->table,
+                                 (const char *const[]){f->name}, 1, unique,
+                                 unique ? dal_is_null(dal_col(del->name))
+                                        : NULL);
+}
+
+int dal_model_create_table(dal_db *db, const dal_model *m)
+{
+    dal_table *t, *live = NULL;
+    int rc, i;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if ((rc = db->drv->dialect->table_read(db, m->table, &live)))
+        return rc;
+    if (live) {
+        dal_table_free(live);
+        return DAL_OK;
+    }
+    if (!(t = model_table(m)))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
     /* The table and its indexes together, or nothing. */
     if ((rc = dal_begin(db, 0))) {
         dal_table_free(t);
@@ -378,23 +408,106 @@ int dal_model_create_table(dal_db *db, const dal_model *m)
     }
     rc = apply_op(db, dal_op_create_table(t));
     for (i = 0; !rc && i < m->nfields; i++) {
-        const dal_field *f = &m->fields[i];
-        int unique = del && (f->flags & DAL_F_UNIQUE);
-        char name[300];
+        int none;
+        dal_schema_op *op = model_index(m, &m->fields[i], &none);
 
-        if (!unique && !(f->flags & DAL_F_INDEXED))
-            continue;
-        snprintf(name, sizeof name, "%s_%s_%s", m->table, f->name,
-                 unique ? "key" : "idx");
-        rc = apply_op(db, dal_op_create_index_n(
-            name, m->table, (const char *const[]){f->name}, 1, unique,
-            unique ? dal_is_null(dal_col(del->name)) : NULL));
+        if (!none)
+            rc = apply_op(db, op);
     }
     if (rc) {
         dal__rollback_keep_error(db);
         return rc;
     }
     return dal_commit(db);
+}
+
+/*
+ * The operations that bring db level with the models: their tables as
+ * create_table would make them, compared with the live ones (defaults
+ * are not compared: each backend rewrites their text).
+ */
+int dal_model_diff(dal_db *db, const dal_model *const *models, int n,
+                   dal_schema_op ***ops, int *nops, char **notes)
+{
+    dal_schema live = {0}, want = {0};
+    int rc = DAL_OK, i;
+
+    if (ops)
+        *ops = NULL;
+    if (nops)
+        *nops = 0;
+    if (notes)
+        *notes = NULL;
+    if (!db)
+        return DAL_E_MISUSE;
+    if (!ops || !nops || n < 0 || (n && !models))
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_model_diff: bad "
+                            "arguments");
+    for (i = 0; !rc && i < n; i++) {
+        dal_table *t = NULL;
+
+        if ((rc = dal_model_check(db, models[i])))
+            break;
+        rc = db->drv->dialect->table_read(db, models[i]->table, &t);
+        if (!rc && t && dal__schema_add(&live, t))
+            rc = DAL_NOMEM;
+        if (!rc && !(t = model_table(models[i])))
+            rc = DAL_NOMEM;
+        if (!rc && dal__schema_add(&want, t))
+            rc = DAL_NOMEM;
+        /* The indexes the model asks for, as the reader would see them. */
+        for (int k = 0; !rc && k < models[i]->nfields; k++) {
+            const dal_field *f = &models[i]->fields[k];
+            const dal_field *del = find_flag(models[i], DAL_F_SOFT_DELETE);
+            int unique = del && (f->flags & DAL_F_UNIQUE);
+            dal__index *x;
+            char name[300];
+
+            if (!unique && !(f->flags & DAL_F_INDEXED))
+                continue;
+            x = dal__realloc(t->indexes, (size_t)(t->nindexes + 1)
+                                         * sizeof *x);
+            if (!x) {
+                rc = DAL_NOMEM;
+                break;
+            }
+            t->indexes = x;
+            x += t->nindexes;
+            memset(x, 0, sizeof *x);
+            snprintf(name, sizeof name, "%s_%s_%s", models[i]->table,
+                     f->name, unique ? "key" : "idx");
+            x->unique = unique;
+            x->ncols = 1;
+            if (unique) {
+                /* The partial condition, as SQL text like the reader's. */
+                dal_expr *w = dal_is_null(dal_col(del->name));
+                dal__buf b = {0};
+                char err[64];
+
+                if (!w || dal__expr_literal_sql(w, db->drv->dialect, &b,
+                                                err, sizeof err))
+                    rc = DAL_NOMEM;
+                dal_expr_free(w);
+                x->where_sql = b.p;
+            }
+            if (!rc && (!(x->name = dal__strdup(name))
+                        || !(x->cols = dal__calloc(1, sizeof *x->cols))
+                        || !(x->cols[0] = dal__strdup(f->name))))
+                rc = DAL_NOMEM;
+            t->nindexes++;
+        }
+    }
+    if (!rc)
+        rc = dal__schema_diff(&live, &want, NULL, 0, 1, ops, nops, notes);
+    for (i = 0; i < live.n; i++)
+        dal_table_free(live.tables[i]);
+    for (i = 0; i < want.n; i++)
+        dal_table_free(want.tables[i]);
+    dal__free(live.tables);
+    dal__free(want.tables);
+    if (rc == DAL_NOMEM)
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    return rc;
 }
 
 /* ---- writing -------------------------------------------------------- */

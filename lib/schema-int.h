@@ -67,6 +67,12 @@ int dal__index_sql(dal__buf *b, const struct dal_dialect *d,
                    const dal__index *x, const char *table, char *err,
                    size_t len);
 
+/* dal_schema_diff(), optionally not comparing defaults. */
+int dal__schema_diff(const dal_schema *from, const dal_schema *to,
+                     const char *const *renames, int nrenames,
+                     int ignore_defaults, dal_schema_op ***ops, int *nops,
+                     char **notes);
+
 /* Append t to s (taking it); DAL_NOMEM on failure (t freed). */
 int dal__schema_add(dal_schema *s, dal_table *t);
 /* Map a backend's type name to the portable type. */

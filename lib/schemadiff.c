@@ -21,6 +21,7 @@ typedef struct diff {
     int rc;
     const char *const *hints;
     int nhints;
+    int ignore_defaults; /* defaults are written differently per side */
 } diff;
 
 static void add_op(diff *d, dal_schema_op *op)
@@ -105,6 +106,26 @@ static int same_text(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+/* Conditions compare without quotes, parentheses, blanks or case: each
+ * backend prints them its own way ("x" IS NULL, (x IS NULL)). */
+static int same_cond(const char *a, const char *b)
+{
+    if (!a || !b)
+        return !a && !b;
+    for (;;) {
+        while (*a && strchr("\"() \t\n", *a))
+            a++;
+        while (*b && strchr("\"() \t\n", *b))
+            b++;
+        if (!*a || !*b)
+            return !*a && !*b;
+        if ((*a | 0x20) != (*b | 0x20))
+            return 0;
+        a++;
+        b++;
+    }
+}
+
 static int same_names(char *const *a, int na, char *const *b, int nb)
 {
     if (na != nb)
@@ -184,7 +205,7 @@ static void diff_table(diff *d, const dal_table *a, const dal_table *b)
         if ((ca->flags & DAL_COL_NOT_NULL) != (cb->flags & DAL_COL_NOT_NULL)
             && !(cb->flags & DAL_COL_PK))
             what |= DAL_ALTER_NULL;
-        if (!same_text(ca->def_sql, cb->def_sql))
+        if (!d->ignore_defaults && !same_text(ca->def_sql, cb->def_sql))
             what |= DAL_ALTER_DEFAULT;
         if (what)
             add_op(d, dal_op_alter_column(b->name, cb->name, what, cb->type,
@@ -233,7 +254,7 @@ static void diff_table(diff *d, const dal_table *a, const dal_table *b)
 
         if (!xb || xa->unique != xb->unique
             || !same_names(xa->cols, xa->ncols, xb->cols, xb->ncols)
-            || !same_text(xa->where_sql, xb->where_sql))
+            || !same_cond(xa->where_sql, xb->where_sql))
             add_op(d, dal_op_drop_index(xa->name));
     }
     for (j = 0; j < b->nindexes; j++) {
@@ -241,7 +262,7 @@ static void diff_table(diff *d, const dal_table *a, const dal_table *b)
 
         if (!xa || xa->unique != xb->unique
             || !same_names(xa->cols, xa->ncols, xb->cols, xb->ncols)
-            || !same_text(xa->where_sql, xb->where_sql))
+            || !same_cond(xa->where_sql, xb->where_sql))
             add_op(d, index_from(b, xb));
     }
     if (a->nuniques != b->nuniques || a->nchecks != b->nchecks
@@ -253,6 +274,15 @@ static void diff_table(diff *d, const dal_table *a, const dal_table *b)
 int dal_schema_diff(const dal_schema *from, const dal_schema *to,
                     const char *const *renames, int nrenames,
                     dal_schema_op ***ops, int *nops, char **notes)
+{
+    return dal__schema_diff(from, to, renames, nrenames, 0, ops, nops,
+                            notes);
+}
+
+int dal__schema_diff(const dal_schema *from, const dal_schema *to,
+                     const char *const *renames, int nrenames,
+                     int ignore_defaults, dal_schema_op ***ops, int *nops,
+                     char **notes)
 {
     diff d;
     int i, j;
@@ -272,6 +302,7 @@ int dal_schema_diff(const dal_schema *from, const dal_schema *to,
     memset(&d, 0, sizeof d);
     d.hints = renames;
     d.nhints = nrenames;
+    d.ignore_defaults = ignore_defaults;
 
     for (i = 0; i < from->n && !d.rc; i++) {
         const dal_table *a = from->tables[i], *b;

@@ -2464,6 +2464,58 @@ static TCase *tcase(Suite *s, const char *name)
     return tc;
 }
 
+/* dal_model_diff: nothing to do after create_table; an extra column
+ * gives the operation that removes it, and applying it levels again. */
+typedef struct diffed {
+    int64_t id;
+    char *name;
+    double score;
+    int64_t deleted_at;
+} diffed;
+
+static const dal_field diffed_fields[] = {
+    DAL_FIELD(diffed, id, DAL_F_INT64, DAL_F_PK | DAL_F_AUTO),
+    DAL_FIELD(diffed, name, DAL_F_TEXT, DAL_F_UNIQUE | DAL_F_NOT_NULL),
+    DAL_FIELD(diffed, score, DAL_F_DOUBLE, DAL_F_INDEXED),
+    DAL_FIELD(diffed, deleted_at, DAL_F_TIMESTAMP, DAL_F_SOFT_DELETE),
+};
+static const dal_model diffed_model =
+    DAL_MODEL(diffed, "mt_diffed", diffed_fields);
+
+static int diff_ops(const dal_model *m, int apply)
+{
+    const dal_model *ms[1] = {m};
+    dal_schema_op **ops = NULL;
+    char *notes = NULL;
+    int n = -1, i;
+
+    CK_OK(dal_model_diff(db, ms, 1, &ops, &n, &notes));
+    ck_assert_msg(notes == NULL, "notes: %s", notes);
+    for (i = 0; i < n; i++) {
+        if (apply)
+            CK_OK(dal_schema_apply(db, ops[i]));
+        dal_schema_op_free(ops[i]);
+    }
+    dal_free(ops);
+    return n;
+}
+
+START_TEST(t_model_diff)
+{
+    DROP("mt_diffed");
+    /* A missing table: create table and its two indexes. */
+    ck_assert_int_eq(diff_ops(&diffed_model, 0), 3);
+    CK_OK(dal_model_create_table(db, &diffed_model));
+    ck_assert_int_eq(diff_ops(&diffed_model, 0), 0);
+    CK_OK(dal_exec(db, "ALTER TABLE mt_diffed ADD COLUMN extra TEXT"));
+    ck_assert_int_eq(diff_ops(&diffed_model, 1), 1);
+    ck_assert_int_eq(diff_ops(&diffed_model, 0), 0);
+    DROP("mt_diffed");
+    ck_assert_int_eq(diff_ops(&diffed_model, 1), 3);
+    ck_assert_int_eq(diff_ops(&diffed_model, 0), 0);
+}
+END_TEST
+
 static Suite *model_suite(const char *name)
 {
     Suite *s = suite_create(name);
@@ -2513,6 +2565,7 @@ static Suite *model_suite(const char *name)
     tcase_add_test(tc, t_hooks_after_error);
     tcase_add_test(tc, t_quoted_names);
     tcase_add_test(tc, t_bad_args);
+    tcase_add_test(tc, t_model_diff);
     return s;
 }
 

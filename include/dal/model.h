@@ -43,6 +43,7 @@
 
 #include "core.h"
 #include "query.h"
+#include "schema.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -135,6 +136,21 @@ typedef struct dal_model {
  * value can be used again. Nothing happens when the table exists.
  */
 DAL_EXTERN int dal_model_create_table(dal_db *db, const dal_model *m);
+
+/*
+ * dal_model_diff - the schema operations that bring db level with the
+ * models (their tables as dal_model_create_table() would make them:
+ * tables created, columns added, dropped or altered, indexes), as
+ * dal_schema_diff() gives them: *ops (*nops of them; free each with
+ * dal_schema_op_free() and the array with dal_free()) and *notes for
+ * what it left to a hand-written migration (a likely rename, changed
+ * constraints); print them with dal_schema_op_sql(). Only the models'
+ * tables are compared, and not their defaults (each backend rewrites a
+ * default's text).
+ */
+DAL_EXTERN int dal_model_diff(dal_db *db, const dal_model *const *models,
+                              int n, dal_schema_op ***ops, int *nops,
+                              char **notes);
 
 /* dal_model_check - validate the descriptor itself (done by every call
  * on first use); DAL_OK or DAL_E_MISUSE recorded on db. */
