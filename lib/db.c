@@ -129,8 +129,9 @@ int dal_exec(dal_db *db, const char *sql)
 
 /*
  * Run sql (or the compiled cq) with params on a cached statement and
- * leave it positioned on its first row. Returns DAL_ROW or DAL_DONE with *stp set (give it back
- * with dal__cache_put()), or an error with *stp NULL. A statement whose
+ * leave it positioned on its first row. Returns DAL_ROW or DAL_DONE with
+ * *stp set (give it back with dal__cache_put()), or an error with *stp
+ * NULL. A statement whose
  * cached plan went stale is prepared anew and run once more, when no
  * transaction is open (inside one, the failure has aborted it).
  */

@@ -89,6 +89,14 @@ int dal_model_check(dal_db *db, const dal_model *m)
             why = "DAL_F_DEFAULT needs the default in def";
         else if ((f->flags & DAL_F_PK) && pk >= 0)
             why = "a second primary key";
+        for (int k = 0; !why && k < i; k++)
+            if (!strcmp(m->fields[k].name, f->name))
+                why = "a second field of that name";
+        if (!why && ((f->flags & DAL_F_SOFT_DELETE) != 0)
+                    + ((f->flags & DAL_F_CREATED_AT) != 0)
+                    + ((f->flags & DAL_F_UPDATED_AT) != 0) > 1)
+            why = "one field cannot be two of soft-delete, created_at and "
+                  "updated_at";
         if (!why)
             for (int k = 0; k < 3; k++)
                 if (f->flags & sflags[k]) {
@@ -363,6 +371,12 @@ static dal_table *model_table(const dal_model *m)
         dal_t_column(t, f->name, types[f->type], flags,
                      (f->flags & DAL_F_DEFAULT) ? dal_raw(f->def, NULL, 0)
                                                 : NULL);
+        /* Also as text, which a diff's ADD COLUMN carries over. */
+        if ((f->flags & DAL_F_DEFAULT) && !t->err && t->ncols == i + 1
+            && !(t->cols[i].def_sql = dal__strdup(f->def))) {
+            dal_table_free(t);
+            return NULL;
+        }
     }
     return t;
 }
@@ -877,13 +891,23 @@ int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
 
     if (rows)
         *rows = NULL;
-    if (!db || (rc = dal_model_check(db, m)) || !rows || m->nfields > 64) {
+    if (!db || (rc = dal_model_check(db, m)) || !rows || m->nfields > 64
+        || ((flags & DAL_ONLY_DELETED)
+            && !find_flag(m, DAL_F_SOFT_DELETE))) {
         dal_expr_free(cond);
         dal_expr_free(order);
         if (!db)
             return DAL_E_MISUSE;
-        return rc ? rc : dal__seterrf(db, DAL_E_MISUSE, NULL,
-                                      "dal_model_query: bad arguments");
+        if (rc)
+            return rc;
+        if (!rows)
+            return dal__seterrf(db, DAL_E_MISUSE, NULL, "rows is NULL");
+        if (m->nfields > 64)
+            return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: "
+                                "more than 64 fields", m->table);
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "model %s has no "
+                            "soft-delete field for DAL_ONLY_DELETED",
+                            m->table);
     }
     for (i = 0; i < m->nfields; i++)
         cols[i] = dal_col(m->fields[i].name);
@@ -962,11 +986,17 @@ int dal_model_count(dal_db *db, const dal_model *m, dal_expr *cond,
     dal_query *q;
     int rc;
 
-    if (!db || (rc = dal_model_check(db, m)) || !n) {
+    if (!db || (rc = dal_model_check(db, m)) || !n
+        || ((flags & DAL_ONLY_DELETED)
+            && !find_flag(m, DAL_F_SOFT_DELETE))) {
         dal_expr_free(cond);
         if (!db)
             return DAL_E_MISUSE;
-        return rc ? rc : dal__seterrf(db, DAL_E_MISUSE, NULL, "n is NULL");
+        if (rc)
+            return rc;
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, n ? "model has no "
+                            "soft-delete field for DAL_ONLY_DELETED"
+                            : "n is NULL");
     }
     q = dal_select(dal_count(dal_star()));
     dal_q_from(q, m->table);
@@ -1011,7 +1041,21 @@ int dal_rows_take(const dal_rows *r, int i, void *obj)
         copy = dal__strndup(p, len);
         memcpy((char *)obj + f->offset, &copy, sizeof copy);
         if (!copy) {
-            dal_model_free_row(m, obj);
+            /* Free the copies made so far; the later members still point
+             * into the set's arena: clear them, they are not ours. */
+            for (int j = 0; j < m->nfields; j++) {
+                const dal_field *g = &m->fields[j];
+                char *q = NULL;
+
+                if (g->type != DAL_F_TEXT && g->type != DAL_F_JSON
+                    && g->type != DAL_F_BLOB)
+                    continue;
+                if (j < k)
+                    memcpy(&q, (char *)obj + g->offset, sizeof q);
+                dal__free(q);
+                q = NULL;
+                memcpy((char *)obj + g->offset, &q, sizeof q);
+            }
             return DAL_NOMEM;
         }
     }

@@ -265,8 +265,11 @@ static void diff_table(diff *d, const dal_table *a, const dal_table *b)
             || !same_cond(xa->where_sql, xb->where_sql))
             add_op(d, index_from(b, xb));
     }
-    if (a->nuniques != b->nuniques || a->nchecks != b->nchecks
-        || a->nfks != b->nfks || a->npk != b->npk)
+    /* Against models (ignore_defaults), CHECKs are not compared: the
+     * SQLite JSON check comes with the column, not from the model. */
+    if (a->nuniques != b->nuniques || a->nfks != b->nfks
+        || a->npk != b->npk
+        || (!d->ignore_defaults && a->nchecks != b->nchecks))
         note(d, "%s: table constraints (primary key, unique, check, foreign "
              "key) differ; write that migration by hand", b->name);
 }

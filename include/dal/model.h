@@ -23,7 +23,13 @@
  * with a size_t length member (DAL_BLOB_FIELD), DAL_F_TIMESTAMP int64_t
  * microseconds since the Unix epoch (0 for NULL). Columns are named after
  * the members. JSON is jsonb on PostgreSQL and TEXT with a json_valid()
- * CHECK on SQLite; timestamps are BIGINT microseconds on both, exact.
+ * CHECK on SQLite (declared JSON there: a bare-number document may come
+ * back in SQLite's number form); timestamps are BIGINT microseconds on
+ * both, exact. DAL_F_BOOL takes an int or a _Bool member; DAL_F_INT32 is
+ * a BIGINT column (values beyond int32 are cut when loaded). A field
+ * with a default or validation rules is written as a designated
+ * initializer ({.name = "x", ..., .def = "'new'"}): the macros leave
+ * them empty.
  *
  * A descriptor that cannot work (no or two primary keys, a member whose
  * size does not fit its type, a flag on the wrong type) is reported when
@@ -105,7 +111,9 @@ struct dal_field {
  * Lifecycle hooks, called with the object; a nonzero return from a
  * before_ hook stops the operation with that code (its message set with
  * the hook's own dal_ calls or "stopped by a hook"). NULL: none.
- * dal_model_bulk_* operations do not call per-row hooks.
+ * Order on insert: timestamps set, before_save, validation, the write,
+ * after_save. dal_model_save may call before_save twice (its update
+ * found no row, so it inserts).
  */
 typedef struct dal_model_hooks {
     int (*before_save)(dal_db *db, void *obj);   /* insert and update */
