@@ -526,6 +526,23 @@ int dal_model_diff(dal_db *db, const dal_model *const *models, int n,
 
 /* ---- writing -------------------------------------------------------- */
 
+/* Move the generator past ids given by hand (see dal_model_insert). */
+static int sync_identity(dal_db *db, const dal_model *m, const dal_field *f)
+{
+    const char *fmt = db->drv->dialect->identity_sync;
+    int64_t ignored;
+    char *sql;
+    int rc;
+
+    if (!fmt)
+        return DAL_OK;
+    if (!(sql = dal__asprintf(fmt, m->table, f->name, f->name, m->table)))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    rc = dal_query_int64(db, sql, NULL, 0, &ignored);
+    dal__free(sql);
+    return rc;
+}
+
 int dal_model_insert(dal_db *db, const dal_model *m, void *obj)
 {
     const dal_field *ret[64];
@@ -607,20 +624,8 @@ int dal_model_insert(dal_db *db, const dal_model *m, void *obj)
         return rc;
     /* A generated id given by hand: the backend's counter must move
      * past it (PostgreSQL's identity sequence does not by itself). */
-    if (explicit_id && db->drv->dialect->identity_sync) {
-        char *sql = dal__asprintf(db->drv->dialect->identity_sync, m->table,
-                                  explicit_id->name, explicit_id->name,
-                                  m->table);
-        int64_t ignored;
-
-        if (!sql)
-            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
-                               NULL);
-        rc = dal_query_int64(db, sql, NULL, 0, &ignored);
-        dal__free(sql);
-        if (rc)
-            return rc;
-    }
+    if (explicit_id && (rc = sync_identity(db, m, explicit_id)))
+        return rc;
     if (m->hooks && m->hooks->after_save)
         m->hooks->after_save(db, obj);
     return DAL_OK;
@@ -1078,4 +1083,369 @@ void dal_model_free_row(const dal_model *m, void *obj)
         p = NULL;
         memcpy((char *)obj + f->offset, &p, sizeof p);
     }
+}
+
+/* ---- bulk operations ------------------------------------------------ */
+
+/*
+ * bulk_create writes its multi-row INSERT directly rather than through
+ * the AST: one statement of placeholders, prepared once and bound again
+ * for every batch, costs nothing per row to compile, where an AST of 500
+ * rows of values would be built and compiled for each batch.
+ */
+#define BULK_ROWS 500
+
+/* The fields obj sends on insert: bit i for field i (as insert does). */
+static uint64_t send_mask(const dal_model *m, const void *obj)
+{
+    uint64_t mask = 0;
+
+    for (int i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+
+        if (!((f->flags & (DAL_F_AUTO | DAL_F_DEFAULT)) && is_unset(obj, f)))
+            mask |= (uint64_t)1 << i;
+    }
+    return mask;
+}
+
+static int popcount64(uint64_t v)
+{
+    int n = 0;
+
+    for (; v; v &= v - 1)
+        n++;
+    return n;
+}
+
+/* INSERT INTO t (cols of mask) VALUES (?, ...) x rows [RETURNING pk] */
+static int insert_sql(dal__buf *b, const dal_model *m, uint64_t mask,
+                      int rows, const dal_field *ret)
+{
+    int i, r, first = 1, ncols = popcount64(mask), rc;
+
+    b->len = 0;
+    rc = dal__buf_adds(b, "INSERT INTO ") || dal__buf_ident(b, m->table)
+         || dal__buf_adds(b, " (");
+    for (i = 0; i < m->nfields && !rc; i++) {
+        if (!(mask & ((uint64_t)1 << i)))
+            continue;
+        rc = (!first && dal__buf_adds(b, ", "))
+             || dal__buf_ident(b, m->fields[i].name);
+        first = 0;
+    }
+    rc = rc || dal__buf_adds(b, ") VALUES ");
+    for (r = 0; r < rows && !rc; r++) {
+        rc = dal__buf_adds(b, r ? ", (?" : "(?");
+        for (i = 1; i < ncols && !rc; i++)
+            rc = dal__buf_adds(b, ", ?");
+        rc = rc || dal__buf_addc(b, ')');
+    }
+    if (ret && !rc)
+        rc = dal__buf_adds(b, " RETURNING ") || dal__buf_ident(b, ret->name);
+    return rc || dal__buf_addc(b, '\0') ? DAL_NOMEM : DAL_OK;
+}
+
+/* Bind rows objs[0..rows-1]'s fields of mask to st from parameter 1. */
+static int bind_rows(dal_stmt *st, const dal_model *m, const char *objs,
+                     int rows, uint64_t mask)
+{
+    int k = 1, rc;
+
+    for (int r = 0; r < rows; r++) {
+        const char *obj = objs + (size_t)r * m->size;
+
+        for (int i = 0; i < m->nfields; i++) {
+            dal_value v;
+
+            if (!(mask & ((uint64_t)1 << i)))
+                continue;
+            v = field_value(obj, &m->fields[i]);
+            if ((rc = dal_bind_value(st, k++, &v)))
+                return rc;
+        }
+    }
+    return DAL_OK;
+}
+
+/* Stamp and validate every struct before anything is sent. */
+static int bulk_prepare_objs(dal_db *db, const dal_model *m, char *objs,
+                             int n, const char *const *names, int nnames,
+                             int stamp)
+{
+    int64_t now = now_us();
+    int rc;
+
+    for (int r = 0; r < n; r++) {
+        char *obj = objs + (size_t)r * m->size;
+
+        for (int i = 0; i < m->nfields; i++)
+            if (m->fields[i].flags & stamp)
+                set_i64(obj, &m->fields[i], now);
+        if ((rc = validate(db, m, obj, names, nnames)))
+            return rc;
+    }
+    return DAL_OK;
+}
+
+static int bulk_args(dal_db *db, const dal_model *m, const void *objs,
+                     int n, const char *fn)
+{
+    int rc;
+
+    if ((rc = dal_model_check(db, m)))
+        return rc;
+    if (n < 0 || (n > 0 && !objs))
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "%s: objs is NULL or "
+                            "n is negative", fn);
+    if (m->nfields > 64)
+        return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: more "
+                            "than 64 fields", m->table);
+    return DAL_OK;
+}
+
+/* Run the batches of bulk_create; *filled: structs whose id was set. */
+static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
+                       int flags, int *filled, int *explicit_ids)
+{
+    const dal_field *pk = find_flag(m, DAL_F_PK);
+    uint64_t pkbit = (uint64_t)1 << (pk - m->fields), st_mask = 0;
+    int max = db->drv->dialect->max_params, st_rows = 0, rc = DAL_OK;
+    dal__buf sql = {0};
+    dal_stmt *st = NULL;
+
+    for (int start = 0; start < n && rc == DAL_OK;) {
+        char *first = objs + (size_t)start * m->size;
+        uint64_t mask = send_mask(m, first);
+        int ncols = popcount64(mask), rows = 1, per, got = 0;
+        const dal_field *ret = NULL;
+
+        if (!ncols) {
+            rc = dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: an "
+                              "insert needs at least one value of its own",
+                              m->table);
+            break;
+        }
+        per = max / ncols < BULK_ROWS ? max / ncols : BULK_ROWS;
+        while (start + rows < n && rows < per
+               && send_mask(m, first + (size_t)rows * m->size) == mask)
+            rows++;
+        if ((pk->flags & DAL_F_AUTO) && (mask & pkbit))
+            *explicit_ids = 1;
+        else if ((pk->flags & DAL_F_AUTO) && !(flags & DAL_BULK_NO_IDS))
+            ret = pk;
+        /* The RETURNING column is part of the mask's key: pk is either
+         * sent (no RETURNING) or not, and the flag is fixed per call. */
+        if (!st || mask != st_mask || rows != st_rows) {
+            dal_finalize(st);
+            st = NULL;
+            if ((rc = insert_sql(&sql, m, mask, rows, ret))) {
+                rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                                 NULL);
+                break;
+            }
+            if ((rc = dal_prepare(db, sql.p, &st)))
+                break;
+            st_mask = mask;
+            st_rows = rows;
+        }
+        if ((rc = bind_rows(st, m, first, rows, mask)))
+            break;
+        while ((rc = dal_step(st)) == DAL_ROW) {
+            if (ret && got < rows) {
+                set_i64(first + (size_t)got * m->size, pk,
+                        dal_column_int64(st, 0));
+                *filled = start + ++got;
+            }
+        }
+        if (rc != DAL_DONE)
+            break;
+        rc = dal_reset(st);
+        start += rows;
+    }
+    dal_finalize(st);
+    dal__buf_free(&sql);
+    return rc;
+}
+
+int dal_model_bulk_create(dal_db *db, const dal_model *m, void *objs, int n,
+                          int flags)
+{
+    const dal_field *pk;
+    int rc, depth, filled = 0, explicit_ids = 0;
+
+    if ((rc = bulk_args(db, m, objs, n, "dal_model_bulk_create")))
+        return rc;
+    if (!n)
+        return DAL_OK;
+    if ((rc = bulk_prepare_objs(db, m, objs, n, NULL, 0,
+                                DAL_F_CREATED_AT | DAL_F_UPDATED_AT)))
+        return rc;
+    if ((rc = dal_begin(db, 0)))
+        return rc;
+    depth = dal_tx_depth(db);
+    pk = find_flag(m, DAL_F_PK);
+    rc = bulk_insert(db, m, objs, n, flags, &filled, &explicit_ids);
+    if (rc == DAL_OK && explicit_ids)
+        rc = sync_identity(db, m, pk);
+    if (rc == DAL_OK)
+        rc = dal_commit(db);
+    if (rc != DAL_OK) {
+        /* Only our own level: the caller's stays open. */
+        if (dal_tx_depth(db) >= depth)
+            dal__rollback_keep_error(db);
+        for (int r = 0; r < filled; r++)
+            set_i64((char *)objs + (size_t)r * m->size, pk, 0);
+    }
+    return rc;
+}
+
+/* UPDATE t SET f = :f, ... WHERE pk = :pk [AND live]; *sets: how many. */
+static dal_query *update_query(const dal_model *m, const char *const *names,
+                               int nnames, int *sets)
+{
+    const dal_field *pk = find_flag(m, DAL_F_PK);
+    dal_query *q = dal_update(m->table);
+    dal_expr *live;
+
+    *sets = 0;
+    for (int i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+
+        if (f->flags & (DAL_F_PK | DAL_F_CREATED_AT | DAL_F_SOFT_DELETE))
+            continue;
+        if (nnames && !has_name(names, nnames, f->name)
+            && !(f->flags & DAL_F_UPDATED_AT))
+            continue;
+        dal_q_set(q, f->name, dal_param(f->name));
+        ++*sets;
+    }
+    dal_q_where(q, dal_eq(dal_col(pk->name), dal_param(pk->name)));
+    if ((live = deleted_cond(m, 0)))
+        dal_q_where(q, live);
+    return q;
+}
+
+/* Bind obj's values to the slots of update_query and run it once. */
+static int update_one(dal_stmt *st, const dal_model *m, const char *obj,
+                      const int *slot, int64_t *changed)
+{
+    int rc;
+
+    for (int i = 0; i < m->nfields; i++) {
+        dal_value v;
+
+        if (!slot[i])
+            continue;
+        v = field_value(obj, &m->fields[i]);
+        if ((rc = dal_bind_value(st, slot[i], &v)))
+            return rc;
+    }
+    while ((rc = dal_step(st)) == DAL_ROW)
+        ;
+    if (rc != DAL_DONE)
+        return rc;
+    *changed += dal_changes(dal_stmt_db(st));
+    return dal_reset(st);
+}
+
+int dal_model_bulk_update(dal_db *db, const dal_model *m, void *objs, int n,
+                          const char *const *names, int nnames,
+                          int64_t *changed)
+{
+    int64_t total = 0;
+    int slot[64] = {0};
+    int rc, depth, sets;
+    dal_stmt *st = NULL;
+    dal_query *q;
+
+    if (changed)
+        *changed = 0;
+    if ((rc = bulk_args(db, m, objs, n, "dal_model_bulk_update")))
+        return rc;
+    if (nnames < 0 || (nnames && !names))
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_model_bulk_update: "
+                            "bad names");
+    for (int i = 0; i < nnames; i++) {
+        int k, found = 0;
+
+        for (k = 0; k < m->nfields; k++)
+            found |= names[i] && !strcmp(names[i], m->fields[k].name);
+        if (!found)
+            return dal__seterrf(db, DAL_E_RANGE, "42703", "model %s has no "
+                                "field %s", m->table,
+                                names[i] ? names[i] : "(null)");
+    }
+    if (!n)
+        return DAL_OK;
+    if ((rc = bulk_prepare_objs(db, m, objs, n, names, nnames,
+                                DAL_F_UPDATED_AT)))
+        return rc;
+    if (!(q = update_query(m, names, nnames, &sets)))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    if (!sets) {
+        dal_query_free(q);
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_model_bulk_update: "
+                            "nothing to update");
+    }
+    rc = dal_query_prepare(db, q, &st);
+    dal_query_free(q);
+    if (rc)
+        return rc;
+    for (int i = 0; i < m->nfields; i++) {
+        int k = dal_bind_param_index(st, m->fields[i].name);
+
+        slot[i] = k > 0 ? k : 0;
+    }
+    if ((rc = dal_begin(db, 0))) {
+        dal_finalize(st);
+        return rc;
+    }
+    depth = dal_tx_depth(db);
+    for (int r = 0; r < n && rc == DAL_OK; r++)
+        rc = update_one(st, m, (char *)objs + (size_t)r * m->size, slot,
+                        &total);
+    dal_finalize(st);
+    if (rc == DAL_OK)
+        rc = dal_commit(db);
+    if (rc != DAL_OK) {
+        if (dal_tx_depth(db) >= depth)
+            dal__rollback_keep_error(db);
+        return rc;
+    }
+    if (changed)
+        *changed = total;
+    return DAL_OK;
+}
+
+int dal_model_bulk_delete(dal_db *db, const dal_model *m, dal_expr *cond,
+                          int flags, int64_t *deleted)
+{
+    const dal_field *del;
+    dal_expr *which;
+    dal_query *q;
+    int rc;
+
+    if (deleted)
+        *deleted = 0;
+    if ((rc = dal_model_check(db, m)) || !cond) {
+        dal_expr_free(cond);
+        return rc ? rc : dal__seterrf(db, DAL_E_MISUSE, NULL,
+                                      "dal_model_bulk_delete: cond is NULL "
+                                      "(pass one that always holds to "
+                                      "delete every row)");
+    }
+    del = find_flag(m, DAL_F_SOFT_DELETE);
+    if (del && !(flags & DAL_HARD_DELETE)) {
+        q = dal_update(m->table);
+        dal_q_set(q, del->name, dal_int(now_us()));
+        which = dal_is_null(dal_col(del->name));
+    } else {
+        q = dal_delete(m->table);
+        which = deleted_cond(m, flags);
+    }
+    dal_q_where(q, cond);
+    if (which)
+        dal_q_where(q, which);
+    return run_write(db, q, deleted);
 }

@@ -205,6 +205,63 @@ DAL_EXTERN int dal_model_save(dal_db *db, const dal_model *m, void *obj);
 DAL_EXTERN int dal_model_delete(dal_db *db, const dal_model *m, void *obj);
 DAL_EXTERN int dal_model_restore(dal_db *db, const dal_model *m, void *obj);
 
+/* ---- bulk operations ------------------------------------------------ */
+
+/* dal_model_bulk_create flag: do not fill generated ids back. */
+#define DAL_BULK_NO_IDS 1
+/* dal_model_bulk_delete flag: DELETE rows even on a soft-delete model. */
+#define DAL_HARD_DELETE 4
+
+/*
+ * dal_model_bulk_create - insert the n structs of the array objs (each
+ * m->size bytes) in one transaction (a savepoint inside the caller's):
+ * either every row is inserted or, on any error, none is, and the ids
+ * filled so far are set back to 0. Rows go in multi-row INSERT
+ * statements of up to 500 rows (fewer when the backend's parameter limit
+ * needs it), prepared once and bound again for each batch; consecutive
+ * rows that leave the same DAL_F_AUTO / DAL_F_DEFAULT fields to the
+ * database share a statement. Generated ids are filled back into each
+ * struct through RETURNING, in the order of the rows (as both backends
+ * return them for a VALUES list), unless flags has DAL_BULK_NO_IDS;
+ * other values the database chose are not. Every struct is validated
+ * and gets its created_at / updated_at before anything is sent, so that
+ * a validation error writes nothing; no hook runs (before_save,
+ * after_save: use dal_model_insert per row for them). n 0 is DAL_OK.
+ * Errors: DAL_E_MISUSE (objs NULL with n > 0, n < 0), the validation
+ * errors of dal_model_insert, and the database's own (a duplicate key
+ * is DAL_E_CONSTRAINT / 23505 on both).
+ */
+DAL_EXTERN int dal_model_bulk_create(dal_db *db, const dal_model *m,
+                                     void *objs, int n, int flags);
+
+/*
+ * dal_model_bulk_update - update, by primary key, the rows of the n
+ * structs of objs: every field (names NULL / nnames 0) or only the named
+ * ones, with updated_at set to now, in one transaction (all rows or, on
+ * an error, none). One UPDATE is prepared and run for each struct.
+ * Soft-deleted rows are not updated. *changed (may be NULL) receives the
+ * number of rows updated; structs whose row does not exist are skipped,
+ * not an error. Every struct is validated before anything is sent; no
+ * hook runs. Errors as dal_model_update.
+ */
+DAL_EXTERN int dal_model_bulk_update(dal_db *db, const dal_model *m,
+                                     void *objs, int n,
+                                     const char *const *names, int nnames,
+                                     int64_t *changed);
+
+/*
+ * dal_model_bulk_delete - delete the rows matching cond (taken, must not
+ * be NULL: to delete every row pass a condition that always holds) in
+ * one statement, so all or none. On a soft-delete model the live rows
+ * matching cond get deleted = now (an UPDATE); with DAL_HARD_DELETE in
+ * flags they are removed (and with DAL_WITH_DELETED / DAL_ONLY_DELETED
+ * also, or only, the soft-deleted ones). *deleted (may be NULL) receives
+ * the number of rows. before_delete does not run.
+ */
+DAL_EXTERN int dal_model_bulk_delete(dal_db *db, const dal_model *m,
+                                     dal_expr *cond, int flags,
+                                     int64_t *deleted);
+
 /* ---- reading -------------------------------------------------------- */
 
 typedef struct dal_rows dal_rows;
