@@ -219,6 +219,18 @@ struct dal_driver {
     /* Nonzero when the last error says a cached plan is stale and the
      * statement should be prepared anew and run again. May be NULL. */
     int (*stale_plan)(const dal_db *db);
+    /*
+     * Bulk load through the backend's own path (PostgreSQL's COPY FROM
+     * STDIN): nrows rows of ncols values into table (cols), row r's
+     * values written into vals by row(ctx, r, vals), which returns
+     * DAL_OK or an error it recorded. One statement: on an error no row
+     * is loaded. NULL when the backend has none (the caller then uses
+     * multi-row INSERTs).
+     */
+    int (*copy_in)(dal_db *db, void *conn, const char *table,
+                   const char *const *cols, int ncols, int nrows,
+                   int (*row)(void *ctx, int r, dal_value *vals),
+                   void *ctx);
 };
 
 /* Internal bind flag: the text is followed by a NUL byte. */

@@ -2,7 +2,8 @@
  * model.c - C structs mapped to tables. Every operation is a query AST
  * built from the descriptor and run through the statement cache, so a
  * model's statements are prepared once per connection, and the model
- * layer has no SQL of its own and no backend cases.
+ * layer has no backend cases. The one exception to the AST is the bulk
+ * insert (see below); PostgreSQL's COPY is reached through the driver.
  *
  * Loaded rows go into a dal_rows set: the structs in one array, their
  * text and blobs in an arena of large chunks owned by the set, so that
@@ -1204,6 +1205,44 @@ static int bulk_args(dal_db *db, const dal_model *m, const void *objs,
     return DAL_OK;
 }
 
+typedef struct copy_ctx {
+    const dal_model *m;
+    const char *objs;
+    const int *fields;  /* the mask's field indexes */
+    int ncols;
+} copy_ctx;
+
+static int copy_row(void *ctx, int r, dal_value *vals)
+{
+    const copy_ctx *cc = ctx;
+    const char *obj = cc->objs + (size_t)r * cc->m->size;
+
+    for (int i = 0; i < cc->ncols; i++)
+        vals[i] = field_value(obj, &cc->m->fields[cc->fields[i]]);
+    return DAL_OK;
+}
+
+/* Load rows structs from objs, all sending mask, through the driver. */
+static int copy_run(dal_db *db, const dal_model *m, const char *objs,
+                    int rows, uint64_t mask)
+{
+    const char *cols[64];
+    int fields[64], n = 0;
+    copy_ctx cc;
+
+    for (int i = 0; i < m->nfields; i++)
+        if (mask & ((uint64_t)1 << i)) {
+            fields[n] = i;
+            cols[n++] = m->fields[i].name;
+        }
+    cc.m = m;
+    cc.objs = objs;
+    cc.fields = fields;
+    cc.ncols = n;
+    return db->drv->copy_in(db, db->conn, m->table, cols, n, rows,
+                            copy_row, &cc);
+}
+
 /* Run the batches of bulk_create; *filled: structs whose id was set. */
 static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
                        int flags, int *filled, int *explicit_ids)
@@ -1211,6 +1250,7 @@ static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
     const dal_field *pk = find_flag(m, DAL_F_PK);
     uint64_t pkbit = (uint64_t)1 << (pk - m->fields), st_mask = 0;
     int max = db->drv->dialect->max_params, st_rows = 0, rc = DAL_OK;
+    int copy_in = db->drv->copy_in != NULL;
     dal__buf sql = {0};
     dal_stmt *st = NULL;
 
@@ -1226,14 +1266,22 @@ static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
                               m->table);
             break;
         }
-        per = max / ncols < BULK_ROWS ? max / ncols : BULK_ROWS;
-        while (start + rows < n && rows < per
-               && send_mask(m, first + (size_t)rows * m->size) == mask)
-            rows++;
         if ((pk->flags & DAL_F_AUTO) && (mask & pkbit))
             *explicit_ids = 1;
         else if ((pk->flags & DAL_F_AUTO) && !(flags & DAL_BULK_NO_IDS))
             ret = pk;
+        /* No ids to return: the backend's bulk path takes the whole run
+         * of rows in one statement. */
+        per = !ret && copy_in ? n
+              : max / ncols < BULK_ROWS ? max / ncols : BULK_ROWS;
+        while (start + rows < n && rows < per
+               && send_mask(m, first + (size_t)rows * m->size) == mask)
+            rows++;
+        if (!ret && copy_in) {
+            rc = copy_run(db, m, first, rows, mask);
+            start += rows;
+            continue;
+        }
         /* The RETURNING column is part of the mask's key: pk is either
          * sent (no RETURNING) or not, and the flag is fixed per call. */
         if (!st || mask != st_mask || rows != st_rows) {

@@ -915,6 +915,135 @@ static int pg_stale_plan(const dal_db *db)
            && strstr(dal_errmsg(db), "cached plan must not change result");
 }
 
+/* ---- COPY FROM STDIN ------------------------------------------------ */
+
+#define COPY_FLUSH 65536
+
+/* v in COPY's text format (a NUL-free run; \N for NULL). */
+static int copy_value(dal__buf *b, const dal_value *v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char num[40];
+    size_t i, n;
+
+    switch (v->type) {
+    case DAL_TYPE_NULL:
+        return dal__buf_adds(b, "\\N");
+    case DAL_TYPE_BOOL:
+        return dal__buf_addc(b, v->u.b ? 't' : 'f');
+    case DAL_TYPE_INT64:
+        snprintf(num, sizeof num, "%lld", (long long)v->u.i);
+        return dal__buf_adds(b, num);
+    case DAL_TYPE_DOUBLE:
+        if (isnan(v->u.d))
+            return dal__buf_adds(b, "NaN");
+        if (isinf(v->u.d))
+            return dal__buf_adds(b, v->u.d < 0 ? "-Infinity" : "Infinity");
+        snprintf(num, sizeof num, "%.17g", v->u.d);
+        return dal__buf_adds(b, num);
+    case DAL_TYPE_TEXT:
+        n = v->u.s.len == DAL_NTS ? strlen(v->u.s.p) : v->u.s.len;
+        if (dal__buf_reserve(b, 2 * n))
+            return DAL_NOMEM;
+        for (i = 0; i < n; i++) {
+            char ch = v->u.s.p[i];
+            const char *esc = ch == '\\' ? "\\\\" : ch == '\t' ? "\\t"
+                              : ch == '\n' ? "\\n" : ch == '\r' ? "\\r"
+                              : NULL;
+
+            if (esc) {
+                b->p[b->len++] = esc[0];
+                b->p[b->len++] = esc[1];
+            } else {
+                b->p[b->len++] = ch;
+            }
+        }
+        return DAL_OK;
+    default: /* bytea's hex form, its backslash escaped for COPY */
+        n = v->u.s.len;
+        if (dal__buf_reserve(b, 3 + 2 * n) || dal__buf_adds(b, "\\\\x"))
+            return DAL_NOMEM;
+        for (i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)v->u.s.p[i];
+
+            b->p[b->len++] = hex[ch >> 4];
+            b->p[b->len++] = hex[ch & 15];
+        }
+        return DAL_OK;
+    }
+}
+
+/* End a COPY (with errmsg: abort it) and read its result. */
+static int copy_end(dal_db *db, pg_conn *c, const char *errmsg, int rc)
+{
+    PGresult *res;
+    int end = PQputCopyEnd(c->pc, errmsg);
+
+    while ((res = PQgetResult(c->pc)) != NULL) {
+        if (rc == DAL_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = result_err(db, c, res);
+        else if (rc == DAL_OK)
+            note_changes(c, res);
+        PQclear(res);
+    }
+    if (rc == DAL_OK && end != 1)
+        rc = conn_err(db, c);
+    return rc;
+}
+
+static int pg_copy_in(dal_db *db, void *conn, const char *table,
+                      const char *const *cols, int ncols, int nrows,
+                      int (*row)(void *ctx, int r, dal_value *vals),
+                      void *ctx)
+{
+    pg_conn *c = conn;
+    dal__buf b = {0};
+    dal_value vals[64];
+    PGresult *res;
+    int rc = DAL_OK, i, r;
+
+    if (ncols < 1 || ncols > 64)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "COPY of %d columns",
+                            ncols);
+    if (dal__buf_adds(&b, "COPY ") || dal__buf_ident(&b, table)
+        || dal__buf_adds(&b, " ("))
+        goto oom;
+    for (i = 0; i < ncols; i++)
+        if ((i && dal__buf_adds(&b, ", ")) || dal__buf_ident(&b, cols[i]))
+            goto oom;
+    if (dal__buf_adds(&b, ") FROM STDIN") || dal__buf_addc(&b, '\0'))
+        goto oom;
+    res = PQexec(c->pc, b.p);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = result_err(db, c, res);
+        PQclear(res);
+        dal__buf_free(&b);
+        return rc;
+    }
+    PQclear(res);
+    b.len = 0;
+    for (r = 0; r < nrows && rc == DAL_OK; r++) {
+        if ((rc = row(ctx, r, vals)))
+            break;
+        for (i = 0; i < ncols && rc == DAL_OK; i++)
+            rc = (i && dal__buf_addc(&b, '\t'))
+                 || copy_value(&b, &vals[i]) ? nomem(db) : DAL_OK;
+        if (rc == DAL_OK && dal__buf_addc(&b, '\n'))
+            rc = nomem(db);
+        if (rc == DAL_OK && (b.len >= COPY_FLUSH || r == nrows - 1)) {
+            if (PQputCopyData(c->pc, b.p, (int)b.len) != 1)
+                rc = conn_err(db, c);
+            b.len = 0;
+        }
+    }
+    dal__buf_free(&b);
+    return copy_end(db, c, rc ? "libdal: COPY stopped by an error" : NULL,
+                    rc);
+oom:
+    dal__buf_free(&b);
+    return nomem(db);
+}
+
 static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
 
 const struct dal_driver dal__pg_driver = {
@@ -949,4 +1078,5 @@ const struct dal_driver dal__pg_driver = {
     .begin_sql = pg_begin_sql,
     .end_sql = NULL,
     .stale_plan = pg_stale_plan,
+    .copy_in = pg_copy_in,
 };

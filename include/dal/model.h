@@ -216,14 +216,16 @@ DAL_EXTERN int dal_model_restore(dal_db *db, const dal_model *m, void *obj);
  * dal_model_bulk_create - insert the n structs of the array objs (each
  * m->size bytes) in one transaction (a savepoint inside the caller's):
  * either every row is inserted or, on any error, none is, and the ids
- * filled so far are set back to 0. Rows go in multi-row INSERT
- * statements of up to 500 rows (fewer when the backend's parameter limit
- * needs it), prepared once and bound again for each batch; consecutive
- * rows that leave the same DAL_F_AUTO / DAL_F_DEFAULT fields to the
- * database share a statement. Generated ids are filled back into each
- * struct through RETURNING, in the order of the rows (as both backends
- * return them for a VALUES list), unless flags has DAL_BULK_NO_IDS;
- * other values the database chose are not. Every struct is validated
+ * filled so far are set back to 0. Consecutive rows that leave the same
+ * DAL_F_AUTO / DAL_F_DEFAULT fields to the database go in one run. When
+ * no ids are to be returned (DAL_BULK_NO_IDS, or no DAL_F_AUTO key left
+ * to the database), PostgreSQL loads each run with one COPY FROM STDIN.
+ * Otherwise, and always on SQLite, a run goes in multi-row INSERT
+ * statements of up to 500 rows (fewer when the backend's parameter
+ * limit needs it), prepared once and bound again for each batch, and
+ * generated ids are filled back into each struct through RETURNING, in
+ * the order of the rows (as both backends return them for a VALUES
+ * list); other values the database chose are not filled back. Every struct is validated
  * and gets its created_at / updated_at before anything is sent, so that
  * a validation error writes nothing; no hook runs (before_save,
  * after_save: use dal_model_insert per row for them). n 0 is DAL_OK.
