@@ -228,8 +228,8 @@ DAL_EXTERN int dal_model_restore(dal_db *db, const dal_model *m, void *obj);
  * list); other values the database chose are not filled back. Every
  * struct is validated and gets its created_at / updated_at before
  * anything is sent, so that a validation error writes nothing; no hook
- * runs (before_save,
- * after_save: use dal_model_insert per row for them). n 0 is DAL_OK.
+ * runs (before_save, after_save: use dal_model_insert per row for
+ * them). n 0 is DAL_OK.
  * Errors: DAL_E_MISUSE (objs NULL with n > 0, n < 0), the validation
  * errors of dal_model_insert, and the database's own (a duplicate key
  * is DAL_E_CONSTRAINT / 23505 on both).
