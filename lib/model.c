@@ -10,6 +10,7 @@
  * loading does one allocation per chunk, not one per field.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +32,7 @@ struct dal_rows {
     char *items;
     int n, cap;
     chunk *arena;
+    const dal_field *key;   /* relation sets: sorted by it, for _match */
 };
 
 /* ---- descriptor ----------------------------------------------------- */
@@ -885,36 +887,37 @@ static int load_row(dal_rows *r, dal_stmt *st)
     return DAL_OK;
 }
 
-int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
-                    dal_expr *order, int64_t limit, int flags,
-                    dal_rows **rows)
+/* Run q (taken) and append its rows to r. */
+static int load_into(dal_db *db, dal_query *q, dal_rows *r)
+{
+    dal_stmt *st;
+    int rc = run(db, q, &st);
+
+    while (rc == DAL_ROW) {
+        if (load_row(r, st)) {
+            rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+            break;
+        }
+        rc = dal_step(st);
+    }
+    if (st) {
+        if (rc == DAL_DONE)
+            dal__cache_put(db, st);
+        else
+            dal__cache_drop(db, st);
+    }
+    return rc == DAL_DONE ? DAL_OK : rc;
+}
+
+/* SELECT m's columns FROM its table WHERE (cond) AND live, with order
+ * (taken) or by primary key, and limit. */
+static dal_query *select_query(const dal_model *m, dal_expr *cond,
+                               dal_expr *order, int64_t limit, int flags)
 {
     dal_expr *cols[64], *live;
-    dal_rows *r;
-    dal_stmt *st;
     dal_query *q;
-    int rc, i;
+    int i;
 
-    if (rows)
-        *rows = NULL;
-    if (!db || (rc = dal_model_check(db, m)) || !rows || m->nfields > 64
-        || ((flags & DAL_ONLY_DELETED)
-            && !find_flag(m, DAL_F_SOFT_DELETE))) {
-        dal_expr_free(cond);
-        dal_expr_free(order);
-        if (!db)
-            return DAL_E_MISUSE;
-        if (rc)
-            return rc;
-        if (!rows)
-            return dal__seterrf(db, DAL_E_MISUSE, NULL, "rows is NULL");
-        if (m->nfields > 64)
-            return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: "
-                                "more than 64 fields", m->table);
-        return dal__seterrf(db, DAL_E_MISUSE, NULL, "model %s has no "
-                            "soft-delete field for DAL_ONLY_DELETED",
-                            m->table);
-    }
     for (i = 0; i < m->nfields; i++)
         cols[i] = dal_col(m->fields[i].name);
     q = dal_select_n(cols, m->nfields);
@@ -936,33 +939,74 @@ int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
     }
     if (limit > 0)
         dal_q_limit(q, limit);
-    r = dal__calloc(1, sizeof *r);
-    if (!r) {
-        dal_query_free(q);
-        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    return q;
+}
+
+/* The checks every loading call makes; frees cond and order on error. */
+static int load_args(dal_db *db, const dal_model *m, dal_expr *cond,
+                     dal_expr *order, int flags, dal_rows **rows)
+{
+    int rc;
+
+    if (rows)
+        *rows = NULL;
+    if (db && !(rc = dal_model_check(db, m)) && rows && m->nfields <= 64
+        && !((flags & DAL_ONLY_DELETED)
+             && !find_flag(m, DAL_F_SOFT_DELETE)))
+        return DAL_OK;
+    dal_expr_free(cond);
+    dal_expr_free(order);
+    if (!db)
+        return DAL_E_MISUSE;
+    if (rc)
+        return rc;
+    if (!rows)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "rows is NULL");
+    if (m->nfields > 64)
+        return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: "
+                            "more than 64 fields", m->table);
+    return dal__seterrf(db, DAL_E_MISUSE, NULL, "model %s has no "
+                        "soft-delete field for DAL_ONLY_DELETED", m->table);
+}
+
+static dal_rows *new_rows(dal_db *db, const dal_model *m)
+{
+    dal_rows *r = dal__calloc(1, sizeof *r);
+
+    if (!r)
+        dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    else
+        r->m = m;
+    return r;
+}
+
+static void after_load(dal_db *db, dal_rows *r)
+{
+    if (r->m->hooks && r->m->hooks->after_load)
+        for (int i = 0; i < r->n; i++)
+            r->m->hooks->after_load(db, dal_rows_at(r, i));
+}
+
+int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
+                    dal_expr *order, int64_t limit, int flags,
+                    dal_rows **rows)
+{
+    dal_rows *r;
+    int rc;
+
+    if ((rc = load_args(db, m, cond, order, flags, rows)))
+        return rc;
+    if (!(r = new_rows(db, m))) {
+        dal_expr_free(cond);
+        dal_expr_free(order);
+        return DAL_NOMEM;
     }
-    r->m = m;
-    rc = run(db, q, &st);
-    while (rc == DAL_ROW) {
-        if (load_row(r, st)) {
-            rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
-            break;
-        }
-        rc = dal_step(st);
-    }
-    if (st) {
-        if (rc == DAL_DONE)
-            dal__cache_put(db, st);
-        else
-            dal__cache_drop(db, st);
-    }
-    if (rc != DAL_DONE) {
+    if ((rc = load_into(db, select_query(m, cond, order, limit, flags),
+                        r))) {
         dal_rows_free(r);
         return rc;
     }
-    if (m->hooks && m->hooks->after_load)
-        for (i = 0; i < r->n; i++)
-            m->hooks->after_load(db, dal_rows_at(r, i));
+    after_load(db, r);
     *rows = r;
     return r->n ? DAL_OK : DAL_DONE;
 }
@@ -1496,4 +1540,253 @@ int dal_model_bulk_delete(dal_db *db, const dal_model *m, dal_expr *cond,
     if (which)
         dal_q_where(q, which);
     return run_write(db, q, deleted);
+}
+
+/* ---- relations ------------------------------------------------------ */
+
+static const dal_field *named_field(const dal_model *m, const char *name)
+{
+    for (int i = 0; name && i < m->nfields; i++)
+        if (!strcmp(m->fields[i].name, name))
+            return &m->fields[i];
+    return NULL;
+}
+
+static int is_key_type(const dal_field *f)
+{
+    return f->type == DAL_F_INT64 || f->type == DAL_F_INT32
+           || f->type == DAL_F_TEXT;
+}
+
+/* Order of two keys of one field (both INT64 or both TEXT; NULL first). */
+static int key_cmp(const dal_value *a, const dal_value *b)
+{
+    if (a->type != b->type)
+        return a->type == DAL_TYPE_NULL ? -1
+               : b->type == DAL_TYPE_NULL ? 1 : (int)a->type - (int)b->type;
+    if (a->type == DAL_TYPE_INT64)
+        return (a->u.i > b->u.i) - (a->u.i < b->u.i);
+    if (a->type == DAL_TYPE_TEXT)
+        return strcmp(a->u.s.p, b->u.s.p);
+    return 0;
+}
+
+static int value_qcmp(const void *a, const void *b)
+{
+    return key_cmp(a, b);
+}
+
+typedef struct keyed {
+    dal_value key;
+    int idx;
+} keyed;
+
+static int keyed_qcmp(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    int c = key_cmp(&x->key, &y->key);
+
+    return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The distinct non-NULL values of f over src's rows, sorted. */
+static int distinct_keys(dal_db *db, const dal_rows *src, const dal_field *f,
+                         dal_value **keys, int *nkeys)
+{
+    dal_value *k = NULL;
+    int i, n = 0;
+
+    *keys = NULL;
+    *nkeys = 0;
+    if (!src->n)
+        return DAL_OK;
+    if (!(k = dal__malloc((size_t)src->n * sizeof *k)))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    for (i = 0; i < src->n; i++) {
+        dal_value v = field_value(src->items + (size_t)i * src->m->size, f);
+
+        if (v.type != DAL_TYPE_NULL)
+            k[n++] = v;
+    }
+    qsort(k, (size_t)n, sizeof *k, value_qcmp);
+    for (i = 1, *nkeys = n ? 1 : 0; i < n; i++)
+        if (key_cmp(&k[i], &k[*nkeys - 1]))
+            k[(*nkeys)++] = k[i];
+    *keys = k;
+    return DAL_OK;
+}
+
+/* Sort r's structs by their key field (stable), for dal_rows_match. */
+static int sort_by_key(dal_db *db, dal_rows *r, const dal_field *f)
+{
+    size_t size = r->m->size;
+    keyed *order;
+    char *items;
+    int i;
+
+    r->key = f;
+    if (r->n < 2)
+        return DAL_OK;
+    order = dal__malloc((size_t)r->n * sizeof *order);
+    items = dal__malloc((size_t)r->n * size);
+    if (!order || !items) {
+        dal__free(order);
+        dal__free(items);
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    }
+    for (i = 0; i < r->n; i++) {
+        order[i].key = field_value(r->items + (size_t)i * size, f);
+        order[i].idx = i;
+    }
+    qsort(order, (size_t)r->n, sizeof *order, keyed_qcmp);
+    for (i = 0; i < r->n; i++)
+        memcpy(items + (size_t)i * size,
+               r->items + (size_t)order[i].idx * size, size);
+    dal__free(order);
+    dal__free(r->items);
+    r->items = items;
+    r->cap = r->n;
+    return DAL_OK;
+}
+
+/*
+ * Load target's rows whose field tf is one of the values of field sf over
+ * src's rows: one query (one per max_params keys), the set sorted by tf.
+ */
+static int related(dal_db *db, const dal_rows *src, const dal_field *sf,
+                   const dal_model *target, const dal_field *tf, int flags,
+                   dal_rows **out)
+{
+    int per = db->drv->dialect->max_params - 16, rc = DAL_OK, nkeys, i;
+    dal_value *keys;
+    dal_rows *r;
+
+    if ((rc = distinct_keys(db, src, sf, &keys, &nkeys)))
+        return rc;
+    if (!(r = new_rows(db, target))) {
+        dal__free(keys);
+        return DAL_NOMEM;
+    }
+    for (i = 0; i < nkeys && rc == DAL_OK; i += per) {
+        int n = nkeys - i < per ? nkeys - i : per;
+        dal_expr **in = dal__malloc((size_t)n * sizeof *in);
+
+        if (!in) {
+            rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+            break;
+        }
+        for (int k = 0; k < n; k++)
+            in[k] = dal_value_expr(&keys[i + k]);
+        rc = load_into(db, select_query(target,
+                                        dal_in_n(dal_col(tf->name), in, n),
+                                        NULL, 0, flags), r);
+        dal__free(in);
+    }
+    dal__free(keys);
+    if (rc == DAL_OK)
+        rc = sort_by_key(db, r, tf);
+    if (rc != DAL_OK) {
+        dal_rows_free(r);
+        return rc;
+    }
+    after_load(db, r);
+    *out = r;
+    return r->n ? DAL_OK : DAL_DONE;
+}
+
+/* The checks of has_many and belongs_to: sf of src's model, tf of
+ * target, of one key type. */
+static int relation_args(dal_db *db, const dal_rows *src,
+                         const dal_model *target, const dal_field *sf,
+                         const dal_field *tf, const char *fk, int flags,
+                         dal_rows **out)
+{
+    int rc;
+
+    if ((rc = load_args(db, target, NULL, NULL, flags, out)))
+        return rc;
+    if (!src)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "the row set is NULL");
+    if (!sf || !tf)
+        return dal__seterrf(db, DAL_E_RANGE, "42703", "no field %s in "
+                            "model %s", fk ? fk : "(null)",
+                            sf ? target->table : src->m->table);
+    if (!is_key_type(sf) || !is_key_type(tf)
+        || (sf->type == DAL_F_TEXT) != (tf->type == DAL_F_TEXT))
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "%s.%s and %s.%s "
+                            "cannot be joined: keys must be both integers "
+                            "or both text", src->m->table, sf->name,
+                            target->table, tf->name);
+    return DAL_OK;
+}
+
+int dal_model_has_many(dal_db *db, const dal_rows *parents,
+                       const dal_model *child, const char *fk, int flags,
+                       dal_rows **children)
+{
+    const dal_field *pk = parents ? find_flag(parents->m, DAL_F_PK) : NULL;
+    const dal_field *f;
+    int rc;
+
+    if (db && child && dal_model_check(db, child) == DAL_OK)
+        f = named_field(child, fk);
+    else
+        f = NULL;
+    if ((rc = relation_args(db, parents, child, pk, f, fk, flags,
+                            children)))
+        return rc;
+    return related(db, parents, pk, child, f, flags, children);
+}
+
+int dal_model_belongs_to(dal_db *db, const dal_rows *children,
+                         const char *fk, const dal_model *parent, int flags,
+                         dal_rows **parents)
+{
+    const dal_field *f = children ? named_field(children->m, fk) : NULL;
+    const dal_field *pk;
+    int rc;
+
+    if (db && parent && dal_model_check(db, parent) == DAL_OK)
+        pk = find_flag(parent, DAL_F_PK);
+    else
+        pk = NULL;
+    if ((rc = relation_args(db, children, parent, f, pk, fk, flags,
+                            parents)))
+        return rc;
+    return related(db, children, f, parent, pk, flags, parents);
+}
+
+int dal_rows_match(const dal_rows *r, const dal_value *key, int *first)
+{
+    int lo = 0, hi, n;
+    dal_value k;
+
+    if (first)
+        *first = 0;
+    if (!r || !r->key || !key)
+        return -1;
+    k = *key;
+    if (k.type == DAL_TYPE_TEXT && !k.u.s.p)
+        return 0;
+    hi = r->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        dal_value v = field_value(r->items + (size_t)mid * r->m->size,
+                                  r->key);
+
+        if (key_cmp(&v, &k) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (n = 0; lo + n < r->n; n++) {
+        dal_value v = field_value(r->items + (size_t)(lo + n) * r->m->size,
+                                  r->key);
+
+        if (key_cmp(&v, &k))
+            break;
+    }
+    if (first)
+        *first = lo;
+    return n;
 }

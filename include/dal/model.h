@@ -312,6 +312,49 @@ DAL_EXTERN void dal_rows_free(dal_rows *rows);
 DAL_EXTERN int dal_rows_take(const dal_rows *rows, int i, void *obj);
 DAL_EXTERN void dal_model_free_row(const dal_model *m, void *obj);
 
+/* ---- relations ------------------------------------------------------ */
+
+/*
+ * dal_model_has_many - eager-load the children of every row of parents:
+ * the rows of child whose field fk (an integer or text field) equals a
+ * parent's primary key, in one query for the whole set (one per about
+ * 30000 distinct parents, the backends' parameter limit), never one per
+ * parent. *children is a new set (free it with dal_rows_free()), sorted
+ * by fk and, for one parent, by the child's primary key; find a
+ * parent's children in it with dal_rows_match(). flags as for
+ * dal_model_query (soft-deleted children are left out by default);
+ * after_load runs for each child. DAL_DONE (and an empty set) when no
+ * parent has children. Errors: DAL_E_RANGE (42703) when child has no
+ * field fk, DAL_E_MISUSE when fk and the parent's key are not both
+ * integers or both text, the set or db is NULL, or a descriptor is bad.
+ */
+DAL_EXTERN int dal_model_has_many(dal_db *db, const dal_rows *parents,
+                                  const dal_model *child, const char *fk,
+                                  int flags, dal_rows **children);
+
+/*
+ * dal_model_belongs_to - eager-load the parents of every row of
+ * children: the rows of parent whose primary key is the value of the
+ * children's field fk (NULLs skipped), in one query as for
+ * dal_model_has_many, into a new set *parents sorted by primary key;
+ * find a child's parent with dal_rows_match() on its fk value. For one
+ * struct, dal_model_find() on its fk does the same. Errors as
+ * dal_model_has_many.
+ */
+DAL_EXTERN int dal_model_belongs_to(dal_db *db, const dal_rows *children,
+                                    const char *fk, const dal_model *parent,
+                                    int flags, dal_rows **parents);
+
+/*
+ * dal_rows_match - in a set from dal_model_has_many (keyed by fk) or
+ * dal_model_belongs_to (keyed by primary key), the number of rows whose
+ * key equals key (DAL_V_INT64 for an integer key, DAL_V_TEXT for
+ * text), found by binary search; they are rows *first (may be NULL) to
+ * *first + count - 1. -1 when rows is not such a set or key is NULL.
+ */
+DAL_EXTERN int dal_rows_match(const dal_rows *rows, const dal_value *key,
+                              int *first);
+
 #ifdef __cplusplus
 }
 #endif
