@@ -128,11 +128,18 @@ typedef struct dal_model {
     const dal_field *fields;
     int nfields;
     const dal_model_hooks *hooks; /* or NULL */
+    /* The registry name of the model's database (dal_registry_model_db),
+     * NULL for "main". */
+    const char *database;
 } dal_model;
 
 #define DAL_MODEL(T, table, fields) \
     {(table), sizeof(T), (fields), \
-     (int)(sizeof(fields) / sizeof((fields)[0])), NULL}
+     (int)(sizeof(fields) / sizeof((fields)[0])), NULL, NULL}
+/* A model that lives in the registry's database db ("archive"). */
+#define DAL_MODEL_IN(db, T, table, fields) \
+    {(table), sizeof(T), (fields), \
+     (int)(sizeof(fields) / sizeof((fields)[0])), NULL, (db)}
 
 /* ---- table ---------------------------------------------------------- */
 
@@ -354,6 +361,58 @@ DAL_EXTERN int dal_model_belongs_to(dal_db *db, const dal_rows *children,
  */
 DAL_EXTERN int dal_rows_match(const dal_rows *rows, const dal_value *key,
                               int *first);
+
+/* ---- named databases ------------------------------------------------ */
+
+typedef struct dal_registry dal_registry;
+
+/*
+ * A registry maps names to URLs and opens each database on first use,
+ * so that a program keeps its users in "main" and its events in
+ * "archive", and each model (DAL_MODEL_IN, or the database member of
+ * dal_model) finds its connection by name:
+ *
+ *   dal_registry_add(reg, "main", "postgres://app@/shop", NULL);
+ *   dal_registry_add(reg, "archive", "sqlite:archive.db", NULL);
+ *   dal_registry_model_db(reg, &event_model, &db);  // the archive
+ *
+ * The connections belong to the registry: do not dal_close() them;
+ * dal_registry_free() closes them all. Like a dal_db, a registry is used
+ * by one thread at a time (one registry per thread, or a lock of the
+ * program's own).
+ *
+ * dal_registry_new - a new, empty registry in *reg (DAL_NOMEM, or
+ * DAL_E_MISUSE for a NULL reg).
+ */
+DAL_EXTERN int dal_registry_new(dal_registry **reg);
+
+/*
+ * dal_registry_add - register url under name (both copied). The URL is
+ * parsed now: a malformed one is DAL_E_URL with the parser's message
+ * (never the password) in *errmsg. A name registered already, or a NULL
+ * or empty argument, is DAL_E_MISUSE. errmsg may be NULL; else *errmsg
+ * is NULL on success or a message to free with dal_free().
+ */
+DAL_EXTERN int dal_registry_add(dal_registry *reg, const char *name,
+                                const char *url, char **errmsg);
+
+/*
+ * dal_registry_db - the connection registered as name (NULL: "main"),
+ * opened on the first call and the same handle afterwards. DAL_E_RANGE
+ * (*db NULL) for a name never registered. When the connection fails,
+ * *db is the failed handle as dal_open() gives it: read its error and
+ * dal_close() it; the registry keeps nothing and tries again next call.
+ */
+DAL_EXTERN int dal_registry_db(dal_registry *reg, const char *name,
+                               dal_db **db);
+
+/* dal_registry_model_db - dal_registry_db() for m's database name. */
+DAL_EXTERN int dal_registry_model_db(dal_registry *reg, const dal_model *m,
+                                     dal_db **db);
+
+/* dal_registry_free - close every connection the registry opened and
+ * free it. NULL is ignored. */
+DAL_EXTERN void dal_registry_free(dal_registry *reg);
 
 #ifdef __cplusplus
 }
