@@ -53,11 +53,28 @@ static long live_blocks;  /* blocks libdal holds */
 static long alloc_calls;  /* allocations libdal has made */
 static long base_blocks;  /* live_blocks when the test started */
 
+/* Failure injection (the nomem tests): while fail_at is N > 0, libdal's
+ * N-th allocation since nomem_arm() returns NULL. */
+static long fail_at;      /* the allocation that fails; 0: none */
+static long fail_seq;     /* allocations since nomem_arm() */
+static int fail_hit;      /* the allocation fail_at was failed */
+
+static int inject_failure(void)
+{
+    if (fail_at <= 0 || ++fail_seq != fail_at)
+        return 0;
+    fail_hit = 1;
+    return 1;
+}
+
 static void *c_malloc(size_t n)
 {
-    void *p = malloc(n);
+    void *p;
 
     alloc_calls++;
+    if (inject_failure())
+        return NULL;
+    p = malloc(n);
     if (p)
         live_blocks++;
     return p;
@@ -65,9 +82,12 @@ static void *c_malloc(size_t n)
 
 static void *c_realloc(void *p, size_t n)
 {
-    void *q = realloc(p, n);
+    void *q;
 
     alloc_calls++;
+    if (inject_failure())
+        return NULL;
+    q = realloc(p, n);
     if (q && !p)
         live_blocks++;
     return q;
@@ -724,7 +744,7 @@ static const dal_model_hooks hk_hooks = {
     hk_before_save, hk_after_save, hk_before_delete, hk_after_load,
 };
 static const dal_model hk_model = {
-    "mt_hook", sizeof(hk), hk_fields, NELEM(hk_fields), &hk_hooks,
+    "mt_hook", sizeof(hk), hk_fields, NELEM(hk_fields), &hk_hooks, NULL,
 };
 
 /* ---- fixture --------------------------------------------------------- */
@@ -766,6 +786,7 @@ static void setup(void)
     int rc;
 
     base_blocks = live_blocks;
+    fail_at = 0;
     if (test_backend == BE_SQLITE_FILE) {
         int fd;
 
@@ -1972,6 +1993,10 @@ START_TEST(t_bad_descriptor)
     dal_rows_free(rows);
     CK_MISUSE(dal_model_count(db, m, dal_eq(dal_col("plain"), dal_int(1)),
                               0, &n));
+    CK_MISUSE(dal_model_bulk_create(db, m, &o, 1, 0));
+    CK_MISUSE(dal_model_bulk_update(db, m, &o, 1, NULL, 0, &n));
+    CK_MISUSE(dal_model_bulk_delete(db, m, dal_eq(dal_col("plain"),
+                                                  dal_int(1)), 0, &n));
     /* Asking again gives the same answer. */
     CK_MISUSE(dal_model_check(db, m));
     ck_assert_msg(!table_exists(m->table), "%s: table created", c->what);
@@ -2516,6 +2541,1335 @@ START_TEST(t_model_diff)
 }
 END_TEST
 
+/* ---- bulk operations --------------------------------------------------- */
+
+/* A unique NOT NULL field, a max_len rule and both timestamps. */
+typedef struct item {
+    int64_t id;
+    char *sku;
+    int64_t qty;
+    double price;
+    char *note;
+    int64_t created_at;
+    int64_t updated_at;
+} item;
+
+#define NOTE_MAX 40
+
+static const dal_field item_fields[] = {
+    DAL_FIELD(item, id, DAL_F_INT64, DAL_F_PK | DAL_F_AUTO),
+    DAL_FIELD(item, sku, DAL_F_TEXT, DAL_F_UNIQUE | DAL_F_NOT_NULL),
+    DAL_FIELD(item, qty, DAL_F_INT64, 0),
+    DAL_FIELD(item, price, DAL_F_DOUBLE, 0),
+    VAL_FIELD(item, note, DAL_F_TEXT, NOTE_MAX, 0, 0, NULL),
+    DAL_FIELD(item, created_at, DAL_F_TIMESTAMP, DAL_F_CREATED_AT),
+    DAL_FIELD(item, updated_at, DAL_F_TIMESTAMP, DAL_F_UPDATED_AT),
+};
+static const dal_model item_model = DAL_MODEL(item, "mt_item", item_fields);
+
+/* 41 bytes: one more than the note's max_len. */
+#define NOTE_TOO_LONG "12345678901234567890123456789012345678901"
+
+/* An array of n items and the text they point to (plain malloc: the
+ * caller's memory, not libdal's). */
+typedef struct item_set {
+    int n;
+    item *v;
+    char (*sku)[32];
+    char (*note)[48];
+} item_set;
+
+static void items_make(item_set *s, int n, const char *prefix)
+{
+    size_t k = n > 0 ? (size_t)n : 1;
+    int i;
+
+    s->n = n;
+    s->v = calloc(k, sizeof *s->v);
+    s->sku = calloc(k, sizeof *s->sku);
+    s->note = calloc(k, sizeof *s->note);
+    ck_assert(s->v != NULL && s->sku != NULL && s->note != NULL);
+    for (i = 0; i < n; i++) {
+        snprintf(s->sku[i], sizeof s->sku[i], "%s-%05d", prefix, i);
+        s->v[i].sku = s->sku[i];
+        s->v[i].qty = (int64_t)i * 3 - 7;
+        s->v[i].price = i + 0.25;
+        if (i % 7) {
+            snprintf(s->note[i], sizeof s->note[i], "note %d \xc3\xa9", i);
+            s->v[i].note = s->note[i];
+        }
+    }
+}
+
+static void items_free(item_set *s)
+{
+    free(s->v);
+    free(s->sku);
+    free(s->note);
+    memset(s, 0, sizeof *s);
+}
+
+/* t's ids and text, with the ids (and stamps) of from. */
+static void items_take_ids(item_set *t, const item_set *from)
+{
+    int i;
+
+    ck_assert_int_eq(t->n, from->n);
+    for (i = 0; i < t->n; i++) {
+        t->v[i].id = from->v[i].id;
+        t->v[i].created_at = from->v[i].created_at;
+        t->v[i].updated_at = from->v[i].updated_at;
+    }
+}
+
+static void ck_item(const item *got, const item *want, int k)
+{
+    ck_assert_ptr_nonnull(got);
+    ck_assert_msg(got->id == want->id, "item %d: id %" PRId64 ", want %"
+                  PRId64, k, got->id, want->id);
+    ck_assert_msg(same_text(got->sku, want->sku), "item %d: sku %s, want "
+                  "%s", k, S(got->sku), S(want->sku));
+    ck_assert_msg(got->qty == want->qty, "item %d: qty %" PRId64 ", want %"
+                  PRId64, k, got->qty, want->qty);
+    ck_assert_msg(got->price == want->price, "item %d: price %.17g, want "
+                  "%.17g", k, got->price, want->price);
+    ck_assert_msg(same_text(got->note, want->note), "item %d: note %s, "
+                  "want %s", k, S(got->note), S(want->note));
+    ck_assert_msg(got->created_at == want->created_at, "item %d: "
+                  "created_at %" PRId64 ", want %" PRId64, k,
+                  got->created_at, want->created_at);
+    ck_assert_msg(got->updated_at == want->updated_at, "item %d: "
+                  "updated_at %" PRId64 ", want %" PRId64, k,
+                  got->updated_at, want->updated_at);
+}
+
+/* Every id set, in the order of the array (as bulk_create fills them). */
+static void ck_ids_ascending(const item_set *s)
+{
+    int i;
+
+    for (i = 0; i < s->n; i++)
+        ck_assert_msg(s->v[i].id > 0 && (i == 0 ||
+                                         s->v[i].id > s->v[i - 1].id),
+                      "item %d: id %" PRId64 " after %" PRId64, i,
+                      s->v[i].id, i ? s->v[i - 1].id : 0);
+}
+
+/* Every id 0: nothing filled in, or set back after an error. */
+static void ck_ids_zero(const item_set *s)
+{
+    int i;
+
+    for (i = 0; i < s->n; i++)
+        ck_assert_msg(s->v[i].id == 0, "item %d: id %" PRId64 " after a "
+                      "failed bulk_create, want 0", i, s->v[i].id);
+}
+
+/* m's table holds exactly s's rows (ids ascending in s), field for
+ * field. */
+static void ck_items_db(const dal_model *m, const item_set *s)
+{
+    dal_rows *rows = NULL;
+    int k;
+
+    CK_RC(dal_model_query(db, m, NULL, NULL, 0, 0, &rows),
+          s->n ? DAL_OK : DAL_DONE);
+    ck_assert_int_eq(dal_rows_count(rows), s->n);
+    for (k = 0; k < s->n; k++)
+        ck_item(dal_rows_at(rows, k), &s->v[k], k);
+    dal_rows_free(rows);
+}
+
+/* A timestamp the library set "now", between t0 and t1 (with slack for
+ * clock granularity). */
+#define CK_NOW(v, t0, t1, what, k) \
+    ck_assert_msg((v) >= (t0) - 2000000 && (v) <= (t1) + 2000000, \
+                  "%s of item %d: %" PRId64 " not within [%" PRId64 \
+                  ", %" PRId64 "]", (what), (k), (int64_t)(v), \
+                  (int64_t)(t0), (int64_t)(t1))
+
+#define BULK_N 1234
+
+START_TEST(t_bulk_create)
+{
+    dal_model m = on_table(&item_model, "mt_bulk");
+    static const int probe[] = {0, 1, 498, 499, 500, 501, 999, 1000, 1001,
+                                1232, 1233};
+    item_set s;
+    dal_rows *rows;
+    int64_t t0, t1, n = -1, nulls = 0;
+    int i;
+
+    DROP("mt_bulk");
+    CK_OK(dal_model_create_table(db, &m));
+    items_make(&s, BULK_N, "sku");
+    t0 = now_us();
+    CK_OK(dal_model_bulk_create(db, &m, s.v, s.n, 0));
+    t1 = now_us();
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+
+    /* Every row, once: three statements' worth (500 + 500 + 234). */
+    ck_assert_int_eq(rows_in("mt_bulk"), BULK_N);
+    CK_OK(dal_model_count(db, &m, NULL, 0, &n));
+    ck_assert_int_eq(n, BULK_N);
+    ck_assert_int_eq(qint("SELECT count(DISTINCT sku) FROM mt_bulk"),
+                     BULK_N);
+
+    /* Ids filled back in the order of the rows: a fresh table's ids. */
+    ck_ids_ascending(&s);
+    for (i = 0; i < BULK_N; i++) {
+        ck_assert_msg(s.v[i].id == i + 1, "item %d: id %" PRId64
+                      ", want %d", i, s.v[i].id, i + 1);
+        CK_NOW(s.v[i].created_at, t0, t1, "created_at", i);
+        CK_NOW(s.v[i].updated_at, t0, t1, "updated_at", i);
+        if (s.v[i].note == NULL)
+            nulls++;
+    }
+    /* The caller's text is left alone. */
+    ck_assert_ptr_eq(s.v[7].sku, s.sku[7]);
+    ck_assert_ptr_null(s.v[7].note);
+
+    /* Each id is its row's, with the values sent and the stamps. */
+    ck_items_db(&m, &s);
+    for (i = 0; i < NELEM(probe); i++) {
+        item *got = find(&m, s.v[probe[i]].id, &rows, DAL_OK);
+
+        ck_item(got, &s.v[probe[i]], probe[i]);
+        dal_rows_free(rows);
+    }
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulk WHERE note IS "
+                          "NULL"), nulls);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulk WHERE created_at "
+                          "IS NULL OR updated_at IS NULL"), 0);
+    ck_assert_int_eq(qint("SELECT qty FROM mt_bulk WHERE sku = "
+                          "'sku-01000'"), 2993);
+
+    /* n 0: DAL_OK and nothing written, objs NULL or not. */
+    CK_OK(dal_model_bulk_create(db, &m, s.v, 0, 0));
+    CK_OK(dal_model_bulk_create(db, &m, NULL, 0, 0));
+    CK_OK(dal_model_bulk_create(db, &m, NULL, 0, DAL_BULK_NO_IDS));
+    ck_assert_int_eq(rows_in("mt_bulk"), BULK_N);
+
+    /* Misuse, and nothing written. */
+    CK_ERR(dal_model_bulk_create(db, &m, NULL, 3, 0), DAL_E_MISUSE, NULL,
+           NULL);
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, -1, 0), DAL_E_MISUSE, NULL,
+           NULL);
+    CK_ERR(dal_model_bulk_create(db, NULL, s.v, 1, 0), DAL_E_MISUSE, NULL,
+           NULL);
+    ck_assert_int_eq(dal_model_bulk_create(NULL, &m, s.v, 1, 0),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(rows_in("mt_bulk"), BULK_N);
+    ck_assert_int_eq(s.v[0].id, 1);
+
+    /* The generator moved past the rows: a later insert is new. */
+    {
+        item one;
+
+        memset(&one, 0, sizeof one);
+        one.sku = "after";
+        CK_OK(dal_model_insert(db, &m, &one));
+        ck_assert_int_eq(one.id, BULK_N + 1);
+    }
+    items_free(&s);
+}
+END_TEST
+
+START_TEST(t_bulk_no_ids)
+{
+    dal_model m = on_table(&item_model, "mt_bulknoid");
+    item_set s;
+    dal_rows *rows = NULL;
+    char *seen;
+    int64_t t0, t1;
+    int i;
+
+    DROP("mt_bulknoid");
+    CK_OK(dal_model_create_table(db, &m));
+    items_make(&s, 777, "nid");
+    t0 = now_us();
+    CK_OK(dal_model_bulk_create(db, &m, s.v, s.n, DAL_BULK_NO_IDS));
+    t1 = now_us();
+    ck_assert_int_eq(rows_in("mt_bulknoid"), 777);
+    /* Ids stay 0; the stamps are set all the same. */
+    ck_ids_zero(&s);
+    for (i = 0; i < s.n; i++) {
+        CK_NOW(s.v[i].created_at, t0, t1, "created_at", i);
+        CK_NOW(s.v[i].updated_at, t0, t1, "updated_at", i);
+    }
+
+    /* Every row is there once, with its values (matched by sku). */
+    seen = calloc((size_t)s.n, 1);
+    ck_assert_ptr_nonnull(seen);
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), s.n);
+    for (i = 0; i < s.n; i++) {
+        item *got = dal_rows_at(rows, i), want;
+        int k = -1;
+
+        ck_assert_msg(got->sku && sscanf(got->sku, "nid-%d", &k) == 1 &&
+                      k >= 0 && k < s.n && !seen[k], "row %d: sku %s",
+                      i, S(got->sku));
+        seen[k] = 1;
+        ck_assert_int_gt(got->id, 0);
+        want = s.v[k];
+        want.id = got->id;
+        ck_item(got, &want, k);
+    }
+    dal_rows_free(rows);
+    free(seen);
+    items_free(&s);
+}
+END_TEST
+
+/* Every field type, NULLs and edge values, through the bulk path. */
+START_TEST(t_bulk_types)
+{
+    dal_model m = on_table(&rec_model, "mt_bulktypes");
+    enum { N = 1001 };
+    rec *r = calloc(N, sizeof *r);
+    dal_rows *rows;
+    int i;
+
+    ck_assert_ptr_nonnull(r);
+    DROP("mt_bulktypes");
+    CK_OK(dal_model_create_table(db, &m));
+    for (i = 0; i < N; i++)
+        r[i] = sample(i % 4);
+    CK_OK(dal_model_bulk_create(db, &m, r, N, 0));
+    ck_assert_int_eq(rows_in("mt_bulktypes"), N);
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), N);
+    for (i = 0; i < N; i++) {
+        rec want = sample(i % 4);
+
+        ck_assert_int_eq(r[i].id, i + 1);
+        check_rec(dal_rows_at(rows, i), &want, i + 1);
+    }
+    dal_rows_free(rows);
+    /* NULLs went as NULLs: sample 1, every fourth row. */
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulktypes WHERE name "
+                          "IS NULL AND data IS NULL AND ts IS NULL AND "
+                          "settings IS NULL"), (N + 2) / 4);
+    free(r);
+}
+END_TEST
+
+/* Rows that leave different DAL_F_DEFAULT fields to the database, in
+ * runs and interleaved: different statements, one order of ids. */
+START_TEST(t_bulk_defaults)
+{
+    dal_model m = on_table(&defd_model, "mt_bulkdef");
+    enum { N = 700 };
+    static char status[N][16], label[N][16];
+    defd *d = calloc(N, sizeof *d);
+    dal_rows *rows;
+    int i;
+
+    ck_assert_ptr_nonnull(d);
+    DROP("mt_bulkdef");
+    CK_OK(dal_model_create_table(db, &m));
+    for (i = 0; i < N; i++) {
+        int kind = i < 400 ? i % 4 : i < 600 ? 1 : 0;
+
+        snprintf(label[i], sizeof label[i], "l%d", i);
+        d[i].label = label[i];
+        if (kind == 1 || kind == 3) {
+            snprintf(status[i], sizeof status[i], "s%d", i);
+            d[i].status = status[i];
+        }
+        if (kind == 1 || kind == 2)
+            d[i].qty = i + 1;
+        if (kind == 1) {
+            d[i].level = 2;
+            d[i].ratio = 0.25;
+        }
+    }
+    CK_OK(dal_model_bulk_create(db, &m, d, N, 0));
+    ck_assert_int_eq(rows_in("mt_bulkdef"), N);
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), N);
+    for (i = 0; i < N; i++) {
+        defd *got = dal_rows_at(rows, i);
+        int kind = i < 400 ? i % 4 : i < 600 ? 1 : 0;
+
+        ck_assert_msg(d[i].id == i + 1, "row %d: id %" PRId64, i, d[i].id);
+        ck_assert_int_eq(got->id, d[i].id);
+        ck_assert_str_eq(got->label, label[i]);
+        ck_assert_str_eq(got->status, kind == 1 || kind == 3 ? status[i]
+                                                             : "new");
+        ck_assert_int_eq(got->qty, kind == 1 || kind == 2 ? i + 1 : 7);
+        ck_assert_int_eq(got->level, kind == 1 ? 2 : 3);
+        ck_assert(got->ratio == (kind == 1 ? 0.25 : 0.5));
+    }
+    dal_rows_free(rows);
+    free(d);
+}
+END_TEST
+
+/* Explicit ids on a DAL_F_AUTO key among generated ones, in one call:
+ * all inserted, and no generated id, in the call or after it, takes an
+ * explicit one (SQLite takes max + 1; PostgreSQL's sequence has to be
+ * moved past them, as dal_model_insert does). */
+START_TEST(t_bulk_mixed_ids)
+{
+    dal_model m = on_table(&item_model, "mt_bulkmix");
+    static const int64_t given[] = {0, 0, 3, 4, 0, 0, 100, 0, 200};
+    item_set s, more;
+    dal_rows *rows;
+    item one;
+    int i, k;
+
+    DROP("mt_bulkmix");
+    CK_OK(dal_model_create_table(db, &m));
+    items_make(&s, NELEM(given), "mix");
+    for (i = 0; i < s.n; i++)
+        s.v[i].id = given[i];
+    CK_OK(dal_model_bulk_create(db, &m, s.v, s.n, 0));
+    ck_assert_int_eq(rows_in("mt_bulkmix"), s.n);
+    for (i = 0; i < s.n; i++) {
+        item *got;
+
+        if (given[i])
+            ck_assert_int_eq(s.v[i].id, given[i]);
+        ck_assert_int_gt(s.v[i].id, 0);
+        for (k = 0; k < i; k++)
+            ck_assert_msg(s.v[k].id != s.v[i].id, "items %d and %d: id %"
+                          PRId64, k, i, s.v[i].id);
+        got = find(&m, s.v[i].id, &rows, DAL_OK);
+        ck_item(got, &s.v[i], i);
+        dal_rows_free(rows);
+    }
+
+    /* Later generated ids do not collide either. */
+    memset(&one, 0, sizeof one);
+    one.sku = "one more";
+    CK_OK(dal_model_insert(db, &m, &one));
+    for (i = 0; i < s.n; i++)
+        ck_assert_int_ne(one.id, s.v[i].id);
+    items_make(&more, 3, "more");
+    CK_OK(dal_model_bulk_create(db, &m, more.v, more.n, 0));
+    for (k = 0; k < more.n; k++) {
+        ck_assert_int_gt(more.v[k].id, 0);
+        ck_assert_int_ne(more.v[k].id, one.id);
+        for (i = 0; i < s.n; i++)
+            ck_assert_int_ne(more.v[k].id, s.v[i].id);
+    }
+    ck_assert_int_eq(rows_in("mt_bulkmix"), s.n + 1 + more.n);
+    items_free(&more);
+    items_free(&s);
+}
+END_TEST
+
+/* All or nothing: an error at row 700 (of 1000: the second statement)
+ * leaves no row of the call, and every id 0 again. */
+START_TEST(t_bulk_create_atomic)
+{
+    dal_model m = on_table(&item_model, "mt_bulkatom");
+    item_set s;
+    item pre;
+    dal_rows *rows;
+    int i;
+
+    DROP("mt_bulkatom");
+    CK_OK(dal_model_create_table(db, &m));
+    memset(&pre, 0, sizeof pre);
+    pre.sku = "taken";
+    CK_OK(dal_model_insert(db, &m, &pre));
+    items_make(&s, 1000, "at");
+
+    /* A duplicate of a row already in the table. */
+    s.v[700].sku = "taken";
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, 0), DAL_E_CONSTRAINT,
+           "23505", NULL);
+    ck_assert_int_eq(rows_in("mt_bulkatom"), 1);
+    ck_ids_zero(&s);
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+
+    /* A duplicate within the call: row 700 repeats row 10, whose
+     * statement (the first 500 rows) had gone through. */
+    s.v[700].sku = s.sku[10];
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, 0), DAL_E_CONSTRAINT,
+           "23505", NULL);
+    ck_assert_int_eq(rows_in("mt_bulkatom"), 1);
+    ck_ids_zero(&s);
+    s.v[700].sku = s.sku[700];
+
+    /* Also with DAL_BULK_NO_IDS. */
+    s.v[900].sku = s.sku[20];
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, DAL_BULK_NO_IDS),
+           DAL_E_CONSTRAINT, "23505", NULL);
+    ck_assert_int_eq(rows_in("mt_bulkatom"), 1);
+    s.v[900].sku = s.sku[900];
+
+    /* An explicit id that is taken: the primary key, 23505 too. */
+    s.v[650].id = pre.id;
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, 0), DAL_E_CONSTRAINT,
+           "23505", NULL);
+    ck_assert_int_eq(rows_in("mt_bulkatom"), 1);
+    for (i = 0; i < s.n; i++)
+        if (i != 650)
+            ck_assert_msg(s.v[i].id == 0, "item %d: id %" PRId64, i,
+                          s.v[i].id);
+    s.v[650].id = 0;
+
+    /* Validation, before anything is sent: NOT NULL (what the database
+     * would say) and max_len, each naming the field. */
+    s.v[700].sku = NULL;
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, 0), DAL_E_CONSTRAINT,
+           "23502", "sku");
+    ck_assert_int_eq(rows_in("mt_bulkatom"), 1);
+    ck_ids_zero(&s);
+    s.v[700].sku = s.sku[700];
+    s.v[999].note = NOTE_TOO_LONG;
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, 0), DAL_E_DATA,
+           "22023", "note");
+    ck_assert_int_eq(rows_in("mt_bulkatom"), 1);
+    ck_ids_zero(&s);
+    s.v[999].note = NULL;
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+
+    /* The handle is fine: the same rows, fixed, go in. */
+    CK_OK(dal_model_bulk_create(db, &m, s.v, s.n, 0));
+    ck_assert_int_eq(rows_in("mt_bulkatom"), 1001);
+    ck_ids_ascending(&s);
+    for (i = 0; i < s.n; i++)
+        ck_assert_int_ne(s.v[i].id, pre.id);
+    for (i = 0; i < s.n; i += 111) {
+        item *got = find(&m, s.v[i].id, &rows, DAL_OK);
+
+        ck_item(got, &s.v[i], i);
+        dal_rows_free(rows);
+    }
+    items_free(&s);
+}
+END_TEST
+
+/* Inside the caller's transaction: a savepoint. A failure undoes the
+ * call only (the caller's transaction goes on, on PostgreSQL too); a
+ * success is undone by the caller's rollback. */
+START_TEST(t_bulk_create_tx)
+{
+    dal_model m = on_table(&item_model, "mt_bulktx");
+    item_set s, r;
+    item first, second;
+
+    DROP("mt_bulktx");
+    CK_OK(dal_model_create_table(db, &m));
+    items_make(&s, 600, "tx");
+
+    CK_OK(dal_begin(db, 0));
+    memset(&first, 0, sizeof first);
+    first.sku = "first";
+    CK_OK(dal_model_insert(db, &m, &first));
+    s.v[550].sku = "first";
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, 0), DAL_E_CONSTRAINT,
+           "23505", NULL);
+    ck_ids_zero(&s);
+    ck_assert_int_eq(dal_tx_depth(db), 1);
+    /* The caller's insert is still there, and the transaction works. */
+    ck_assert_int_eq(rows_in("mt_bulktx"), 1);
+    memset(&second, 0, sizeof second);
+    second.sku = "second";
+    CK_OK(dal_model_insert(db, &m, &second));
+    /* A validation failure, the same. */
+    s.v[550].sku = NULL;
+    CK_ERR(dal_model_bulk_create(db, &m, s.v, s.n, 0), DAL_E_CONSTRAINT,
+           "23502", "sku");
+    ck_assert_int_eq(dal_tx_depth(db), 1);
+    ck_assert_int_eq(rows_in("mt_bulktx"), 2);
+    /* And a success inside the transaction. */
+    s.v[550].sku = s.sku[550];
+    CK_OK(dal_model_bulk_create(db, &m, s.v, s.n, 0));
+    ck_ids_ascending(&s);
+    ck_assert_int_eq(dal_tx_depth(db), 1);
+    ck_assert_int_eq(rows_in("mt_bulktx"), 602);
+    CK_OK(dal_commit(db));
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+    ck_assert_int_eq(rows_in("mt_bulktx"), 602);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulktx WHERE sku IN "
+                          "('first', 'second')"), 2);
+
+    /* The call does not commit the caller's transaction. */
+    items_make(&r, 5, "rolled");
+    CK_OK(dal_begin(db, 0));
+    CK_OK(dal_model_bulk_create(db, &m, r.v, r.n, 0));
+    ck_assert_int_eq(dal_tx_depth(db), 1);
+    ck_assert_int_eq(rows_in("mt_bulktx"), 607);
+    CK_OK(dal_rollback(db));
+    ck_assert_int_eq(rows_in("mt_bulktx"), 602);
+    items_free(&r);
+    items_free(&s);
+}
+END_TEST
+
+/* No hook runs in a bulk operation. */
+START_TEST(t_bulk_hooks)
+{
+    dal_model m = on_table(&hk_model, "mt_bulkhook");
+    hk h[3] = {{0, "keep", 1, 0}, {0, "refuse", 2, 0}, {0, "x", 3, 0}};
+    int64_t n = -1;
+
+    DROP("mt_bulkhook");
+    CK_OK(dal_model_create_table(db, &m));
+    CK_OK(dal_model_bulk_create(db, &m, h, 3, 0));
+    ck_assert_int_eq(n_before_save, 0);
+    ck_assert_int_eq(n_after_save, 0);
+    ck_assert_int_eq(h[1].n, 2);
+    ck_assert_int_eq(qint("SELECT sum(n) FROM mt_bulkhook"), 6);
+    h[0].n = 10;
+    h[1].n = 20;
+    h[2].n = 30;
+    CK_OK(dal_model_bulk_update(db, &m, h, 3, NULL, 0, &n));
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(n_before_save, 0);
+    ck_assert_int_eq(n_after_save, 0);
+    ck_assert_int_eq(qint("SELECT sum(n) FROM mt_bulkhook"), 60);
+    /* before_delete would refuse "keep". */
+    n = -1;
+    CK_OK(dal_model_bulk_delete(db, &m, dal_gt(dal_col("n"), dal_int(0)),
+                                0, &n));
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(n_before_delete, 0);
+    ck_assert_int_eq(rows_in("mt_bulkhook"), 0);
+}
+END_TEST
+
+START_TEST(t_bulk_update)
+{
+    dal_model m = on_table(&item_model, "mt_bulkupd");
+    static const char *const named[] = {"qty", "note"};
+    static const char *const bad[] = {"qty", "nope"};
+    item_set orig, upd, upd2, ghost;
+    int64_t changed = -1, t0, t1, *stamp;
+    dal_rows *rows;
+    int i;
+
+    DROP("mt_bulkupd");
+    CK_OK(dal_model_create_table(db, &m));
+    items_make(&orig, 1000, "u");
+    CK_OK(dal_model_bulk_create(db, &m, orig.v, orig.n, 0));
+    ck_ids_ascending(&orig);
+
+    /* Every field of every row. */
+    items_make(&upd, 1000, "new");
+    items_take_ids(&upd, &orig);
+    for (i = 0; i < upd.n; i++) {
+        upd.v[i].qty = 10000 + i;
+        upd.v[i].price = -i - 0.5;
+        upd.v[i].note = i % 5 ? upd.note[i] : NULL;
+    }
+    sleep_ms(20);
+    t0 = now_us();
+    CK_OK(dal_model_bulk_update(db, &m, upd.v, upd.n, NULL, 0, &changed));
+    t1 = now_us();
+    ck_assert_int_eq(changed, 1000);
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+    stamp = calloc((size_t)upd.n, sizeof *stamp);
+    ck_assert_ptr_nonnull(stamp);
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), 1000);
+    for (i = 0; i < upd.n; i++) {
+        item *got = dal_rows_at(rows, i), want = upd.v[i];
+
+        /* created_at kept; updated_at now, later than before. */
+        CK_NOW(got->updated_at, t0, t1, "updated_at", i);
+        ck_assert_int_gt(got->updated_at, orig.v[i].updated_at);
+        want.created_at = orig.v[i].created_at;
+        want.updated_at = got->updated_at;
+        ck_item(got, &want, i);
+        stamp[i] = got->updated_at;
+    }
+    dal_rows_free(rows);
+
+    /* Named fields only: the others are not written (nor validated: a
+     * NULL sku is fine). */
+    items_make(&upd2, 1000, "zzz");
+    items_take_ids(&upd2, &orig);
+    for (i = 0; i < upd2.n; i++) {
+        upd2.v[i].qty = 20000 + i;
+        upd2.v[i].price = 12345.5;
+        snprintf(upd2.note[i], sizeof upd2.note[i], "named %d", i);
+        upd2.v[i].note = upd2.note[i];
+    }
+    upd2.v[3].sku = NULL;
+    sleep_ms(20);
+    changed = -1;
+    CK_OK(dal_model_bulk_update(db, &m, upd2.v, upd2.n, named, 2,
+                                &changed));
+    ck_assert_int_eq(changed, 1000);
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), 1000);
+    for (i = 0; i < upd2.n; i++) {
+        item *got = dal_rows_at(rows, i), want = upd.v[i];
+
+        want.qty = 20000 + i;
+        want.note = upd2.note[i];
+        want.created_at = orig.v[i].created_at;
+        ck_assert_int_gt(got->updated_at, stamp[i]);
+        want.updated_at = got->updated_at;
+        ck_item(got, &want, i);
+    }
+    dal_rows_free(rows);
+
+    /* Structs built by hand (created_at 0): created_at stays, as with
+     * dal_model_update. */
+    {
+        item hand[3];
+
+        memset(hand, 0, sizeof hand);
+        for (i = 0; i < 3; i++) {
+            hand[i].id = orig.v[i].id;
+            hand[i].sku = orig.sku[i];
+            hand[i].qty = -1;
+        }
+        changed = -1;
+        CK_OK(dal_model_bulk_update(db, &m, hand, 3, NULL, 0, &changed));
+        ck_assert_int_eq(changed, 3);
+        for (i = 0; i < 3; i++) {
+            item *got = find(&m, orig.v[i].id, &rows, DAL_OK);
+
+            ck_assert_int_eq(got->qty, -1);
+            ck_assert_str_eq(got->sku, orig.sku[i]);
+            ck_assert_int_eq(got->created_at, orig.v[i].created_at);
+            dal_rows_free(rows);
+        }
+    }
+
+    /* A struct whose row does not exist is skipped, not an error. */
+    items_make(&ghost, 5, "ghost");
+    for (i = 0; i < 5; i++)
+        ghost.v[i].id = orig.v[10 + i].id;
+    ghost.v[2].id = orig.v[999].id + 100000;
+    changed = -1;
+    CK_OK(dal_model_bulk_update(db, &m, ghost.v, ghost.n, NULL, 0,
+                                &changed));
+    ck_assert_int_eq(changed, 4);
+    ck_assert_int_eq(rows_in("mt_bulkupd"), 1000);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkupd WHERE sku LIKE "
+                          "'ghost-%'"), 4);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkupd WHERE sku = "
+                          "'ghost-00002'"), 0);
+    /* changed may be NULL. */
+    ghost.v[0].qty = 4242;
+    CK_OK(dal_model_bulk_update(db, &m, ghost.v, 1, NULL, 0, NULL));
+    ck_assert_int_eq(qint("SELECT qty FROM mt_bulkupd WHERE sku = "
+                          "'ghost-00000'"), 4242);
+
+    /* Misuse; a name that is not a field: an error, nothing written. */
+    CK_ERR(dal_model_bulk_update(db, &m, NULL, 2, NULL, 0, &changed),
+           DAL_E_MISUSE, NULL, NULL);
+    CK_ERR(dal_model_bulk_update(db, &m, ghost.v, -1, NULL, 0, &changed),
+           DAL_E_MISUSE, NULL, NULL);
+    CK_ERR(dal_model_bulk_update(db, &m, ghost.v, 1, NULL, 1, &changed),
+           DAL_E_MISUSE, NULL, NULL);
+    CK_ERR(dal_model_bulk_update(db, &m, ghost.v, 1, named, -1, &changed),
+           DAL_E_MISUSE, NULL, NULL);
+    CK_ERR(dal_model_bulk_update(db, NULL, ghost.v, 1, NULL, 0, &changed),
+           DAL_E_MISUSE, NULL, NULL);
+    ck_assert_int_eq(dal_model_bulk_update(NULL, &m, ghost.v, 1, NULL, 0,
+                                           &changed), DAL_E_MISUSE);
+    ghost.v[0].qty = 1;
+    {
+        int rc = dal_model_bulk_update(db, &m, ghost.v, 1, bad, 2,
+                                       &changed);
+
+        ck_assert_msg(rc != DAL_OK && rc != DAL_DONE && rc != DAL_ROW,
+                      "bulk_update of an unknown field -> %d", rc);
+    }
+    ck_assert_int_eq(qint("SELECT qty FROM mt_bulkupd WHERE sku = "
+                          "'ghost-00000'"), 4242);
+    free(stamp);
+    items_free(&ghost);
+    items_free(&upd2);
+    items_free(&upd);
+    items_free(&orig);
+}
+END_TEST
+
+/* Soft-deleted rows are not updated (restore them first). */
+START_TEST(t_bulk_update_soft)
+{
+    dal_model m = on_table(&acct_model, "mt_bulkupdsoft");
+    enum { N = 10 };
+    static const char *const score_only[] = {"score"};
+    static char email[N][16];
+    acct a[N];
+    int64_t changed = -1;
+    int i;
+
+    DROP("mt_bulkupdsoft");
+    CK_OK(dal_model_create_table(db, &m));
+    memset(a, 0, sizeof a);
+    for (i = 0; i < N; i++) {
+        snprintf(email[i], sizeof email[i], "a%d@x", i);
+        a[i].email = email[i];
+        a[i].tier = "t";
+        a[i].score = i;
+    }
+    CK_OK(dal_model_bulk_create(db, &m, a, N, 0));
+    CK_OK(dal_model_delete(db, &m, &a[2]));
+    CK_OK(dal_model_delete(db, &m, &a[5]));
+    for (i = 0; i < N; i++)
+        a[i].score = 1000 + i;
+    CK_OK(dal_model_bulk_update(db, &m, a, N, NULL, 0, &changed));
+    ck_assert_int_eq(changed, N - 2);
+    ck_assert_int_eq(qint("SELECT score FROM mt_bulkupdsoft WHERE email = "
+                          "'a2@x'"), 2);
+    ck_assert_int_eq(qint("SELECT score FROM mt_bulkupdsoft WHERE email = "
+                          "'a5@x'"), 5);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkupdsoft WHERE "
+                          "score >= 1000"), N - 2);
+    /* Still deleted. */
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkupdsoft WHERE "
+                          "deleted_at IS NOT NULL"), 2);
+    for (i = 0; i < N; i++)
+        a[i].score = 2000 + i;
+    changed = -1;
+    CK_OK(dal_model_bulk_update(db, &m, a, N, score_only, 1, &changed));
+    ck_assert_int_eq(changed, N - 2);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkupdsoft WHERE "
+                          "score >= 2000"), N - 2);
+    ck_assert_int_eq(qint("SELECT score FROM mt_bulkupdsoft WHERE email = "
+                          "'a5@x'"), 5);
+}
+END_TEST
+
+/* All or nothing: an error at struct 500 (of 1000) leaves every row as
+ * it was, updated_at included. */
+START_TEST(t_bulk_update_atomic)
+{
+    dal_model m = on_table(&item_model, "mt_bulkupdat");
+    static const char *const qty_only[] = {"qty"};
+    item_set orig, upd;
+    item extra;
+    int64_t changed;
+    int i;
+
+    DROP("mt_bulkupdat");
+    CK_OK(dal_model_create_table(db, &m));
+    items_make(&orig, 1000, "a");
+    CK_OK(dal_model_bulk_create(db, &m, orig.v, orig.n, 0));
+    items_make(&upd, 1000, "new");
+    items_take_ids(&upd, &orig);
+    for (i = 0; i < upd.n; i++)
+        upd.v[i].qty = 50000 + i;
+    sleep_ms(5);
+
+    /* Struct 499 takes the sku struct 0 has just been given. */
+    upd.v[499].sku = upd.sku[0];
+    changed = -1;
+    CK_ERR(dal_model_bulk_update(db, &m, upd.v, upd.n, NULL, 0, &changed),
+           DAL_E_CONSTRAINT, "23505", NULL);
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+    ck_items_db(&m, &orig);
+    upd.v[499].sku = upd.sku[499];
+
+    /* Validation: nothing is sent. */
+    upd.v[800].note = NOTE_TOO_LONG;
+    CK_ERR(dal_model_bulk_update(db, &m, upd.v, upd.n, NULL, 0, &changed),
+           DAL_E_DATA, "22023", "note");
+    ck_items_db(&m, &orig);
+    upd.v[300].sku = NULL;
+    upd.v[800].note = NULL;
+    CK_ERR(dal_model_bulk_update(db, &m, upd.v, upd.n, NULL, 0, &changed),
+           DAL_E_CONSTRAINT, "23502", "sku");
+    ck_items_db(&m, &orig);
+
+    /* Only the named fields are validated. */
+    upd.v[800].note = NOTE_TOO_LONG;
+    changed = -1;
+    CK_OK(dal_model_bulk_update(db, &m, upd.v, upd.n, qty_only, 1,
+                                &changed));
+    ck_assert_int_eq(changed, 1000);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkupdat WHERE qty >= "
+                          "50000 AND sku LIKE 'a-%'"), 1000);
+    upd.v[300].sku = upd.sku[300];
+    upd.v[800].note = upd.note[800];
+
+    /* In the caller's transaction: the transaction goes on. */
+    CK_OK(dal_begin(db, 0));
+    memset(&extra, 0, sizeof extra);
+    extra.sku = "extra";
+    CK_OK(dal_model_insert(db, &m, &extra));
+    upd.v[499].sku = upd.sku[0];
+    CK_ERR(dal_model_bulk_update(db, &m, upd.v, upd.n, NULL, 0, &changed),
+           DAL_E_CONSTRAINT, "23505", NULL);
+    ck_assert_int_eq(dal_tx_depth(db), 1);
+    ck_assert_int_eq(rows_in("mt_bulkupdat"), 1001);
+    memset(&extra, 0, sizeof extra);
+    extra.sku = "extra2";
+    CK_OK(dal_model_insert(db, &m, &extra));
+    CK_OK(dal_commit(db));
+    ck_assert_int_eq(rows_in("mt_bulkupdat"), 1002);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkupdat WHERE sku "
+                          "LIKE 'new-%'"), 0);
+    items_free(&upd);
+    items_free(&orig);
+}
+END_TEST
+
+START_TEST(t_bulk_delete)
+{
+    dal_model m = on_table(&item_model, "mt_bulkdel");
+    item_set s;
+    int64_t n;
+    int rc;
+
+    DROP("mt_bulkdel");
+    CK_OK(dal_model_create_table(db, &m));
+    items_make(&s, 1000, "d");
+    CK_OK(dal_model_bulk_create(db, &m, s.v, s.n, 0));
+
+    /* qty = 3i - 7 < 500: i 0..168. */
+    n = -1;
+    CK_OK(dal_model_bulk_delete(db, &m, dal_lt(dal_col("qty"),
+                                               dal_int(500)), 0, &n));
+    ck_assert_int_eq(n, 169);
+    ck_assert_int_eq(rows_in("mt_bulkdel"), 831);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdel WHERE qty < "
+                          "500"), 0);
+    ck_assert_int_eq(qint("SELECT min(qty) FROM mt_bulkdel"), 500);
+
+    /* Nothing matches: 0 rows. */
+    n = -1;
+    rc = dal_model_bulk_delete(db, &m, dal_eq(dal_col("sku"),
+                                              dal_text("none")), 0, &n);
+    ck_assert_msg(rc == DAL_OK || rc == DAL_DONE, "bulk_delete of no row "
+                  "-> %d (%s): %s", rc, dal_errstr(rc), S(dal_errmsg(db)));
+    ck_assert_int_eq(n, 0);
+
+    /* deleted may be NULL. */
+    CK_OK(dal_model_bulk_delete(db, &m, dal_eq(dal_col("id"),
+                                               dal_int(s.v[999].id)), 0,
+                                NULL));
+    ck_assert_int_eq(rows_in("mt_bulkdel"), 830);
+
+    /* DAL_HARD_DELETE on a plain model: the same DELETE. 3i - 7 >= 2900:
+     * i 969..998. */
+    n = -1;
+    CK_OK(dal_model_bulk_delete(db, &m, dal_ge(dal_col("qty"),
+                                               dal_int(2900)),
+                                DAL_HARD_DELETE, &n));
+    ck_assert_int_eq(n, 30);
+    ck_assert_int_eq(rows_in("mt_bulkdel"), 800);
+
+    /* NULL cond is misuse, not "every row". */
+    CK_ERR(dal_model_bulk_delete(db, &m, NULL, 0, &n), DAL_E_MISUSE, NULL,
+           NULL);
+    CK_ERR(dal_model_bulk_delete(db, &m, NULL, DAL_HARD_DELETE, &n),
+           DAL_E_MISUSE, NULL, NULL);
+    /* Taken on misuse too (the teardown's leak check). */
+    CK_ERR(dal_model_bulk_delete(db, NULL, dal_gt(dal_col("id"),
+                                                  dal_int(0)), 0, &n),
+           DAL_E_MISUSE, NULL, NULL);
+    ck_assert_int_eq(dal_model_bulk_delete(NULL, &m,
+                                           dal_gt(dal_col("id"),
+                                                  dal_int(0)), 0, &n),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(rows_in("mt_bulkdel"), 800);
+    /* The database's error, and nothing deleted. */
+    CK_RC(dal_model_bulk_delete(db, &m, dal_gt(dal_col("nope"), dal_int(0)),
+                                0, &n), DAL_E_SYNTAX);
+    ck_assert_int_eq(rows_in("mt_bulkdel"), 800);
+
+    /* A condition that always holds: every row. */
+    n = -1;
+    CK_OK(dal_model_bulk_delete(db, &m, dal_is_not_null(dal_col("id")), 0,
+                                &n));
+    ck_assert_int_eq(n, 800);
+    ck_assert_int_eq(rows_in("mt_bulkdel"), 0);
+    items_free(&s);
+}
+END_TEST
+
+/* A soft-delete model: deleted_at set on live rows; DAL_HARD_DELETE
+ * removes live rows, with DAL_ONLY_DELETED only the deleted ones, with
+ * DAL_WITH_DELETED both. */
+START_TEST(t_bulk_delete_soft)
+{
+    dal_model m = on_table(&acct_model, "mt_bulkdelsoft");
+    enum { N = 600 };
+    static char email[N][16];
+    acct *a = calloc(N, sizeof *a);
+    dal_rows *rows;
+    int64_t n, t0, t1, stamp;
+    int i, rc;
+
+    ck_assert_ptr_nonnull(a);
+    DROP("mt_bulkdelsoft");
+    CK_OK(dal_model_create_table(db, &m));
+    /* i even: free, score odd; i odd: gold, score even. */
+    for (i = 0; i < N; i++) {
+        snprintf(email[i], sizeof email[i], "e%d@x", i);
+        a[i].email = email[i];
+        a[i].tier = i % 2 ? "gold" : "free";
+        a[i].score = i + 1;
+    }
+    CK_OK(dal_model_bulk_create(db, &m, a, N, 0));
+
+    n = -1;
+    t0 = now_us();
+    CK_OK(dal_model_bulk_delete(db, &m, dal_eq(dal_col("tier"),
+                                               dal_text("free")), 0, &n));
+    t1 = now_us();
+    ck_assert_int_eq(n, 300);
+    /* The rows stay, marked. */
+    ck_assert_int_eq(rows_in("mt_bulkdelsoft"), N);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdelsoft WHERE "
+                          "deleted_at IS NOT NULL AND tier = 'free'"), 300);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdelsoft WHERE "
+                          "deleted_at IS NOT NULL"), 300);
+    stamp = qint("SELECT min(deleted_at) FROM mt_bulkdelsoft");
+    CK_NOW(stamp, t0, t1, "deleted_at", 0);
+    stamp = qint("SELECT max(deleted_at) FROM mt_bulkdelsoft");
+    CK_NOW(stamp, t0, t1, "deleted_at", 0);
+    /* Hidden from queries, there with DAL_WITH_DELETED. */
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), 300);
+    for (i = 0; i < 300; i++) {
+        acct *got = dal_rows_at(rows, i);
+
+        ck_assert_str_eq(got->tier, "gold");
+        ck_assert_int_eq(got->deleted_at, 0);
+    }
+    dal_rows_free(rows);
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, DAL_WITH_DELETED, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), N);
+    dal_rows_free(rows);
+    CK_OK(dal_model_query(db, &m, NULL, NULL, 0, DAL_ONLY_DELETED, &rows));
+    ck_assert_int_eq(dal_rows_count(rows), 300);
+    for (i = 0; i < 300; i++) {
+        acct *got = dal_rows_at(rows, i);
+
+        ck_assert_str_eq(got->tier, "free");
+        CK_NOW(got->deleted_at, t0, t1, "deleted_at", i);
+    }
+    dal_rows_free(rows);
+    ck_assert_int_eq(count_flags(&m, NULL, 0), 300);
+
+    /* Deleted rows are not deleted again (deleted_at stays). */
+    n = -1;
+    sleep_ms(5);
+    rc = dal_model_bulk_delete(db, &m, dal_eq(dal_col("tier"),
+                                              dal_text("free")), 0, &n);
+    ck_assert_msg(rc == DAL_OK || rc == DAL_DONE, "bulk_delete of deleted "
+                  "rows -> %d (%s): %s", rc, dal_errstr(rc),
+                  S(dal_errmsg(db)));
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(qint("SELECT max(deleted_at) FROM mt_bulkdelsoft"),
+                     stamp);
+
+    /* DAL_HARD_DELETE: the live rows matching (gold, scores 2..100). */
+    n = -1;
+    CK_OK(dal_model_bulk_delete(db, &m, dal_le(dal_col("score"),
+                                               dal_int(100)),
+                                DAL_HARD_DELETE, &n));
+    ck_assert_int_eq(n, 50);
+    ck_assert_int_eq(rows_in("mt_bulkdelsoft"), 550);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdelsoft WHERE score "
+                          "<= 100 AND deleted_at IS NOT NULL"), 50);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdelsoft WHERE score "
+                          "<= 100"), 50);
+    /* With DAL_ONLY_DELETED: only the deleted ones (free, 1..199). */
+    n = -1;
+    CK_OK(dal_model_bulk_delete(db, &m, dal_le(dal_col("score"),
+                                               dal_int(200)),
+                                DAL_HARD_DELETE | DAL_ONLY_DELETED, &n));
+    ck_assert_int_eq(n, 100);
+    ck_assert_int_eq(rows_in("mt_bulkdelsoft"), 450);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdelsoft WHERE score "
+                          "<= 200 AND deleted_at IS NULL"), 50);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdelsoft WHERE score "
+                          "<= 200"), 50);
+    /* With DAL_WITH_DELETED: both (gold 102..300, free 201..299). */
+    n = -1;
+    CK_OK(dal_model_bulk_delete(db, &m, dal_le(dal_col("score"),
+                                               dal_int(300)),
+                                DAL_HARD_DELETE | DAL_WITH_DELETED, &n));
+    ck_assert_int_eq(n, 150);
+    ck_assert_int_eq(rows_in("mt_bulkdelsoft"), 300);
+    ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulkdelsoft WHERE score "
+                          "<= 300"), 0);
+    ck_assert_int_eq(count_flags(&m, NULL, 0), 150);
+    ck_assert_int_eq(count_flags(&m, NULL, DAL_ONLY_DELETED), 150);
+
+    CK_ERR(dal_model_bulk_delete(db, &m, NULL, DAL_HARD_DELETE, &n),
+           DAL_E_MISUSE, NULL, NULL);
+    ck_assert_int_eq(rows_in("mt_bulkdelsoft"), 300);
+    free(a);
+}
+END_TEST
+
+/* ---- allocation failures ---------------------------------------------- */
+
+/*
+ * A call under test runs with libdal's first, second, ... allocation
+ * failing, until it completes without a failure. Each failing run must
+ * return DAL_NOMEM (and leave it as dal_errcode), change nothing, hold no
+ * memory, and leave the handle usable: check() verifies that and then
+ * does, without failures, what a successful run does (so that the
+ * statement cache ends each round as it started), and returns the
+ * database to where it was before the call.
+ */
+typedef struct nomem_case {
+    const dal_model *m;
+    int (*call)(struct nomem_case *c, long fail);
+    void (*check)(struct nomem_case *c, int failed);
+    dal_rows *rows;
+    item_set items;
+    int64_t n;
+} nomem_case;
+
+static void nomem_arm(long n)
+{
+    fail_seq = 0;
+    fail_hit = 0;
+    fail_at = n;
+}
+
+static void nomem_run(nomem_case *c, long min_runs)
+{
+    long n, base;
+    int rc, i;
+
+    /* Warm up: the statement cache and the descriptor check settle. */
+    for (i = 0; i < 2; i++) {
+        CK_OK(c->call(c, 0));
+        c->check(c, 0);
+    }
+    base = live_blocks;
+    for (n = 1; n < 100000; n++) {
+        rc = c->call(c, n);
+        if (!fail_hit) {
+            CK_OK(rc);
+            c->check(c, 0);
+            break;
+        }
+        ck_assert_msg(rc == DAL_NOMEM && dal_errcode(db) == DAL_NOMEM,
+                      "allocation %ld failed: rc %d (%s), errcode %d: %s",
+                      n, rc, dal_errstr(rc), dal_errcode(db),
+                      S(dal_errmsg(db)));
+        ck_assert_msg(dal_tx_depth(db) == 0, "allocation %ld failed: "
+                      "transaction depth %d", n, dal_tx_depth(db));
+        c->check(c, 1);
+        ck_assert_msg(live_blocks == base, "allocation %ld failed: libdal "
+                      "holds %ld blocks, %ld before", n, live_blocks, base);
+    }
+    ck_assert_msg(n < 100000, "never completed");
+    ck_assert_msg(n >= min_runs, "only %ld runs: were allocations made?",
+                  n);
+    ck_assert_msg(live_blocks == base, "libdal holds %ld blocks after the "
+                  "last run, %ld before", live_blocks, base);
+}
+
+/* A load of 80 rows: every type, several arena chunks, a grown array. */
+#define NOMEM_ROWS 80
+
+static int nomem_query_call(nomem_case *c, long fail)
+{
+    /* The arguments are built before failures start: a NULL condition
+     * would mean "all rows". */
+    dal_expr *cond = dal_gt(dal_col("id"), dal_int(0));
+    dal_expr *order = dal_list(dal_asc(dal_col("id")));
+    int rc;
+
+    ck_assert(cond != NULL && order != NULL);
+    c->rows = NULL;
+    nomem_arm(fail);
+    rc = dal_model_query(db, c->m, cond, order, 0, 0, &c->rows);
+    fail_at = 0;
+    return rc;
+}
+
+static void nomem_query_verify(dal_rows *rows)
+{
+    int i;
+
+    ck_assert_int_eq(dal_rows_count(rows), NOMEM_ROWS);
+    for (i = 0; i < NOMEM_ROWS; i++) {
+        rec want = sample(i % 4);
+
+        check_rec(dal_rows_at(rows, i), &want, i + 1);
+    }
+}
+
+static void nomem_query_check(nomem_case *c, int failed)
+{
+    if (failed) {
+        ck_assert_int_eq(dal_rows_count(c->rows), 0);
+        dal_rows_free(c->rows);
+        CK_OK(nomem_query_call(c, 0));
+    }
+    nomem_query_verify(c->rows);
+    dal_rows_free(c->rows);
+    c->rows = NULL;
+}
+
+START_TEST(t_nomem_query)
+{
+    dal_model m = on_table(&rec_model, "mt_nomemq");
+    nomem_case c;
+    int i;
+
+    DROP("mt_nomemq");
+    CK_OK(dal_model_create_table(db, &m));
+    CK_OK(dal_begin(db, 0));
+    for (i = 0; i < NOMEM_ROWS; i++) {
+        rec r = sample(i % 4);
+
+        insert_rec(&m, &r, i + 1);
+    }
+    CK_OK(dal_commit(db));
+    memset(&c, 0, sizeof c);
+    c.m = &m;
+    c.call = nomem_query_call;
+    c.check = nomem_query_check;
+    nomem_run(&c, 5);
+}
+END_TEST
+
+static void items_reset_ids(item_set *s)
+{
+    int i;
+
+    for (i = 0; i < s->n; i++)
+        s->v[i].id = 0;
+}
+
+static int nomem_create_call(nomem_case *c, long fail)
+{
+    int rc;
+
+    items_reset_ids(&c->items);
+    nomem_arm(fail);
+    rc = dal_model_bulk_create(db, c->m, c->items.v, c->items.n, 0);
+    fail_at = 0;
+    return rc;
+}
+
+static void nomem_create_check(nomem_case *c, int failed)
+{
+    if (failed) {
+        ck_ids_zero(&c->items);
+        ck_assert_int_eq(rows_in(c->m->table), 0);
+        CK_OK(nomem_create_call(c, 0));
+    }
+    ck_assert_int_eq(rows_in(c->m->table), c->items.n);
+    ck_ids_ascending(&c->items);
+    ck_items_db(c->m, &c->items);
+    EXEC("DELETE FROM mt_nomemb");
+}
+
+START_TEST(t_nomem_bulk_create)
+{
+    dal_model m = on_table(&item_model, "mt_nomemb");
+    nomem_case c;
+
+    DROP("mt_nomemb");
+    CK_OK(dal_model_create_table(db, &m));
+    memset(&c, 0, sizeof c);
+    c.m = &m;
+    c.call = nomem_create_call;
+    c.check = nomem_create_check;
+    items_make(&c.items, 6, "nm");
+    nomem_run(&c, 3);
+    items_free(&c.items);
+}
+END_TEST
+
+/* bulk_update of 4 rows: qty 1000 + i, and back. */
+static int nomem_update_call(nomem_case *c, long fail)
+{
+    int rc, i;
+
+    for (i = 0; i < c->items.n; i++)
+        c->items.v[i].qty = 1000 + i;
+    c->n = -1;
+    nomem_arm(fail);
+    rc = dal_model_bulk_update(db, c->m, c->items.v, c->items.n, NULL, 0,
+                               &c->n);
+    fail_at = 0;
+    return rc;
+}
+
+static void nomem_update_check(nomem_case *c, int failed)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE qty >= 1000",
+             c->m->table);
+    if (failed) {
+        ck_assert_int_eq(qint(sql), 0);
+        CK_OK(nomem_update_call(c, 0));
+    }
+    ck_assert_int_eq(c->n, c->items.n);
+    ck_assert_int_eq(qint(sql), c->items.n);
+    snprintf(sql, sizeof sql, "UPDATE %s SET qty = 0", c->m->table);
+    EXEC(sql);
+}
+
+START_TEST(t_nomem_bulk_update)
+{
+    dal_model m = on_table(&item_model, "mt_nomemu");
+    nomem_case c;
+
+    DROP("mt_nomemu");
+    CK_OK(dal_model_create_table(db, &m));
+    memset(&c, 0, sizeof c);
+    c.m = &m;
+    c.call = nomem_update_call;
+    c.check = nomem_update_check;
+    items_make(&c.items, 4, "nu");
+    CK_OK(dal_model_bulk_create(db, &m, c.items.v, c.items.n, 0));
+    EXEC("UPDATE mt_nomemu SET qty = 0");
+    nomem_run(&c, 3);
+    items_free(&c.items);
+}
+END_TEST
+
+/* bulk_delete (soft) of 3 rows, and restored. */
+static int nomem_delete_call(nomem_case *c, long fail)
+{
+    dal_expr *cond = dal_gt(dal_col("score"), dal_int(0));
+    int rc;
+
+    ck_assert_ptr_nonnull(cond);
+    c->n = -1;
+    nomem_arm(fail);
+    rc = dal_model_bulk_delete(db, c->m, cond, 0, &c->n);
+    fail_at = 0;
+    return rc;
+}
+
+static void nomem_delete_check(nomem_case *c, int failed)
+{
+    if (failed) {
+        ck_assert_int_eq(count_flags(c->m, NULL, DAL_ONLY_DELETED), 0);
+        CK_OK(nomem_delete_call(c, 0));
+    }
+    ck_assert_int_eq(c->n, 3);
+    ck_assert_int_eq(count_flags(c->m, NULL, DAL_ONLY_DELETED), 3);
+    EXEC("UPDATE mt_nomemd SET deleted_at = NULL");
+}
+
+START_TEST(t_nomem_bulk_delete)
+{
+    dal_model m = on_table(&acct_model, "mt_nomemd");
+    nomem_case c;
+    acct a[3];
+
+    DROP("mt_nomemd");
+    CK_OK(dal_model_create_table(db, &m));
+    insert_accts(&m, a, 3);
+    memset(&c, 0, sizeof c);
+    c.m = &m;
+    c.call = nomem_delete_call;
+    c.check = nomem_delete_check;
+    nomem_run(&c, 3);
+}
+END_TEST
+
 static Suite *model_suite(const char *name)
 {
     Suite *s = suite_create(name);
@@ -2566,6 +3920,25 @@ static Suite *model_suite(const char *name)
     tcase_add_test(tc, t_quoted_names);
     tcase_add_test(tc, t_bad_args);
     tcase_add_test(tc, t_model_diff);
+    tc = tcase(s, "bulk");
+    tcase_add_test(tc, t_bulk_create);
+    tcase_add_test(tc, t_bulk_no_ids);
+    tcase_add_test(tc, t_bulk_types);
+    tcase_add_test(tc, t_bulk_defaults);
+    tcase_add_test(tc, t_bulk_mixed_ids);
+    tcase_add_test(tc, t_bulk_create_atomic);
+    tcase_add_test(tc, t_bulk_create_tx);
+    tcase_add_test(tc, t_bulk_hooks);
+    tcase_add_test(tc, t_bulk_update);
+    tcase_add_test(tc, t_bulk_update_soft);
+    tcase_add_test(tc, t_bulk_update_atomic);
+    tcase_add_test(tc, t_bulk_delete);
+    tcase_add_test(tc, t_bulk_delete_soft);
+    tc = tcase(s, "nomem");
+    tcase_add_test(tc, t_nomem_query);
+    tcase_add_test(tc, t_nomem_bulk_create);
+    tcase_add_test(tc, t_nomem_bulk_update);
+    tcase_add_test(tc, t_nomem_bulk_delete);
     return s;
 }
 

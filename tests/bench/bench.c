@@ -19,11 +19,41 @@
  *                         run the same loop per op: dal_bind_int64 by
  *                         index, dal_step, read, dal_reset. The ratio is
  *                         the run-time cost of the query builder.
+ *             bulk_create   a model of six fields ("users": id, name,
+ *                         email, balance, active, created_at), 100k
+ *                         rows into an empty table per run: "dal" is
+ *                         dal_model_bulk_create(DAL_BULK_NO_IDS), "raw"
+ *                         on SQLite a 500-row INSERT prepared once and
+ *                         bound again per batch, in one transaction, on
+ *                         PostgreSQL COPY FROM STDIN (text) in one
+ *                         transaction. The line ends in ids=<rows/s>:
+ *                         dal_model_bulk_create filling the ids back.
+ *             naive_create  both sides libdal: "dal" is one
+ *                         dal_model_insert per row in autocommit (2k rows
+ *                         per run; 20k on sqlite-mem), "raw" the
+ *                         bulk_create "dal" side. ratio keeps its meaning
+ *                         (below 1: per-row inserts are slower), and the
+ *                         line ends in speedup=<s>: bulk_create does s
+ *                         times the rows per second of per-row inserts.
+ *             model_find  dal_model_find by primary key (10k-row users
+ *                         table, random ids) into a dal_rows set, against
+ *                         a prepared SELECT of the same columns filling
+ *                         the same struct, its two strings copied into
+ *                         one malloc'd block (freed after each op).
+ *   Table-replacing workloads (insert_tx, bulk_create, naive_create)
+ *   count an op per row. The users tables are made by libdal
+ *   (dal_model_create_table; the raw side runs the SQL that
+ *   dal_model_diff gives for it) and dropped and made again, untimed,
+ *   before every bulk_create / naive_create run.
  *
  * Environment:
  *   BENCH_RUNS    timed runs per side (default 5)
  *   BENCH_RUN_MS  aimed length of one timed run in ms (default 400);
  *                 insert_tx always inserts 100k rows per run
+ *   BENCH_BULK_ROWS   rows per bulk_create run (default 100000); also the
+ *                 "raw" side of naive_create
+ *   BENCH_NAIVE_ROWS  rows per naive_create "dal" run (default 2000,
+ *                 20000 on sqlite-mem)
  *
  * Each side (raw and libdal) gets its own connection and its own table
  * (SQLite: its own database too) holding the same rows. After setup both
@@ -36,8 +66,11 @@
  * stdout gets exactly one line:
  *   BENCH <target> <workload> dal=<ops/s> raw=<ops/s> ratio=<r>
  * from the median run of each side, with r = raw ns per op / libdal ns
- * per op (1.00: no overhead; below 1: libdal is slower). An op is one
- * point select, one inserted row or one scanned row. Details go to
+ * per op (1.00: no overhead; below 1: libdal is slower), and for
+ * bulk_create and naive_create the field described above. An op is one
+ * point select or model find, one inserted row or one scanned row.
+ * bulk_create's third side (ids) takes its turn in the same alternation:
+ * raw-dal-ids, dal-ids-raw, ids-raw-dal, ... Details go to
  * stderr. Exit status: 0 done, 1 error or wrong result, 2 usage,
  * 77 target unavailable (no PostgreSQL URL).
  */
@@ -65,17 +98,29 @@
 #define INSERT_ROWS 100000
 #define INSERT_WARMUP_ROWS 10000
 #define MAX_RUNS 99
+#define BULK_ROWS 100000
+#define NAIVE_ROWS 2000
+#define NAIVE_ROWS_MEM 20000
+#define NAIVE_WARMUP_ROWS 200
+#define FIND_ROWS 10000
+#define FIND_IDS 65536 /* random ids, looked up in turn */
+#define RAW_BATCH 500 /* rows per raw multi-row INSERT */
 
 enum target { T_SQLITE_MEM, T_SQLITE_WAL, T_PG_UNIX };
-enum workload { W_POINT, W_INSERT, W_SCAN, W_AST_POINT };
+enum workload {
+    W_POINT, W_INSERT, W_SCAN, W_AST_POINT, W_BULK, W_NAIVE, W_FIND
+};
+/* How a libdal side writes users rows (raw sides have one way). */
+enum mode { M_NO_IDS, M_IDS, M_NAIVE };
 
 static const char *const target_names[] = {
     "sqlite-mem", "sqlite-wal", "pg-unix"
 };
 static const char *const workload_names[] = {
-    "point_select", "insert_tx", "scan", "ast_point_select"
+    "point_select", "insert_tx", "scan", "ast_point_select",
+    "bulk_create", "naive_create", "model_find"
 };
-#define N_WORKLOADS 4
+#define N_WORKLOADS 7
 
 static enum target target;
 static enum workload workload;
@@ -225,6 +270,203 @@ static const char *fmt_i64(char buf[24], int64_t v)
     return p;
 }
 
+/* ---- users: the model of bulk_create, naive_create, model_find ----- */
+
+struct user {
+    int64_t id;
+    char *name;
+    char *email;
+    double balance;
+    int active;
+    int64_t created_at;
+};
+
+static const dal_field user_fields[] = {
+    DAL_FIELD(struct user, id, DAL_F_INT64, DAL_F_PK | DAL_F_AUTO),
+    DAL_FIELD(struct user, name, DAL_F_TEXT, DAL_F_NOT_NULL),
+    DAL_FIELD(struct user, email, DAL_F_TEXT, DAL_F_NOT_NULL),
+    DAL_FIELD(struct user, balance, DAL_F_DOUBLE, 0),
+    DAL_FIELD(struct user, active, DAL_F_BOOL, 0),
+    DAL_FIELD(struct user, created_at, DAL_F_TIMESTAMP, DAL_F_CREATED_AT),
+};
+/* One model per side's table (see main: the tables' names). */
+static const dal_model user_model_raw =
+    DAL_MODEL(struct user, "dal_bench_raw", user_fields);
+static const dal_model user_model_dal =
+    DAL_MODEL(struct user, "dal_bench_dal", user_fields);
+
+static const dal_model *model_of(const char *table)
+{
+    return strcmp(table, user_model_raw.table) == 0 ? &user_model_raw
+                                                    : &user_model_dal;
+}
+
+/*
+ * users[i] is the row that gets id i + 1 in an empty table: name
+ * "user-<id>", email "user<id>@example.com", balance id / 4, active when
+ * id is not a multiple of 3. Inserts read them from here, so that no
+ * timed loop formats text; libdal writes created_at (and ids) into them.
+ */
+static struct user *users;
+static size_t *name_len, *email_len;
+static long nusers;
+static int64_t find_ids[FIND_IDS];
+
+static void make_users(long n)
+{
+    char *pool = xmalloc((size_t)n * 48);
+    long i;
+
+    users = xmalloc((size_t)n * sizeof *users);
+    name_len = xmalloc((size_t)n * sizeof *name_len);
+    email_len = xmalloc((size_t)n * sizeof *email_len);
+    for (i = 0; i < n; i++) {
+        int64_t id = i + 1;
+        int k;
+
+        users[i].id = 0;
+        users[i].name = pool;
+        k = snprintf(pool, 24, "user-%lld", (long long)id);
+        name_len[i] = (size_t)k;
+        pool += k + 1;
+        users[i].email = pool;
+        k = snprintf(pool, 24, "user%lld@example.com", (long long)id);
+        email_len[i] = (size_t)k;
+        pool += k + 1;
+        users[i].balance = (double)id * 0.25;
+        users[i].active = id % 3 != 0;
+        users[i].created_at = 0;
+    }
+    nusers = n;
+}
+
+/* The random ids that model_find looks up, the same on both sides. */
+static void make_find_ids(void)
+{
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    int i;
+
+    for (i = 0; i < FIND_IDS; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        find_ids[i] = (int64_t)(x % FIND_ROWS) + 1;
+    }
+}
+
+static int64_t find_id(long i)
+{
+    return find_ids[i % FIND_IDS];
+}
+
+/* Before each insert run: the structs as a program fills them. */
+static void users_clear(long n)
+{
+    long i;
+
+    for (i = 0; i < n; i++) {
+        users[i].id = 0;
+        users[i].created_at = 0;
+    }
+}
+
+/* CLOCK_REALTIME in microseconds, as libdal stamps created_at. */
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        die("clock_gettime failed");
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* What a model_find run read. */
+struct usums {
+    int64_t rows, id, active, stamped, tlen, tfirst;
+    double balance; /* exact: multiples of 0.25 */
+};
+
+static inline void usums_add(struct usums *s, const struct user *u)
+{
+    size_t nl = strlen(u->name), el = strlen(u->email);
+
+    /* The last digit of the name, the first of the email. */
+    s->rows++;
+    s->id += u->id;
+    s->active += u->active != 0;
+    s->stamped += u->created_at > 0;
+    s->tlen += (int64_t)(nl + el);
+    s->tfirst += (unsigned char)u->name[nl - 1] +
+                 (unsigned char)u->email[4];
+    s->balance += u->balance;
+}
+
+static void usums_check(const struct usums *got, const struct usums *want)
+{
+    if (memcmp(got, want, sizeof *got) != 0)
+        die("wrong result: read %lld rows, sum(id) %lld, %lld active, "
+            "%lld stamped, sum(len) %lld, sum(first) %lld, sum(balance) "
+            "%.2f; expected %lld, %lld, %lld, %lld, %lld, %lld, %.2f",
+            (long long)got->rows, (long long)got->id,
+            (long long)got->active, (long long)got->stamped,
+            (long long)got->tlen, (long long)got->tfirst, got->balance,
+            (long long)want->rows, (long long)want->id,
+            (long long)want->active, (long long)want->stamped,
+            (long long)want->tlen, (long long)want->tfirst, want->balance);
+}
+
+/*
+ * The SQL that makes the raw side's users table: what dal_model_diff
+ * gives for user_model_raw on ddl_db (the libdal side's connection), made
+ * once, so that both sides insert into the same kind of table.
+ */
+static dal_db *ddl_db;
+static char *users_ddl;
+
+static const char *raw_users_ddl(void)
+{
+    const dal_model *const models[1] = {&user_model_raw};
+    dal_schema_op **ops = NULL;
+    char *notes = NULL, *sql;
+    size_t len = 0;
+    int nops = 0, i, rc;
+
+    if (users_ddl != NULL)
+        return users_ddl;
+    rc = dal_model_diff(ddl_db, models, 1, &ops, &nops, &notes);
+    if (rc != DAL_OK)
+        die("libdal: dal_model_diff: %s", dal_errmsg(ddl_db));
+    if (nops == 0)
+        die("libdal: dal_model_diff: no operation for table %s",
+            user_model_raw.table);
+    users_ddl = xstrdup("");
+    for (i = 0; i < nops; i++) {
+        char *next;
+        size_t n;
+
+        rc = dal_schema_op_sql(ddl_db, ops[i], &sql);
+        if (rc != DAL_OK)
+            die("libdal: dal_schema_op_sql: %s", dal_errmsg(ddl_db));
+        n = strlen(sql);
+        while (n > 0 && (sql[n - 1] == ';' || sql[n - 1] == '\n' ||
+                         sql[n - 1] == ' '))
+            n--;
+        next = xmalloc(len + n + 3);
+        memcpy(next, users_ddl, len);
+        memcpy(next + len, sql, n);
+        memcpy(next + len + n, ";\n", 3);
+        free(users_ddl);
+        users_ddl = next;
+        len += n + 2;
+        dal_free(sql);
+        dal_schema_op_free(ops[i]);
+    }
+    dal_free(ops);
+    dal_free(notes);
+    fprintf(stderr, "  raw users table: %s", users_ddl);
+    return users_ddl;
+}
+
 /*
  * One side of the comparison. The timed loops live behind these
  * pointers, so each side's per-op work is direct calls to its own API.
@@ -247,7 +489,15 @@ struct side {
     /* BEGIN, insert rows 1..n, COMMIT. */
     void (*insert)(void *h, long n);
     void (*scan)(void *h, long passes, struct sums *s);
+    /* Drop and make again the users table named table, empty. */
+    void (*users_reset)(void *h, const char *table);
+    /* Insert users[0..n) into it (mode: libdal sides only). */
+    void (*bulk)(void *h, const char *table, long n, enum mode mode);
+    /* n finds of users by find_id(0..n-1), prepared by prepare. */
+    void (*find)(void *h, const char *table, long n, struct usums *s);
     void (*close)(void *h);
+    enum mode mode; /* bulk's mode */
+    long rows;      /* rows per run of a table-replacing workload */
 };
 
 static _Noreturn void no_row(int64_t id)
@@ -388,6 +638,148 @@ static void rs_scan(void *h, long passes, struct sums *s)
     }
 }
 
+static void rs_users_reset(void *h, const char *table)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    rs_exec(h, sql);
+    rs_exec(h, raw_users_ddl());
+}
+
+/* INSERT INTO table (...) VALUES (?, ?, ?, ?, ?), ... for k rows. */
+static sqlite3_stmt *rs_prepare_batch(struct rs *r, const char *table,
+                                      long k)
+{
+    static const char row[] = "(?, ?, ?, ?, ?)";
+    char *sql = xmalloc(128 + (size_t)k * (sizeof row + 2)), *p;
+    sqlite3_stmt *st;
+    long i;
+    int rc;
+
+    p = sql + sprintf(sql, "INSERT INTO %s (name, email, balance, active, "
+                      "created_at) VALUES ", table);
+    for (i = 0; i < k; i++) {
+        if (i > 0) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+        memcpy(p, row, sizeof row - 1);
+        p += sizeof row - 1;
+    }
+    *p = '\0';
+    rc = sqlite3_prepare_v2(r->db, sql, (int)(p - sql), &st, NULL);
+    free(sql);
+    if (rc != SQLITE_OK)
+        rs_fail(r, rc, "sqlite3_prepare_v2 (batch)");
+    return st;
+}
+
+/*
+ * What a careful sqlite3 program does for a bulk load: one transaction,
+ * one 500-row INSERT prepared once and bound again per batch (a second
+ * statement for the last, shorter batch), created_at stamped with the
+ * time the load began.
+ */
+static void rs_bulk(void *h, const char *table, long n, enum mode mode)
+{
+    struct rs *r = h;
+    sqlite3_stmt *full = NULL, *st;
+    int64_t stamp = now_us();
+    long i = 0;
+
+    (void)mode;
+    rs_exec(r, "BEGIN");
+    while (i < n) {
+        long k = n - i < RAW_BATCH ? n - i : RAW_BATCH, j;
+        int rc, col = 1;
+
+        if (k == RAW_BATCH) {
+            if (full == NULL)
+                full = rs_prepare_batch(r, table, k);
+            st = full;
+        } else {
+            st = rs_prepare_batch(r, table, k);
+        }
+        for (j = 0; j < k; j++) {
+            const struct user *u = &users[i + j];
+
+            if ((rc = sqlite3_bind_text(st, col, u->name,
+                                        (int)name_len[i + j],
+                                        SQLITE_STATIC)) != SQLITE_OK ||
+                (rc = sqlite3_bind_text(st, col + 1, u->email,
+                                        (int)email_len[i + j],
+                                        SQLITE_STATIC)) != SQLITE_OK ||
+                (rc = sqlite3_bind_double(st, col + 2,
+                                          u->balance)) != SQLITE_OK ||
+                (rc = sqlite3_bind_int(st, col + 3,
+                                       u->active != 0)) != SQLITE_OK ||
+                (rc = sqlite3_bind_int64(st, col + 4, stamp)) != SQLITE_OK)
+                rs_fail(r, rc, "sqlite3_bind");
+            col += 5;
+        }
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            rs_fail(r, rc, "sqlite3_step (batch)");
+        sqlite3_reset(st);
+        if (st != full)
+            sqlite3_finalize(st);
+        i += k;
+    }
+    sqlite3_finalize(full);
+    rs_exec(r, "COMMIT");
+}
+
+/*
+ * A find as a sqlite3 program writes it: the prepared SELECT of every
+ * column by id, the struct filled from the row with its two strings
+ * copied into one malloc'd block, used, and freed.
+ */
+static void rs_find(void *h, const char *table, long n, struct usums *s)
+{
+    struct rs *r = h;
+    sqlite3_stmt *st = r->st;
+    long i;
+
+    (void)table;
+    for (i = 0; i < n; i++) {
+        int64_t id = find_id(i);
+        const unsigned char *nm, *em;
+        struct user u;
+        size_t nl, el;
+        char *buf;
+        int rc;
+
+        rc = sqlite3_bind_int64(st, 1, id);
+        if (rc != SQLITE_OK)
+            rs_fail(r, rc, "sqlite3_bind_int64");
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            if (rc == SQLITE_DONE)
+                no_row(id);
+            rs_fail(r, rc, "sqlite3_step");
+        }
+        nm = sqlite3_column_text(st, 1);
+        nl = (size_t)sqlite3_column_bytes(st, 1);
+        em = sqlite3_column_text(st, 2);
+        el = (size_t)sqlite3_column_bytes(st, 2);
+        if (nm == NULL || em == NULL)
+            rs_fail(r, SQLITE_NOMEM, "sqlite3_column_text");
+        buf = xmalloc(nl + el + 2);
+        memcpy(buf, nm, nl + 1);
+        memcpy(buf + nl + 1, em, el + 1);
+        u.id = sqlite3_column_int64(st, 0);
+        u.name = buf;
+        u.email = buf + nl + 1;
+        u.balance = sqlite3_column_double(st, 3);
+        u.active = sqlite3_column_int(st, 4) != 0;
+        u.created_at = sqlite3_column_int64(st, 5);
+        sqlite3_reset(st);
+        usums_add(s, &u);
+        free(buf);
+    }
+}
+
 static void rs_close(void *h)
 {
     struct rs *r = h;
@@ -437,6 +829,9 @@ static void rs_open(struct side *s, const char *path, int wal)
     s->point = rs_point;
     s->insert = rs_insert;
     s->scan = rs_scan;
+    s->users_reset = rs_users_reset;
+    s->bulk = rs_bulk;
+    s->find = rs_find;
     s->close = rs_close;
 }
 
@@ -567,6 +962,145 @@ static void rp_scan(void *h, long passes, struct sums *s)
     }
 }
 
+static void rp_users_reset(void *h, const char *table)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    rp_exec(h, sql);
+    rp_exec(h, raw_users_ddl());
+}
+
+/* Append s to a COPY text-format buffer, escaped. */
+static char *copy_text(char *p, const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+
+        switch (c) {
+        case '\\': *p++ = '\\'; *p++ = '\\'; break;
+        case '\t': *p++ = '\\'; *p++ = 't'; break;
+        case '\n': *p++ = '\\'; *p++ = 'n'; break;
+        case '\r': *p++ = '\\'; *p++ = 'r'; break;
+        default: *p++ = c;
+        }
+    }
+    return p;
+}
+
+static void rp_put(struct rp *p, const char *buf, size_t n)
+{
+    if (PQputCopyData(p->c, buf, (int)n) != 1)
+        rp_fail(p, NULL, "PQputCopyData");
+}
+
+/*
+ * What a careful libpq program does for a bulk load: COPY FROM STDIN in
+ * text format, in one transaction, rows written into a 64 KiB buffer
+ * that is sent whenever it is nearly full, created_at stamped with the
+ * time the load began.
+ */
+static void rp_bulk(void *h, const char *table, long n, enum mode mode)
+{
+    enum { CAP = 65536 };
+    struct rp *p = h;
+    static char buf[CAP];
+    char sql[160], nbuf[24];
+    const char *stamp;
+    char *w = buf;
+    PGresult *res;
+    size_t slen;
+    long i;
+
+    (void)mode;
+    stamp = fmt_i64(nbuf, now_us());
+    slen = strlen(stamp);
+    rp_exec(p, "BEGIN");
+    snprintf(sql, sizeof sql, "COPY %s (name, email, balance, active, "
+             "created_at) FROM STDIN", table);
+    res = PQexec(p->c, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        rp_fail(p, res, sql);
+    PQclear(res);
+    for (i = 0; i < n; i++) {
+        const struct user *u = &users[i];
+
+        /* A row is at most twice its text plus 64 bytes. */
+        if ((size_t)(buf + CAP - w) <
+            2 * (name_len[i] + email_len[i]) + slen + 64) {
+            rp_put(p, buf, (size_t)(w - buf));
+            w = buf;
+        }
+        w = copy_text(w, u->name, name_len[i]);
+        *w++ = '\t';
+        w = copy_text(w, u->email, email_len[i]);
+        *w++ = '\t';
+        w += snprintf(w, 32, "%.17g", u->balance);
+        *w++ = '\t';
+        *w++ = u->active ? 't' : 'f';
+        *w++ = '\t';
+        memcpy(w, stamp, slen);
+        w += slen;
+        *w++ = '\n';
+    }
+    if (w > buf)
+        rp_put(p, buf, (size_t)(w - buf));
+    if (PQputCopyEnd(p->c, NULL) != 1)
+        rp_fail(p, NULL, "PQputCopyEnd");
+    res = PQgetResult(p->c);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rp_fail(p, res, "COPY");
+    PQclear(res);
+    while ((res = PQgetResult(p->c)) != NULL)
+        PQclear(res);
+    rp_exec(p, "COMMIT");
+}
+
+/*
+ * A find as a libpq program writes it: PQexecPrepared of the SELECT of
+ * every column by id (text format, as rp_point), values converted with
+ * strtoll / strtod, the two strings copied into one malloc'd block.
+ */
+static void rp_find(void *h, const char *table, long n, struct usums *s)
+{
+    struct rp *p = h;
+    char idbuf[24];
+    long i;
+
+    (void)table;
+    for (i = 0; i < n; i++) {
+        int64_t id = find_id(i);
+        const char *vals[1];
+        struct user u;
+        size_t nl, el;
+        PGresult *res;
+        char *buf;
+
+        vals[0] = fmt_i64(idbuf, id);
+        res = PQexecPrepared(p->c, "bench", 1, vals, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            rp_fail(p, res, "PQexecPrepared");
+        if (PQntuples(res) != 1)
+            no_row(id);
+        nl = (size_t)PQgetlength(res, 0, 1);
+        el = (size_t)PQgetlength(res, 0, 2);
+        buf = xmalloc(nl + el + 2);
+        memcpy(buf, PQgetvalue(res, 0, 1), nl + 1);
+        memcpy(buf + nl + 1, PQgetvalue(res, 0, 2), el + 1);
+        u.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        u.name = buf;
+        u.email = buf + nl + 1;
+        u.balance = strtod(PQgetvalue(res, 0, 3), NULL);
+        u.active = PQgetvalue(res, 0, 4)[0] == 't';
+        u.created_at = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+        PQclear(res);
+        usums_add(s, &u);
+        free(buf);
+    }
+}
+
 static void rp_close(void *h)
 {
     struct rp *p = h;
@@ -594,6 +1128,9 @@ static void rp_open(struct side *s, const char *url)
     s->point = rp_point;
     s->insert = rp_insert;
     s->scan = rp_scan;
+    s->users_reset = rp_users_reset;
+    s->bulk = rp_bulk;
+    s->find = rp_find;
     s->close = rp_close;
 }
 
@@ -759,6 +1296,64 @@ static void ld_scan(void *h, long passes, struct sums *s)
     }
 }
 
+static void ld_users_reset(void *h, const char *table)
+{
+    struct ld *d = h;
+    char sql[128];
+    int rc;
+
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    ld_exec(d, sql);
+    rc = dal_model_create_table(d->db, model_of(table));
+    if (rc != DAL_OK)
+        ld_fail(d, rc, "dal_model_create_table");
+}
+
+/* M_NO_IDS / M_IDS: one dal_model_bulk_create; M_NAIVE: one
+ * dal_model_insert per row, each in its own (autocommit) transaction. */
+static void ld_bulk(void *h, const char *table, long n, enum mode mode)
+{
+    struct ld *d = h;
+    const dal_model *m = model_of(table);
+    long i;
+    int rc;
+
+    if (mode == M_NAIVE) {
+        for (i = 0; i < n; i++) {
+            rc = dal_model_insert(d->db, m, &users[i]);
+            if (rc != DAL_OK)
+                ld_fail(d, rc, "dal_model_insert");
+        }
+        return;
+    }
+    rc = dal_model_bulk_create(d->db, m, users, (int)n,
+                               mode == M_IDS ? 0 : DAL_BULK_NO_IDS);
+    if (rc != DAL_OK)
+        ld_fail(d, rc, "dal_model_bulk_create");
+}
+
+static void ld_find(void *h, const char *table, long n, struct usums *s)
+{
+    struct ld *d = h;
+    const dal_model *m = model_of(table);
+    long i;
+
+    for (i = 0; i < n; i++) {
+        int64_t id = find_id(i);
+        dal_value pk = DAL_V_INT64(id);
+        dal_rows *rows;
+        int rc = dal_model_find(d->db, m, &pk, &rows);
+
+        if (rc != DAL_OK) {
+            if (rc == DAL_DONE)
+                no_row(id);
+            ld_fail(d, rc, "dal_model_find");
+        }
+        usums_add(s, dal_rows_at(rows, 0));
+        dal_rows_free(rows);
+    }
+}
+
 static void ld_close(void *h)
 {
     struct ld *d = h;
@@ -791,6 +1386,9 @@ static void ld_open(struct side *s, const char *url, const char *name)
     s->point = ld_point;
     s->insert = ld_insert;
     s->scan = ld_scan;
+    s->users_reset = ld_users_reset;
+    s->bulk = ld_bulk;
+    s->find = ld_find;
     s->close = ld_close;
 }
 
@@ -870,6 +1468,58 @@ static void load_table(struct side *s, int n)
         die("table %s did not load as expected", s->table);
 }
 
+static int is_users(void)
+{
+    return workload == W_BULK || workload == W_NAIVE || workload == W_FIND;
+}
+
+/*
+ * Check the users table after users[0..n) went in: every row, with ids
+ * 1..n (a new table) and the values of users[]; and the ids in users[]
+ * when the side fills them back.
+ */
+static void check_users(struct side *s, long n)
+{
+    int64_t want_id = 0, want_q = 0, want_act = 0, want_len = 0, got;
+    long i;
+
+    for (i = 0; i < n; i++) {
+        want_id += i + 1;
+        want_q += (int64_t)(users[i].balance * 4);
+        want_act += users[i].active != 0;
+        want_len += (int64_t)(name_len[i] + email_len[i]);
+    }
+    if ((got = query_int(s, "SELECT count(*) FROM %s", s->table)) != n)
+        die("inserted %ld rows, but count(*) gives %lld", n,
+            (long long)got);
+    if (query_int(s, "SELECT sum(id) FROM %s", s->table) != want_id ||
+        query_int(s, "SELECT CAST(sum(balance * 4) AS BIGINT) FROM %s",
+                  s->table) != want_q ||
+        query_int(s, "SELECT sum(CASE WHEN active THEN 1 ELSE 0 END) "
+                  "FROM %s", s->table) != want_act ||
+        query_int(s, "SELECT sum(length(name) + length(email)) FROM %s",
+                  s->table) != want_len ||
+        query_int(s, "SELECT count(*) FROM %s WHERE created_at > 0",
+                  s->table) != n)
+        die("table %s does not hold the rows inserted", s->table);
+    if (s->mode != M_NO_IDS)
+        for (i = 0; i < n; i++)
+            if (users[i].id != i + 1)
+                die("users[%ld].id is %lld after the insert, not %ld", i,
+                    (long long)users[i].id, i + 1);
+}
+
+/* An empty users table, then users[0..n) through the side's bulk path. */
+static void load_users(struct side *s, long n)
+{
+    users_clear(n);
+    s->users_reset(s->h, s->table);
+    s->bulk(s->h, s->table, n, M_NO_IDS);
+    check_users(s, n);
+    if (is_pg())
+        sql_exec(s, "ANALYZE %s", s->table);
+}
+
 static void empty_table(struct side *s)
 {
     sql_exec(s, is_pg() ? "TRUNCATE %s" : "DELETE FROM %s", s->table);
@@ -885,7 +1535,8 @@ static void setup(struct side *s)
     /* Keep DROP TABLE IF EXISTS from chattering on stderr. */
     if (is_pg())
         s->exec(s->h, "SET client_min_messages TO warning");
-    create_table(s);
+    if (!is_users())
+        create_table(s);
     switch (workload) {
     case W_POINT:
         load_table(s, POINT_ROWS);
@@ -912,6 +1563,21 @@ static void setup(struct side *s)
             snprintf(sql, sizeof sql, "SELECT a, b, c FROM %s "
                      "WHERE id = :id", s->table);
             fprintf(stderr, "  raw: %s\n", sql);
+            s->prepare(s->h, sql, 1);
+        }
+        break;
+    case W_BULK:
+    case W_NAIVE:
+        /* Every run makes the table again: this checks it can. */
+        s->users_reset(s->h, s->table);
+        break;
+    case W_FIND:
+        load_users(s, FIND_ROWS);
+        /* libdal's side is dal_model_find: nothing to prepare. */
+        if (strcmp(s->name, "raw") == 0) {
+            snprintf(sql, sizeof sql, "SELECT id, name, email, balance, "
+                     "active, created_at FROM %s WHERE id = %s", s->table,
+                     p1);
             s->prepare(s->h, sql, 1);
         }
         break;
@@ -987,9 +1653,10 @@ static void remove_tmpdir(void)
 /* ---- runs ------------------------------------------------------------ */
 
 /*
- * One run of n ops (point_select: selects, insert_tx: rows, scan:
- * passes over the table), checked. Returns the seconds of the timed part;
- * emptying the table before inserts and checking results are untimed.
+ * One run of n ops (point_select, model_find: lookups; insert_tx,
+ * bulk_create, naive_create: rows; scan: passes over the table),
+ * checked. Returns the seconds of the timed part; emptying or making the
+ * table again before inserts and checking results are untimed.
  */
 static double run_once(struct side *s, long n)
 {
@@ -1008,6 +1675,32 @@ static double run_once(struct side *s, long n)
         for (i = 0; i < n; i++)
             sums_expect_id(&want, point_id(i));
         sums_check(&got, &want);
+        break;
+    case W_FIND: {
+        struct usums ugot = {0, 0, 0, 0, 0, 0, 0.0};
+        struct usums uwant = {0, 0, 0, 0, 0, 0, 0.0};
+
+        t0 = now();
+        s->find(s->h, s->table, n, &ugot);
+        t1 = now();
+        for (i = 0; i < n; i++) {
+            struct user u = users[find_id(i) - 1];
+
+            u.id = find_id(i);
+            u.created_at = 1;
+            usums_add(&uwant, &u);
+        }
+        usums_check(&ugot, &uwant);
+        break;
+    }
+    case W_BULK:
+    case W_NAIVE:
+        users_clear(n);
+        s->users_reset(s->h, s->table);
+        t0 = now();
+        s->bulk(s->h, s->table, n, s->mode);
+        t1 = now();
+        check_users(s, n);
         break;
     case W_INSERT:
         empty_table(s);
@@ -1043,21 +1736,36 @@ static double ops_of(long n)
     return workload == W_SCAN ? (double)n * SCAN_ROWS : (double)n;
 }
 
+/* Does every run write a fixed number of rows (the side's rows)? */
+static int fixed_rows(void)
+{
+    return workload == W_INSERT || workload == W_BULK ||
+           workload == W_NAIVE;
+}
+
 /*
  * Warm both sides up, untimed, and find the n that makes one run of the
- * slower side last about aim seconds.
+ * slower side last about aim seconds. Workloads of fixed_rows() warm
+ * every side up with a short run and return 0: each run of a side
+ * writes its rows.
  */
-static long warm_up(struct side *raw, struct side *dal, double aim)
+static long warm_up(struct side **sides, int nsides, double aim)
 {
+    struct side *raw = sides[0], *dal = sides[1];
     long n;
-    int round;
+    int round, i;
 
-    if (workload == W_INSERT) {
-        run_once(raw, INSERT_WARMUP_ROWS);
-        run_once(dal, INSERT_WARMUP_ROWS);
-        return INSERT_ROWS;
+    if (fixed_rows()) {
+        for (i = 0; i < nsides; i++) {
+            long warm = sides[i]->mode == M_NAIVE ? NAIVE_WARMUP_ROWS
+                                                  : INSERT_WARMUP_ROWS;
+
+            run_once(sides[i], warm < sides[i]->rows ? warm
+                                                     : sides[i]->rows);
+        }
+        return 0;
     }
-    n = workload == W_POINT || workload == W_AST_POINT ? 1000 : 1;
+    n = workload == W_SCAN ? 1 : 1000;
     for (round = 0;; round++) {
         double tr = run_once(raw, n), td = run_once(dal, n);
         double t = tr > td ? tr : td, k;
@@ -1118,16 +1826,18 @@ static int lookup(const char *s, const char *const *names, int n)
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: bench sqlite-mem|sqlite-wal|pg-unix "
-            "point_select|insert_tx|scan|ast_point_select\n");
+            "point_select|insert_tx|scan|ast_point_select|\n"
+            "             bulk_create|naive_create|model_find\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    struct side raw, dal, *order[2];
-    double raw_ns[MAX_RUNS], dal_ns[MAX_RUNS], rmed, dmed;
-    long runs, run_ms, n;
-    int t, w, i, ast;
+    /* sides[0] is raw, sides[1] dal, sides[2] bulk_create's dal+ids. */
+    struct side raw, dal, ids, *sides[3];
+    double ns[3][MAX_RUNS], med[3];
+    long runs, run_ms, n, bulk_rows, naive_rows, sn[3];
+    int t, w, i, k, ast, nsides = 2;
 
     if (argc != 3)
         usage();
@@ -1139,9 +1849,19 @@ int main(int argc, char **argv)
     workload = (enum workload)w;
     runs = env_long("BENCH_RUNS", 5, 1, MAX_RUNS);
     run_ms = env_long("BENCH_RUN_MS", 400, 1, 60000);
+    bulk_rows = env_long("BENCH_BULK_ROWS", BULK_ROWS, 1, 10000000);
+    naive_rows = env_long("BENCH_NAIVE_ROWS", target == T_SQLITE_MEM
+                          ? NAIVE_ROWS_MEM : NAIVE_ROWS, 1, 10000000);
     make_text();
-    /* ast_point_select compares libdal with itself: "raw" is libdal too. */
-    ast = workload == W_AST_POINT;
+    if (is_users()) {
+        long most = bulk_rows > naive_rows ? bulk_rows : naive_rows;
+
+        make_users(most > FIND_ROWS ? most : FIND_ROWS);
+        make_find_ids();
+    }
+    /* ast_point_select and naive_create compare libdal with itself:
+     * "raw" is libdal too. */
+    ast = workload == W_AST_POINT || workload == W_NAIVE;
 
     switch (target) {
     case T_SQLITE_MEM:
@@ -1197,34 +1917,60 @@ int main(int argc, char **argv)
         break;
     }
     }
-    /* On PostgreSQL both sides share a database, so the tables differ. */
-    raw.table = "dal_bench_raw";
-    dal.table = "dal_bench_dal";
+    /* On PostgreSQL both sides share a database, so the tables differ
+     * (the users models are named after them). */
+    raw.table = user_model_raw.table;
+    dal.table = user_model_dal.table;
+    raw.mode = M_NO_IDS;
+    dal.mode = workload == W_NAIVE ? M_NAIVE : M_NO_IDS;
+    raw.rows = dal.rows = workload == W_INSERT ? INSERT_ROWS : bulk_rows;
+    if (workload == W_NAIVE)
+        dal.rows = naive_rows;
+    ddl_db = ((struct ld *)dal.h)->db;
     if (target != T_PG_UNIX)
         mirror_pragmas(&raw, &dal);
     setup(&raw);
     setup(&dal);
+    sides[0] = &raw;
+    sides[1] = &dal;
+    if (workload == W_BULK) {
+        /* The dal side again, filling the ids back. */
+        ids = dal;
+        ids.name = "dal+ids";
+        ids.mode = M_IDS;
+        sides[2] = &ids;
+        nsides = 3;
+    }
 
-    n = warm_up(&raw, &dal, (double)run_ms / 1000);
-    fprintf(stderr, "  %ld timed runs per side of %.0f ops each\n", runs,
-            ops_of(n));
+    n = warm_up(sides, nsides, (double)run_ms / 1000);
+    for (k = 0; k < nsides; k++)
+        sn[k] = fixed_rows() ? sides[k]->rows : n;
+    fprintf(stderr, "  %ld timed runs per side of %.0f ops each", runs,
+            ops_of(sn[0]));
+    if (sn[1] != sn[0])
+        fprintf(stderr, " (%s: %.0f)", dal.name, ops_of(sn[1]));
+    fprintf(stderr, "\n");
     for (i = 0; i < runs; i++) {
-        double secs[2];
         int j;
 
-        order[0] = i % 2 ? &dal : &raw;
-        order[1] = i % 2 ? &raw : &dal;
-        for (j = 0; j < 2; j++)
-            secs[j] = run_once(order[j], n);
-        raw_ns[i] = secs[i % 2 ? 1 : 0] * 1e9 / ops_of(n);
-        dal_ns[i] = secs[i % 2 ? 0 : 1] * 1e9 / ops_of(n);
-        fprintf(stderr, "  run %d: raw %.1f ns/op, dal %.1f ns/op\n", i + 1,
-                raw_ns[i], dal_ns[i]);
+        /* Each run starts with the next side: drift hits all alike. */
+        for (j = 0; j < nsides; j++) {
+            k = (i + j) % nsides;
+            ns[k][i] = run_once(sides[k], sn[k]) * 1e9 / ops_of(sn[k]);
+        }
+        fprintf(stderr, "  run %d:", i + 1);
+        for (k = 0; k < nsides; k++)
+            fprintf(stderr, "%s %s %.1f ns/op", k ? "," : "",
+                    sides[k]->name, ns[k][i]);
+        fprintf(stderr, "\n");
     }
-    rmed = median(raw_ns, (int)runs);
-    dmed = median(dal_ns, (int)runs);
-    fprintf(stderr, "  median: raw %.1f ns/op, dal %.1f ns/op (%+.1f ns)\n",
-            rmed, dmed, dmed - rmed);
+    for (k = 0; k < nsides; k++)
+        med[k] = median(ns[k], (int)runs);
+    fprintf(stderr, "  median: raw %.1f ns/op, dal %.1f ns/op (%+.1f ns)",
+            med[0], med[1], med[1] - med[0]);
+    if (nsides == 3)
+        fprintf(stderr, ", dal+ids %.1f ns/op", med[2]);
+    fprintf(stderr, "\n");
 
     cur_side = "cleanup";
     if (target == T_PG_UNIX) {
@@ -1234,8 +1980,16 @@ int main(int argc, char **argv)
     raw.close(raw.h);
     dal.close(dal.h);
     remove_tmpdir();
+    free(users_ddl);
 
-    printf("BENCH %s %s dal=%.0f raw=%.0f ratio=%.2f\n", argv[1], argv[2],
-           1e9 / dmed, 1e9 / rmed, rmed / dmed);
+    /* Two decimals, or four for a ratio far below 1 (naive_create). */
+    printf(med[0] / med[1] < 0.1 ? "BENCH %s %s dal=%.0f raw=%.0f "
+           "ratio=%.4f" : "BENCH %s %s dal=%.0f raw=%.0f ratio=%.2f",
+           argv[1], argv[2], 1e9 / med[1], 1e9 / med[0], med[0] / med[1]);
+    if (workload == W_BULK)
+        printf(" ids=%.0f", 1e9 / med[2]);
+    else if (workload == W_NAIVE)
+        printf(" speedup=%.1f", med[1] / med[0]);
+    printf("\n");
     return fflush(stdout) == 0 ? 0 : 1;
 }

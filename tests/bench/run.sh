@@ -25,11 +25,21 @@
 #
 # Targets: sqlite-mem, sqlite-wal, pg-unix. Workloads: point_select,
 # insert_tx, scan, ast_point_select (libdal with a query built by the AST
-# against libdal with the same query as SQL text). Environment:
+# against libdal with the same query as SQL text), and on a six-field
+# model: bulk_create (dal_model_bulk_create against a 500-row INSERT on
+# sqlite3, COPY on libpq; the line ends in ids=<rows/s>, the same with
+# ids filled back), naive_create (one dal_model_insert per row in
+# autocommit against bulk_create's libdal side; ratio is naive/bulk and
+# the line ends in speedup=<bulk rows/s / naive rows/s>) and model_find
+# (dal_model_find against a prepared SELECT filling the same struct).
+# Environment:
 #   BENCH_TARGETS    targets to run, space or comma separated (default all)
 #   BENCH_WORKLOADS  workloads to run (default all)
 #   BENCH_RUNS       timed runs per side and cell (default 5)
 #   BENCH_RUN_MS     aimed length of one timed run in ms (default 400)
+#   BENCH_BULK_ROWS  rows per bulk_create run (default 100000)
+#   BENCH_NAIVE_ROWS rows per naive_create per-row run (default 2000,
+#                    20000 on sqlite-mem)
 #   BENCH_PIN        1 (default): the client runs on CPU BENCH_CPU and the
 #                    throwaway PostgreSQL on the same CPU; 0: no pinning.
 #                    On a small VM a cross-CPU wakeup costs more than a
@@ -81,9 +91,9 @@ fi
 
 targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pg-unix}" |
           tr ',' ' ')
-workloads=$(printf '%s' \
-    "${BENCH_WORKLOADS:-point_select insert_tx scan ast_point_select}" |
-    tr ',' ' ')
+all_workloads="point_select insert_tx scan ast_point_select bulk_create
+naive_create model_find"
+workloads=$(printf '%s' "${BENCH_WORKLOADS:-$all_workloads}" | tr ',' ' ')
 for t in $targets; do
     case $t in
         sqlite-mem | sqlite-wal | pg-unix) ;;
@@ -93,6 +103,7 @@ done
 for w in $workloads; do
     case $w in
         point_select | insert_tx | scan | ast_point_select) ;;
+        bulk_create | naive_create | model_find) ;;
         *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
     esac
 done
