@@ -430,7 +430,12 @@ struct dal_db {
     int tx_depth;
     int nstmts;      /* statements handed to the caller, not finalized */
     int zombie;      /* dal_close() called while statements remained */
+    struct dal__model_memo *models; /* models seen on db (model.c) */
+    int nmodels, capmodels;
 };
+
+/* Free what the model layer keeps per connection (model.c). */
+void dal__model_memo_free(dal_db *db);
 
 struct dal_stmt {
     dal_db *db;

@@ -56,6 +56,7 @@ void dal_close(dal_db *db)
     /* Cached statements go now, while the connection is still there. */
     dal__cache_free(db->cache);
     db->cache = NULL;
+    dal__model_memo_free(db);
     if (db->nstmts > 0) {
         db->zombie = 1;
         return;

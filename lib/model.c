@@ -20,6 +20,7 @@
 #include "dal/schema.h"
 
 #define ARENA_CHUNK 16384
+#define ARENA_FIRST 256
 
 typedef struct chunk {
     struct chunk *next;
@@ -51,7 +52,91 @@ static size_t member_size(dal_ftype t, size_t have)
     }
 }
 
+/*
+ * What the model layer keeps per connection for each model it has seen:
+ * that the descriptor passed the check, and the find-by-key query
+ * compiled once, so that dal_model_find costs a cache lookup and a bind
+ * rather than building and compiling a query each time.
+ */
+struct dal__model_memo {
+    const dal_model *m;
+    dal_model copy;         /* *m when checked: another model at the same */
+    char *table;            /* address (one built on the stack) is new */
+    dal__compiled find;     /* sql NULL until the first find */
+};
+
+static int check_descriptor(dal_db *db, const dal_model *m);
+
+void dal__model_memo_free(dal_db *db)
+{
+    for (int i = 0; i < db->nmodels; i++) {
+        dal__compiled_free(&db->models[i].find);
+        dal__free(db->models[i].table);
+    }
+    dal__free(db->models);
+    db->models = NULL;
+    db->nmodels = db->capmodels = 0;
+}
+
+/* m's memo on db, made (after checking m) on first use. */
+static int memo_get(dal_db *db, const dal_model *m,
+                    struct dal__model_memo **out)
+{
+    struct dal__model_memo *mm;
+    int rc, i;
+
+    for (i = 0; i < db->nmodels; i++) {
+        mm = &db->models[i];
+        if (mm->m != m)
+            continue;
+        if (mm->copy.fields == m->fields && mm->copy.nfields == m->nfields
+            && mm->copy.size == m->size && mm->copy.hooks == m->hooks
+            && mm->copy.database == m->database && m->table
+            && !strcmp(mm->table, m->table)) {
+            /* Every model call starts here: success clears the error. */
+            dal__clearerr(db);
+            *out = mm;
+            return DAL_OK;
+        }
+        /* Another model now lives at this address: forget the old. */
+        dal__compiled_free(&mm->find);
+        dal__free(mm->table);
+        *mm = db->models[--db->nmodels];
+        break;
+    }
+    if ((rc = check_descriptor(db, m)))
+        return rc;
+    if (db->nmodels == db->capmodels) {
+        int cap = db->capmodels ? db->capmodels * 2 : 8;
+
+        mm = dal__realloc(db->models, (size_t)cap * sizeof *mm);
+        if (!mm)
+            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                               NULL);
+        db->models = mm;
+        db->capmodels = cap;
+    }
+    mm = &db->models[db->nmodels];
+    memset(mm, 0, sizeof *mm);
+    if (!(mm->table = dal__strdup(m->table)))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    mm->m = m;
+    mm->copy = *m;
+    db->nmodels++;
+    *out = mm;
+    return DAL_OK;
+}
+
 int dal_model_check(dal_db *db, const dal_model *m)
+{
+    struct dal__model_memo *mm;
+
+    if (!db)
+        return DAL_E_MISUSE;
+    return memo_get(db, m, &mm);
+}
+
+static int check_descriptor(dal_db *db, const dal_model *m)
 {
     int i, pk = -1, special[3] = {-1, -1, -1};
     static const int sflags[3] = {
@@ -218,15 +303,21 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The condition "deleted IS [NOT] NULL" for flags, or NULL for none. */
-static dal_expr *deleted_cond(const dal_model *m, int flags)
+/*
+ * AND "deleted IS [NOT] NULL" for flags into q's WHERE; nothing for a
+ * model without a soft-delete field or with DAL_WITH_DELETED. A failed
+ * allocation fails q (dal_q_where of NULL), rather than leaving the
+ * condition out and loading deleted rows.
+ */
+static void where_live(dal_query *q, const dal_model *m, int flags)
 {
     const dal_field *d = find_flag(m, DAL_F_SOFT_DELETE);
 
     if (!d || (flags & DAL_WITH_DELETED))
-        return NULL;
-    return flags & DAL_ONLY_DELETED ? dal_is_not_null(dal_col(d->name))
-                                    : dal_is_null(dal_col(d->name));
+        return;
+    dal_q_where(q, flags & DAL_ONLY_DELETED
+                       ? dal_is_not_null(dal_col(d->name))
+                       : dal_is_null(dal_col(d->name)));
 }
 
 /* pk = value of obj */
@@ -647,7 +738,6 @@ int dal_model_update(dal_db *db, const dal_model *m, void *obj,
 {
     int64_t changed = 0, now = now_us();
     dal_query *q;
-    dal_expr *live;
     int rc, i, sets = 0;
 
     if ((rc = dal_model_check(db, m)))
@@ -691,8 +781,7 @@ int dal_model_update(dal_db *db, const dal_model *m, void *obj,
                             "nothing to update");
     }
     dal_q_where(q, pk_cond(m, obj));
-    if ((live = deleted_cond(m, 0)))
-        dal_q_where(q, live);
+    where_live(q, m, 0);
     if ((rc = run_write(db, q, &changed)))
         return rc;
     if (!changed)
@@ -790,7 +879,14 @@ static char *arena_copy(dal_rows *r, const void *src, size_t n)
     char *p;
 
     if (!c || c->cap - c->used < n + 1) {
-        size_t cap = n + 1 > ARENA_CHUNK ? n + 1 : ARENA_CHUNK;
+        /* Small sets (a find) take a small first chunk; the chunks
+         * double up to ARENA_CHUNK. */
+        size_t cap = c ? (c->cap * 2 < ARENA_CHUNK ? c->cap * 2
+                                                   : ARENA_CHUNK)
+                       : ARENA_FIRST;
+
+        if (cap < n + 1)
+            cap = n + 1;
 
         c = dal__malloc(sizeof *c + cap);
         if (!c)
@@ -841,7 +937,7 @@ static int load_row(dal_rows *r, dal_stmt *st)
     int i;
 
     if (r->n == r->cap) {
-        int cap = r->cap ? r->cap * 2 : 16;
+        int cap = r->cap ? r->cap * 2 : 4;
         char *items = dal__realloc(r->items, (size_t)cap * m->size);
 
         if (!items)
@@ -854,8 +950,8 @@ static int load_row(dal_rows *r, dal_stmt *st)
     for (i = 0; i < m->nfields; i++) {
         const dal_field *f = &m->fields[i];
 
-        if (dal_column_is_null(st, i))
-            continue;
+        /* A NULL number reads as 0, as the zeroed member already is;
+         * only text and blobs must tell NULL from empty. */
         switch (f->type) {
         case DAL_F_DOUBLE: {
             double d = dal_column_double(st, i);
@@ -867,10 +963,14 @@ static int load_row(dal_rows *r, dal_stmt *st)
         case DAL_F_JSON:
         case DAL_F_BLOB: {
             size_t len;
-            const void *src = f->type == DAL_F_BLOB
-                              ? dal_column_blob(st, i, &len)
-                              : dal_column_text(st, i, &len);
-            char *copy = src ? arena_copy(r, src, len) : NULL;
+            const void *src;
+            char *copy;
+
+            if (dal_column_is_null(st, i))
+                break;
+            src = f->type == DAL_F_BLOB ? dal_column_blob(st, i, &len)
+                                        : dal_column_text(st, i, &len);
+            copy = src ? arena_copy(r, src, len) : NULL;
 
             if (!copy)
                 return DAL_NOMEM;
@@ -910,11 +1010,11 @@ static int load_into(dal_db *db, dal_query *q, dal_rows *r)
 }
 
 /* SELECT m's columns FROM its table WHERE (cond) AND live, with order
- * (taken) or by primary key, and limit. */
+ * (taken) or by primary key (limit -1: no order), and limit. */
 static dal_query *select_query(const dal_model *m, dal_expr *cond,
                                dal_expr *order, int64_t limit, int flags)
 {
-    dal_expr *cols[64], *live;
+    dal_expr *cols[64];
     dal_query *q;
     int i;
 
@@ -926,15 +1026,14 @@ static dal_query *select_query(const dal_model *m, dal_expr *cond,
      * in parentheses before the AND with the deleted condition. */
     if (cond)
         dal_q_where(q, cond);
-    if ((live = deleted_cond(m, flags)))
-        dal_q_where(q, live);
+    where_live(q, m, flags);
     if (order && order->kind == E_LIST) {
         dal_q_order_by_n(q, order->kids, order->nkids);
         order->nkids = 0; /* the items now belong to q */
         dal_expr_free(order);
     } else if (order) {
         dal_q_order_by(q, order);
-    } else {
+    } else if (limit >= 0) {
         dal_q_order_by(q, dal_col(find_flag(m, DAL_F_PK)->name));
     }
     if (limit > 0)
@@ -1014,24 +1113,69 @@ int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
 int dal_model_find(dal_db *db, const dal_model *m, const dal_value *pk,
                    dal_rows **rows)
 {
+    struct dal__model_memo *mm;
+    dal_rows *r;
+    dal_stmt *st;
     int rc;
 
     if (rows)
         *rows = NULL;
-    if ((rc = dal_model_check(db, m)))
+    if (!db)
+        return DAL_E_MISUSE;
+    if ((rc = memo_get(db, m, &mm)))
         return rc;
-    if (!pk)
-        return dal__seterrf(db, DAL_E_MISUSE, NULL, "pk is NULL");
-    return dal_model_query(db, m, dal_eq(dal_col(find_flag(m,
-                                             DAL_F_PK)->name),
-                                         dal_value_expr(pk)),
-                           NULL, 1, 0, rows);
+    if (!pk || !rows)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "%s is NULL",
+                            pk ? "rows" : "pk");
+    if (m->nfields > 64)
+        return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "model %s: more "
+                            "than 64 fields", m->table);
+    if (!mm->find.sql) {
+        /* SELECT ... WHERE pk = :pk [AND live], compiled once. */
+        dal_query *q = select_query(m, dal_eq(dal_col(find_flag(m,
+                                                  DAL_F_PK)->name),
+                                              dal_param("pk")),
+                                    NULL, -1, 0);
+        char err[256];
+
+        if (!q)
+            return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                               NULL);
+        rc = dal__compile(q, db->drv->dialect, &mm->find, err, sizeof err);
+        dal_query_free(q);
+        if (rc) {
+            memset(&mm->find, 0, sizeof mm->find);
+            return dal__seterr(db, rc, NULL, 0, err[0] ? err : NULL, NULL,
+                               NULL, NULL);
+        }
+    }
+    if (!(r = new_rows(db, m)))
+        return DAL_NOMEM;
+    rc = dal__run_cached(db, NULL, &mm->find, pk, 1, &st);
+    /* A key matches one row at most: no step to the end, the statement
+     * is reset when it goes back to the cache. */
+    if (rc == DAL_ROW)
+        rc = load_row(r, st) ? dal__seterr(db, DAL_NOMEM, NULL, 0, NULL,
+                                           NULL, NULL, NULL)
+                             : DAL_DONE;
+    if (st) {
+        if (rc == DAL_DONE)
+            dal__cache_put(db, st);
+        else
+            dal__cache_drop(db, st);
+    }
+    if (rc != DAL_DONE) {
+        dal_rows_free(r);
+        return rc;
+    }
+    after_load(db, r);
+    *rows = r;
+    return r->n ? DAL_OK : DAL_DONE;
 }
 
 int dal_model_count(dal_db *db, const dal_model *m, dal_expr *cond,
                     int flags, int64_t *n)
 {
-    dal_expr *live;
     dal_stmt *st;
     dal_query *q;
     int rc;
@@ -1052,8 +1196,7 @@ int dal_model_count(dal_db *db, const dal_model *m, dal_expr *cond,
     dal_q_from(q, m->table);
     if (cond)
         dal_q_where(q, cond);
-    if ((live = deleted_cond(m, flags)))
-        dal_q_where(q, live);
+    where_live(q, m, flags);
     rc = run(db, q, &st);
     if (rc == DAL_ROW) {
         *n = dal_column_int64(st, 0);
@@ -1206,7 +1349,14 @@ static int bind_rows(dal_stmt *st, const dal_model *m, const char *objs,
             if (!(mask & ((uint64_t)1 << i)))
                 continue;
             v = field_value(obj, &m->fields[i]);
-            if ((rc = dal_bind_value(st, k++, &v)))
+            /* The structs outlive the statement's run: no copies. */
+            if (v.type == DAL_TYPE_TEXT)
+                rc = dal_bind_text(st, k++, v.u.s.p, v.u.s.len, DAL_STATIC);
+            else if (v.type == DAL_TYPE_BLOB)
+                rc = dal_bind_blob(st, k++, v.u.s.p, v.u.s.len, DAL_STATIC);
+            else
+                rc = dal_bind_value(st, k++, &v);
+            if (rc)
                 return rc;
         }
     }
@@ -1398,7 +1548,6 @@ static dal_query *update_query(const dal_model *m, const char *const *names,
 {
     const dal_field *pk = find_flag(m, DAL_F_PK);
     dal_query *q = dal_update(m->table);
-    dal_expr *live;
 
     *sets = 0;
     for (int i = 0; i < m->nfields; i++) {
@@ -1413,8 +1562,7 @@ static dal_query *update_query(const dal_model *m, const char *const *names,
         ++*sets;
     }
     dal_q_where(q, dal_eq(dal_col(pk->name), dal_param(pk->name)));
-    if ((live = deleted_cond(m, 0)))
-        dal_q_where(q, live);
+    where_live(q, m, 0);
     return q;
 }
 
@@ -1514,7 +1662,6 @@ int dal_model_bulk_delete(dal_db *db, const dal_model *m, dal_expr *cond,
                           int flags, int64_t *deleted)
 {
     const dal_field *del;
-    dal_expr *which;
     dal_query *q;
     int rc;
 
@@ -1531,14 +1678,13 @@ int dal_model_bulk_delete(dal_db *db, const dal_model *m, dal_expr *cond,
     if (del && !(flags & DAL_HARD_DELETE)) {
         q = dal_update(m->table);
         dal_q_set(q, del->name, dal_int(now_us()));
-        which = dal_is_null(dal_col(del->name));
+        dal_q_where(q, cond);
+        dal_q_where(q, dal_is_null(dal_col(del->name)));
     } else {
         q = dal_delete(m->table);
-        which = deleted_cond(m, flags);
+        dal_q_where(q, cond);
+        where_live(q, m, flags);
     }
-    dal_q_where(q, cond);
-    if (which)
-        dal_q_where(q, which);
     return run_write(db, q, deleted);
 }
 

@@ -18,13 +18,24 @@ struct dal__stmtcache {
 };
 
 /* FNV-1a: short SQL keys, no adversary, cheap to compute. */
+/* A hash of the SQL text taken eight bytes at a time: every cached run
+ * hashes its whole text, and a byte-at-a-time hash was a tenth of a
+ * point lookup's cost. */
 static uint32_t hash_sql(const char *s)
 {
-    uint32_t h = 2166136261u;
+    size_t n = strlen(s);
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n, w;
 
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 16777619u;
-    return h;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 29;
+    return (uint32_t)h;
 }
 
 /* Prepare a statement for the cache (or for one use when cached is 0). */
@@ -183,7 +194,8 @@ int dal__cache_get(dal_db *db, const char *sql, dal_stmt **stp)
 int dal__cache_get_compiled(dal_db *db, const dal__compiled *cq,
                             dal_stmt **stp)
 {
-    char *key = dal__malloc(cq->len + 2);
+    char buf[512];
+    char *key = cq->len + 2 <= sizeof buf ? buf : dal__malloc(cq->len + 2);
     int rc;
 
     if (!key)
@@ -191,7 +203,8 @@ int dal__cache_get_compiled(dal_db *db, const dal__compiled *cq,
     key[0] = '\1';
     memcpy(key + 1, cq->sql, cq->len + 1);
     rc = cache_get(db, key, cq, stp);
-    dal__free(key);
+    if (key != buf)
+        dal__free(key);
     return rc;
 }
 

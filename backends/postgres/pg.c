@@ -459,18 +459,16 @@ static int bind_num(pg_stmt *s, int idx, const char *fmt, ...)
     return DAL_OK;
 }
 
-static int pg_bind_int64(dal_db *db, void *stmt, int idx, int64_t v)
+/* v in decimal into out (at least 21 bytes), NUL-terminated; its length.
+ * Formatted by hand: this is on every insert's and lookup's path, and
+ * vsnprintf costs twenty times as much. */
+static size_t fmt_int64(char *out, int64_t v)
 {
-    pg_stmt *s = stmt;
-    pg_param *p = &s->params[idx - 1];
     char tmp[24], *t = tmp + sizeof tmp;
     /* Through unsigned, so that INT64_MIN negates without overflow. */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     size_t n;
 
-    (void)db;
-    /* Formatted by hand: this is on every insert's and lookup's path,
-     * and vsnprintf costs twenty times as much. */
     do {
         *--t = (char)('0' + u % 10);
         u /= 10;
@@ -478,8 +476,18 @@ static int pg_bind_int64(dal_db *db, void *stmt, int idx, int64_t v)
     if (v < 0)
         *--t = '-';
     n = (size_t)(tmp + sizeof tmp - t);
-    memcpy(p->num, t, n);
-    p->num[n] = '\0';
+    memcpy(out, t, n);
+    out[n] = '\0';
+    return n;
+}
+
+static int pg_bind_int64(dal_db *db, void *stmt, int idx, int64_t v)
+{
+    pg_stmt *s = stmt;
+    pg_param *p = &s->params[idx - 1];
+
+    (void)db;
+    fmt_int64(p->num, v);
     s->values[idx - 1] = p->num;
     s->formats[idx - 1] = 0;
     return DAL_OK;
@@ -932,8 +940,7 @@ static int copy_value(dal__buf *b, const dal_value *v)
     case DAL_TYPE_BOOL:
         return dal__buf_addc(b, v->u.b ? 't' : 'f');
     case DAL_TYPE_INT64:
-        snprintf(num, sizeof num, "%lld", (long long)v->u.i);
-        return dal__buf_adds(b, num);
+        return dal__buf_add(b, num, fmt_int64(num, v->u.i));
     case DAL_TYPE_DOUBLE:
         if (isnan(v->u.d))
             return dal__buf_adds(b, "NaN");
