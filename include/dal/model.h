@@ -387,9 +387,11 @@ typedef struct dal_registry dal_registry;
 DAL_EXTERN int dal_registry_new(dal_registry **reg);
 
 /*
- * dal_registry_add - register url under name (both copied). The URL is
- * parsed now: a malformed one is DAL_E_URL with the parser's message
- * (never the password) in *errmsg. A name registered already, or a NULL
+ * dal_registry_add - register url under name (both copied). The URL's
+ * form, scheme and libdal's own options are checked now: a malformed
+ * one is DAL_E_URL with the parser's message (never the password) in
+ * *errmsg; the backend's options are checked when the database is first
+ * opened (dal_registry_db). A name registered already, or a NULL
  * or empty argument, is DAL_E_MISUSE. errmsg may be NULL; else *errmsg
  * is NULL on success or a message to free with dal_free().
  */
