@@ -1132,10 +1132,9 @@ int dal_model_find(dal_db *db, const dal_model *m, const dal_value *pk,
                             "than 64 fields", m->table);
     if (!mm->find.sql) {
         /* SELECT ... WHERE pk = :pk [AND live], compiled once. */
-        dal_query *q = select_query(m, dal_eq(dal_col(find_flag(m,
-                                                  DAL_F_PK)->name),
-                                              dal_param("pk")),
-                                    NULL, -1, 0);
+        dal_expr *key = dal_eq(dal_col(find_flag(m, DAL_F_PK)->name),
+                               dal_param("pk"));
+        dal_query *q = key ? select_query(m, key, NULL, -1, 0) : NULL;
         char err[256];
 
         if (!q)
@@ -1821,12 +1820,18 @@ static int related(dal_db *db, const dal_rows *src, const dal_field *sf,
             rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
             break;
         }
+        dal_expr *cond;
+
         for (int k = 0; k < n; k++)
             in[k] = dal_value_expr(&keys[i + k]);
-        rc = load_into(db, select_query(target,
-                                        dal_in_n(dal_col(tf->name), in, n),
-                                        NULL, 0, flags), r);
+        cond = dal_in_n(dal_col(tf->name), in, n);
         dal__free(in);
+        /* NULL is "no condition" to select_query: never let a failed
+         * allocation load the whole table. */
+        rc = cond ? load_into(db, select_query(target, cond, NULL, 0,
+                                               flags), r)
+                  : dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                                NULL);
     }
     dal__free(keys);
     if (rc == DAL_OK)
