@@ -1436,7 +1436,8 @@ static int copy_run(dal_db *db, const dal_model *m, const char *objs,
                             copy_row, &cc);
 }
 
-/* Run the batches of bulk_create; *filled: structs whose id was set. */
+/* Run the batches of bulk_create; *filled: structs whose id was set;
+ * *explicit_ids: ids given by hand since the generator last moved. */
 static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
                        int flags, int *filled, int *explicit_ids)
 {
@@ -1459,10 +1460,17 @@ static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
                               m->table);
             break;
         }
-        if ((pk->flags & DAL_F_AUTO) && (mask & pkbit))
+        if ((pk->flags & DAL_F_AUTO) && (mask & pkbit)) {
             *explicit_ids = 1;
-        else if ((pk->flags & DAL_F_AUTO) && !(flags & DAL_BULK_NO_IDS))
-            ret = pk;
+        } else if (pk->flags & DAL_F_AUTO) {
+            /* Ids given by hand in an earlier run: the generator must
+             * move past them before it makes more. */
+            if (*explicit_ids && (rc = sync_identity(db, m, pk)))
+                break;
+            *explicit_ids = 0;
+            if (!(flags & DAL_BULK_NO_IDS))
+                ret = pk;
+        }
         /* No ids to return: the backend's bulk path takes the whole run
          * of rows in one statement. */
         per = !ret && copy_in ? n

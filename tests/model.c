@@ -222,6 +222,46 @@ static dal_model on_table(const dal_model *m, const char *t)
     return c;
 }
 
+/* The tests' own buffers (not libdal's): a failing assertion leaves the
+ * test early, so teardown frees what is still held (CK_FORK=no under
+ * valgrind would report it otherwise). */
+static void *test_mem[64];
+
+static void *test_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    int i;
+
+    ck_assert_ptr_nonnull(p);
+    for (i = 0; i < NELEM(test_mem); i++)
+        if (test_mem[i] == NULL) {
+            test_mem[i] = p;
+            return p;
+        }
+    ck_abort_msg("test_calloc: too many buffers");
+    return NULL;
+}
+
+static void test_free(void *p)
+{
+    int i;
+
+    for (i = 0; p != NULL && i < NELEM(test_mem); i++)
+        if (test_mem[i] == p)
+            test_mem[i] = NULL;
+    free(p);
+}
+
+static void test_free_all(void)
+{
+    int i;
+
+    for (i = 0; i < NELEM(test_mem); i++) {
+        free(test_mem[i]);
+        test_mem[i] = NULL;
+    }
+}
+
 static int same_text(const char *a, const char *b)
 {
     if (a == NULL || b == NULL)
@@ -811,6 +851,8 @@ static void setup(void)
 
 static void teardown(void)
 {
+    fail_at = 0;
+    test_free_all();
     dal_close(db);
     db = NULL;
     if (test_backend == BE_SQLITE_FILE)
@@ -2585,10 +2627,9 @@ static void items_make(item_set *s, int n, const char *prefix)
     int i;
 
     s->n = n;
-    s->v = calloc(k, sizeof *s->v);
-    s->sku = calloc(k, sizeof *s->sku);
-    s->note = calloc(k, sizeof *s->note);
-    ck_assert(s->v != NULL && s->sku != NULL && s->note != NULL);
+    s->v = test_calloc(k, sizeof *s->v);
+    s->sku = test_calloc(k, sizeof *s->sku);
+    s->note = test_calloc(k, sizeof *s->note);
     for (i = 0; i < n; i++) {
         snprintf(s->sku[i], sizeof s->sku[i], "%s-%05d", prefix, i);
         s->v[i].sku = s->sku[i];
@@ -2603,9 +2644,9 @@ static void items_make(item_set *s, int n, const char *prefix)
 
 static void items_free(item_set *s)
 {
-    free(s->v);
-    free(s->sku);
-    free(s->note);
+    test_free(s->v);
+    test_free(s->sku);
+    test_free(s->note);
     memset(s, 0, sizeof *s);
 }
 
@@ -2799,8 +2840,7 @@ START_TEST(t_bulk_no_ids)
     }
 
     /* Every row is there once, with its values (matched by sku). */
-    seen = calloc((size_t)s.n, 1);
-    ck_assert_ptr_nonnull(seen);
+    seen = test_calloc((size_t)s.n, 1);
     CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
     ck_assert_int_eq(dal_rows_count(rows), s.n);
     for (i = 0; i < s.n; i++) {
@@ -2817,7 +2857,7 @@ START_TEST(t_bulk_no_ids)
         ck_item(got, &want, k);
     }
     dal_rows_free(rows);
-    free(seen);
+    test_free(seen);
     items_free(&s);
 }
 END_TEST
@@ -2827,11 +2867,10 @@ START_TEST(t_bulk_types)
 {
     dal_model m = on_table(&rec_model, "mt_bulktypes");
     enum { N = 1001 };
-    rec *r = calloc(N, sizeof *r);
+    rec *r = test_calloc(N, sizeof *r);
     dal_rows *rows;
     int i;
 
-    ck_assert_ptr_nonnull(r);
     DROP("mt_bulktypes");
     CK_OK(dal_model_create_table(db, &m));
     for (i = 0; i < N; i++)
@@ -2851,7 +2890,7 @@ START_TEST(t_bulk_types)
     ck_assert_int_eq(qint("SELECT count(*) FROM mt_bulktypes WHERE name "
                           "IS NULL AND data IS NULL AND ts IS NULL AND "
                           "settings IS NULL"), (N + 2) / 4);
-    free(r);
+    test_free(r);
 }
 END_TEST
 
@@ -2862,11 +2901,10 @@ START_TEST(t_bulk_defaults)
     dal_model m = on_table(&defd_model, "mt_bulkdef");
     enum { N = 700 };
     static char status[N][16], label[N][16];
-    defd *d = calloc(N, sizeof *d);
+    defd *d = test_calloc(N, sizeof *d);
     dal_rows *rows;
     int i;
 
-    ck_assert_ptr_nonnull(d);
     DROP("mt_bulkdef");
     CK_OK(dal_model_create_table(db, &m));
     for (i = 0; i < N; i++) {
@@ -2903,7 +2941,7 @@ START_TEST(t_bulk_defaults)
         ck_assert(got->ratio == (kind == 1 ? 0.25 : 0.5));
     }
     dal_rows_free(rows);
-    free(d);
+    test_free(d);
 }
 END_TEST
 
@@ -3165,8 +3203,7 @@ START_TEST(t_bulk_update)
     t1 = now_us();
     ck_assert_int_eq(changed, 1000);
     ck_assert_int_eq(dal_tx_depth(db), 0);
-    stamp = calloc((size_t)upd.n, sizeof *stamp);
-    ck_assert_ptr_nonnull(stamp);
+    stamp = test_calloc((size_t)upd.n, sizeof *stamp);
     CK_OK(dal_model_query(db, &m, NULL, NULL, 0, 0, &rows));
     ck_assert_int_eq(dal_rows_count(rows), 1000);
     for (i = 0; i < upd.n; i++) {
@@ -3279,7 +3316,7 @@ START_TEST(t_bulk_update)
     }
     ck_assert_int_eq(qint("SELECT qty FROM mt_bulkupd WHERE sku = "
                           "'ghost-00000'"), 4242);
-    free(stamp);
+    test_free(stamp);
     items_free(&ghost);
     items_free(&upd2);
     items_free(&upd);
@@ -3491,12 +3528,11 @@ START_TEST(t_bulk_delete_soft)
     dal_model m = on_table(&acct_model, "mt_bulkdelsoft");
     enum { N = 600 };
     static char email[N][16];
-    acct *a = calloc(N, sizeof *a);
+    acct *a = test_calloc(N, sizeof *a);
     dal_rows *rows;
     int64_t n, t0, t1, stamp;
     int i, rc;
 
-    ck_assert_ptr_nonnull(a);
     DROP("mt_bulkdelsoft");
     CK_OK(dal_model_create_table(db, &m));
     /* i even: free, score odd; i odd: gold, score even. */
@@ -3597,7 +3633,7 @@ START_TEST(t_bulk_delete_soft)
     CK_ERR(dal_model_bulk_delete(db, &m, NULL, DAL_HARD_DELETE, &n),
            DAL_E_MISUSE, NULL, NULL);
     ck_assert_int_eq(rows_in("mt_bulkdelsoft"), 300);
-    free(a);
+    test_free(a);
 }
 END_TEST
 
@@ -3605,20 +3641,31 @@ END_TEST
 
 /*
  * A call under test runs with libdal's first, second, ... allocation
- * failing, until it completes without a failure. Each failing run must
- * return DAL_NOMEM (and leave it as dal_errcode), change nothing, hold no
- * memory, and leave the handle usable: check() verifies that and then
- * does, without failures, what a successful run does (so that the
- * statement cache ends each round as it started), and returns the
- * database to where it was before the call.
+ * failing, until it completes without a failure. Each run starts on a
+ * fresh handle: the one before is closed, and libdal must then hold no
+ * more memory than before the test (so a failed run leaked nothing, the
+ * statement cache aside). prepare() sets the tables up as the call
+ * expects them. A run whose allocation failed must return DAL_NOMEM
+ * (and leave it as dal_errcode), leave no transaction open, change
+ * nothing, and leave the handle usable: check(c, 1) verifies that, then
+ * does without failures what a successful run does. Or, where libdal
+ * could carry on without that memory (a void cleanup such as
+ * dal_finalize), it may return DAL_OK, and then its result must be
+ * exactly right: check(c, 0), which verifies a successful run, with
+ * c->ctx saying which run it was. Every round runs twice: cold (the call
+ * prepares its statements) and warm (after one clean call, from the
+ * statement cache).
  */
 typedef struct nomem_case {
     const dal_model *m;
+    void (*prepare)(struct nomem_case *c);
     int (*call)(struct nomem_case *c, long fail);
     void (*check)(struct nomem_case *c, int failed);
     dal_rows *rows;
     item_set items;
+    int flags;
     int64_t n;
+    char ctx[96];   /* which run check() is looking at */
 } nomem_case;
 
 static void nomem_arm(long n)
@@ -3628,43 +3675,94 @@ static void nomem_arm(long n)
     fail_at = n;
 }
 
+/* Close the handle (libdal must hold what it held before the test) and
+ * open a new one on the test's database. */
+static void nomem_reopen(const char *when)
+{
+    int rc;
+
+    dal_close(db);
+    db = NULL;
+    ck_assert_msg(live_blocks == base_blocks, "%s: libdal holds %ld "
+                  "blocks with no handle open, %ld before the test", when,
+                  live_blocks, base_blocks);
+    rc = dal_open(test_url, &db);
+    ck_assert_msg(rc == DAL_OK && db != NULL, "dal_open(%s) -> %d",
+                  test_url, rc);
+    if (is_pg())
+        EXEC("SET client_min_messages = warning");
+}
+
 static void nomem_run(nomem_case *c, long min_runs)
 {
-    long n, base;
-    int rc, i;
+    char when[64];
+    long n = 0;
+    int rc, warm;
 
-    /* Warm up: the statement cache and the descriptor check settle. */
-    for (i = 0; i < 2; i++) {
-        CK_OK(c->call(c, 0));
-        c->check(c, 0);
-    }
-    base = live_blocks;
-    for (n = 1; n < 100000; n++) {
-        rc = c->call(c, n);
-        if (!fail_hit) {
-            CK_OK(rc);
-            c->check(c, 0);
-            break;
+    for (warm = 0; warm < 2; warm++) {
+        for (n = 1; n < 100000; n++) {
+            snprintf(when, sizeof when, "after failing allocation %ld%s",
+                     n - 1, warm ? " (warm)" : "");
+            nomem_reopen(when);
+            c->prepare(c);
+            if (warm) {
+                snprintf(c->ctx, sizeof c->ctx, "the warm-up call");
+                CK_OK(c->call(c, 0));
+                c->check(c, 0);
+            }
+            rc = c->call(c, n);
+            if (!fail_hit) {
+                snprintf(c->ctx, sizeof c->ctx, "the run without a "
+                         "failure");
+                CK_OK(rc);
+                c->check(c, 0);
+                break;
+            }
+            snprintf(c->ctx, sizeof c->ctx, "allocation %ld%s failed, "
+                     "and the call returned %d", n, warm ? " (warm)" : "",
+                     rc);
+            if (rc == DAL_OK) {
+                c->check(c, 0);
+                continue;
+            }
+            ck_assert_msg(rc == DAL_NOMEM && dal_errcode(db) == DAL_NOMEM,
+                          "allocation %ld%s failed: rc %d (%s), errcode "
+                          "%d: %s", n, warm ? " (warm)" : "", rc,
+                          dal_errstr(rc), dal_errcode(db),
+                          S(dal_errmsg(db)));
+            ck_assert_msg(dal_tx_depth(db) == 0, "allocation %ld failed: "
+                          "transaction depth %d", n, dal_tx_depth(db));
+            c->check(c, 1);
         }
-        ck_assert_msg(rc == DAL_NOMEM && dal_errcode(db) == DAL_NOMEM,
-                      "allocation %ld failed: rc %d (%s), errcode %d: %s",
-                      n, rc, dal_errstr(rc), dal_errcode(db),
-                      S(dal_errmsg(db)));
-        ck_assert_msg(dal_tx_depth(db) == 0, "allocation %ld failed: "
-                      "transaction depth %d", n, dal_tx_depth(db));
-        c->check(c, 1);
-        ck_assert_msg(live_blocks == base, "allocation %ld failed: libdal "
-                      "holds %ld blocks, %ld before", n, live_blocks, base);
+        ck_assert_msg(n < 100000, "never completed");
+        ck_assert_msg(n >= min_runs, "only %ld runs: were allocations "
+                      "made?", n);
     }
-    ck_assert_msg(n < 100000, "never completed");
-    ck_assert_msg(n >= min_runs, "only %ld runs: were allocations made?",
-                  n);
-    ck_assert_msg(live_blocks == base, "libdal holds %ld blocks after the "
-                  "last run, %ld before", live_blocks, base);
+    nomem_reopen("after the last run");
+}
+
+static void nomem_table(const dal_model *m)
+{
+    drop_tables(&m->table, 1);
+    CK_OK(dal_model_create_table(db, m));
 }
 
 /* A load of 80 rows: every type, several arena chunks, a grown array. */
 #define NOMEM_ROWS 80
+
+static void nomem_query_prepare(nomem_case *c)
+{
+    int i;
+
+    nomem_table(c->m);
+    CK_OK(dal_begin(db, 0));
+    for (i = 0; i < NOMEM_ROWS; i++) {
+        rec r = sample(i % 4);
+
+        insert_rec(c->m, &r, i + 1);
+    }
+    CK_OK(dal_commit(db));
+}
 
 static int nomem_query_call(nomem_case *c, long fail)
 {
@@ -3682,26 +3780,22 @@ static int nomem_query_call(nomem_case *c, long fail)
     return rc;
 }
 
-static void nomem_query_verify(dal_rows *rows)
+static void nomem_query_check(nomem_case *c, int failed)
 {
     int i;
 
-    ck_assert_int_eq(dal_rows_count(rows), NOMEM_ROWS);
-    for (i = 0; i < NOMEM_ROWS; i++) {
-        rec want = sample(i % 4);
-
-        check_rec(dal_rows_at(rows, i), &want, i + 1);
-    }
-}
-
-static void nomem_query_check(nomem_case *c, int failed)
-{
     if (failed) {
         ck_assert_int_eq(dal_rows_count(c->rows), 0);
         dal_rows_free(c->rows);
         CK_OK(nomem_query_call(c, 0));
     }
-    nomem_query_verify(c->rows);
+    ck_assert_msg(dal_rows_count(c->rows) == NOMEM_ROWS, "%s: %d rows",
+                  c->ctx, dal_rows_count(c->rows));
+    for (i = 0; i < NOMEM_ROWS; i++) {
+        rec want = sample(i % 4);
+
+        check_rec(dal_rows_at(c->rows, i), &want, i + 1);
+    }
     dal_rows_free(c->rows);
     c->rows = NULL;
 }
@@ -3710,21 +3804,70 @@ START_TEST(t_nomem_query)
 {
     dal_model m = on_table(&rec_model, "mt_nomemq");
     nomem_case c;
-    int i;
 
-    DROP("mt_nomemq");
-    CK_OK(dal_model_create_table(db, &m));
-    CK_OK(dal_begin(db, 0));
-    for (i = 0; i < NOMEM_ROWS; i++) {
-        rec r = sample(i % 4);
-
-        insert_rec(&m, &r, i + 1);
-    }
-    CK_OK(dal_commit(db));
     memset(&c, 0, sizeof c);
     c.m = &m;
+    c.prepare = nomem_query_prepare;
     c.call = nomem_query_call;
     c.check = nomem_query_check;
+    nomem_run(&c, 5);
+}
+END_TEST
+
+/* The same on a soft-delete model: a failure must not lose the
+ * condition that leaves deleted rows out. 5 rows, 2 deleted. */
+static void nomem_soft_prepare(nomem_case *c)
+{
+    acct a[5];
+
+    nomem_table(c->m);
+    insert_accts(c->m, a, 5);
+    CK_OK(dal_model_delete(db, c->m, &a[1]));
+    CK_OK(dal_model_delete(db, c->m, &a[3]));
+}
+
+static int nomem_soft_call(nomem_case *c, long fail)
+{
+    dal_expr *cond = dal_gt(dal_col("score"), dal_int(0));
+    int rc;
+
+    ck_assert_ptr_nonnull(cond);
+    c->rows = NULL;
+    nomem_arm(fail);
+    rc = dal_model_query(db, c->m, cond, NULL, 0, 0, &c->rows);
+    fail_at = 0;
+    return rc;
+}
+
+static void nomem_soft_check(nomem_case *c, int failed)
+{
+    int i;
+
+    if (failed) {
+        ck_assert_int_eq(dal_rows_count(c->rows), 0);
+        dal_rows_free(c->rows);
+        CK_OK(nomem_soft_call(c, 0));
+    }
+    for (i = 0; i < dal_rows_count(c->rows); i++)
+        ck_assert_msg(((acct *)dal_rows_at(c->rows, i))->deleted_at == 0,
+                      "%s: a soft-deleted row (id %" PRId64 ") was "
+                      "loaded", c->ctx,
+                      ((acct *)dal_rows_at(c->rows, i))->id);
+    CK_IDS(c->rows, 1, 3, 5);
+    dal_rows_free(c->rows);
+    c->rows = NULL;
+}
+
+START_TEST(t_nomem_query_soft)
+{
+    dal_model m = on_table(&acct_model, "mt_nomemqs");
+    nomem_case c;
+
+    memset(&c, 0, sizeof c);
+    c.m = &m;
+    c.prepare = nomem_soft_prepare;
+    c.call = nomem_soft_call;
+    c.check = nomem_soft_check;
     nomem_run(&c, 5);
 }
 END_TEST
@@ -3735,6 +3878,11 @@ static void items_reset_ids(item_set *s)
 
     for (i = 0; i < s->n; i++)
         s->v[i].id = 0;
+}
+
+static void nomem_create_prepare(nomem_case *c)
+{
+    nomem_table(c->m);
 }
 
 static int nomem_create_call(nomem_case *c, long fail)
@@ -3750,15 +3898,19 @@ static int nomem_create_call(nomem_case *c, long fail)
 
 static void nomem_create_check(nomem_case *c, int failed)
 {
+    char sql[128];
+
     if (failed) {
         ck_ids_zero(&c->items);
         ck_assert_int_eq(rows_in(c->m->table), 0);
         CK_OK(nomem_create_call(c, 0));
     }
-    ck_assert_int_eq(rows_in(c->m->table), c->items.n);
+    ck_assert_msg(rows_in(c->m->table) == c->items.n, "%s: %" PRId64
+                  " rows", c->ctx, rows_in(c->m->table));
     ck_ids_ascending(&c->items);
     ck_items_db(c->m, &c->items);
-    EXEC("DELETE FROM mt_nomemb");
+    snprintf(sql, sizeof sql, "DELETE FROM %s", c->m->table);
+    EXEC(sql);
 }
 
 START_TEST(t_nomem_bulk_create)
@@ -3766,10 +3918,9 @@ START_TEST(t_nomem_bulk_create)
     dal_model m = on_table(&item_model, "mt_nomemb");
     nomem_case c;
 
-    DROP("mt_nomemb");
-    CK_OK(dal_model_create_table(db, &m));
     memset(&c, 0, sizeof c);
     c.m = &m;
+    c.prepare = nomem_create_prepare;
     c.call = nomem_create_call;
     c.check = nomem_create_check;
     items_make(&c.items, 6, "nm");
@@ -3778,7 +3929,18 @@ START_TEST(t_nomem_bulk_create)
 }
 END_TEST
 
-/* bulk_update of 4 rows: qty 1000 + i, and back. */
+/* bulk_update of 4 rows: qty 1000 + i (and back to 0 after). */
+static void nomem_update_prepare(nomem_case *c)
+{
+    char sql[128];
+
+    nomem_table(c->m);
+    items_reset_ids(&c->items);
+    CK_OK(dal_model_bulk_create(db, c->m, c->items.v, c->items.n, 0));
+    snprintf(sql, sizeof sql, "UPDATE %s SET qty = 0", c->m->table);
+    EXEC(sql);
+}
+
 static int nomem_update_call(nomem_case *c, long fail)
 {
     int rc, i;
@@ -3803,8 +3965,9 @@ static void nomem_update_check(nomem_case *c, int failed)
         ck_assert_int_eq(qint(sql), 0);
         CK_OK(nomem_update_call(c, 0));
     }
-    ck_assert_int_eq(c->n, c->items.n);
-    ck_assert_int_eq(qint(sql), c->items.n);
+    ck_assert_msg(c->n == c->items.n && qint(sql) == c->items.n, "%s: %"
+                  PRId64 " changed, %" PRId64 " rows updated", c->ctx, c->n,
+                  qint(sql));
     snprintf(sql, sizeof sql, "UPDATE %s SET qty = 0", c->m->table);
     EXEC(sql);
 }
@@ -3814,21 +3977,42 @@ START_TEST(t_nomem_bulk_update)
     dal_model m = on_table(&item_model, "mt_nomemu");
     nomem_case c;
 
-    DROP("mt_nomemu");
-    CK_OK(dal_model_create_table(db, &m));
     memset(&c, 0, sizeof c);
     c.m = &m;
+    c.prepare = nomem_update_prepare;
     c.call = nomem_update_call;
     c.check = nomem_update_check;
     items_make(&c.items, 4, "nu");
-    CK_OK(dal_model_bulk_create(db, &m, c.items.v, c.items.n, 0));
-    EXEC("UPDATE mt_nomemu SET qty = 0");
     nomem_run(&c, 3);
     items_free(&c.items);
 }
 END_TEST
 
-/* bulk_delete (soft) of 3 rows, and restored. */
+/* bulk_delete on a soft-delete model of 5 rows, c@x deleted already,
+ * with c->flags: soft (the 4 live rows get deleted_at) or
+ * DAL_HARD_DELETE (the 4 live rows go; the deleted one stays). */
+#define NOMEM_DELETED_AT INT64_C(1700000000000000)
+
+static void nomem_delete_rows(nomem_case *c)
+{
+    char sql[400];
+
+    snprintf(sql, sizeof sql, "DELETE FROM %s", c->m->table);
+    EXEC(sql);
+    snprintf(sql, sizeof sql, "INSERT INTO %s (email, tier, score, "
+             "deleted_at) VALUES ('a@x', 'gold', 10, NULL), "
+             "('b@x', 'free', 20, NULL), ('c@x', 'gold', 30, %" PRId64 "), "
+             "('d@x', 'free', 40, NULL), ('e@x', 'gold', 50, NULL)",
+             c->m->table, NOMEM_DELETED_AT);
+    EXEC(sql);
+}
+
+static void nomem_delete_prepare(nomem_case *c)
+{
+    nomem_table(c->m);
+    nomem_delete_rows(c);
+}
+
 static int nomem_delete_call(nomem_case *c, long fail)
 {
     dal_expr *cond = dal_gt(dal_col("score"), dal_int(0));
@@ -3837,35 +4021,53 @@ static int nomem_delete_call(nomem_case *c, long fail)
     ck_assert_ptr_nonnull(cond);
     c->n = -1;
     nomem_arm(fail);
-    rc = dal_model_bulk_delete(db, c->m, cond, 0, &c->n);
+    rc = dal_model_bulk_delete(db, c->m, cond, c->flags, &c->n);
     fail_at = 0;
     return rc;
 }
 
 static void nomem_delete_check(nomem_case *c, int failed)
 {
+    char live[160], kept[200];
+
+    snprintf(live, sizeof live, "SELECT count(*) FROM %s WHERE deleted_at "
+             "IS NULL", c->m->table);
+    snprintf(kept, sizeof kept, "SELECT count(*) FROM %s WHERE email = "
+             "'c@x' AND deleted_at = %" PRId64, c->m->table,
+             NOMEM_DELETED_AT);
     if (failed) {
-        ck_assert_int_eq(count_flags(c->m, NULL, DAL_ONLY_DELETED), 0);
+        ck_assert_int_eq(rows_in(c->m->table), 5);
+        ck_assert_int_eq(qint(live), 4);
         CK_OK(nomem_delete_call(c, 0));
     }
-    ck_assert_int_eq(c->n, 3);
-    ck_assert_int_eq(count_flags(c->m, NULL, DAL_ONLY_DELETED), 3);
-    EXEC("UPDATE mt_nomemd SET deleted_at = NULL");
+    ck_assert_msg(c->n == 4, "%s: %" PRId64 " rows deleted, want 4",
+                  c->ctx, c->n);
+    ck_assert_msg(qint(live) == 0, "%s: %" PRId64 " live rows left",
+                  c->ctx, qint(live));
+    ck_assert_msg(rows_in(c->m->table) == (c->flags & DAL_HARD_DELETE ? 1
+                                                                      : 5),
+                  "%s: %" PRId64 " rows left", c->ctx,
+                  rows_in(c->m->table));
+    /* The row deleted before stays, as it was: not stamped again, not
+     * removed by a hard delete of live rows. */
+    ck_assert_msg(qint(kept) == 1, "%s: the row deleted before was "
+                  "changed or removed", c->ctx);
+    nomem_delete_rows(c);
 }
 
 START_TEST(t_nomem_bulk_delete)
 {
     dal_model m = on_table(&acct_model, "mt_nomemd");
     nomem_case c;
-    acct a[3];
 
-    DROP("mt_nomemd");
-    CK_OK(dal_model_create_table(db, &m));
-    insert_accts(&m, a, 3);
     memset(&c, 0, sizeof c);
     c.m = &m;
+    c.prepare = nomem_delete_prepare;
     c.call = nomem_delete_call;
     c.check = nomem_delete_check;
+    c.flags = 0;
+    nomem_run(&c, 3);
+    c.flags = DAL_HARD_DELETE;
     nomem_run(&c, 3);
 }
 END_TEST
@@ -3936,6 +4138,7 @@ static Suite *model_suite(const char *name)
     tcase_add_test(tc, t_bulk_delete_soft);
     tc = tcase(s, "nomem");
     tcase_add_test(tc, t_nomem_query);
+    tcase_add_test(tc, t_nomem_query_soft);
     tcase_add_test(tc, t_nomem_bulk_create);
     tcase_add_test(tc, t_nomem_bulk_update);
     tcase_add_test(tc, t_nomem_bulk_delete);
