@@ -9,6 +9,7 @@
  * text and blobs in an arena of large chunks owned by the set, so that
  * loading does one allocation per chunk, not one per field.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,10 @@ struct dal_rows {
     int n, cap;
     chunk *arena;
     const dal_field *key;   /* relation sets: sorted by it, for _match */
+    /* Room for the first row and the first arena chunk, in the set's own
+     * allocation, so that a find takes one malloc, not three. */
+    char *own_items;
+    chunk *own_chunk;
 };
 
 /* ---- descriptor ----------------------------------------------------- */
@@ -912,9 +917,11 @@ void dal_rows_free(dal_rows *r)
         return;
     for (c = r->arena; c; c = next) {
         next = c->next;
-        dal__free(c);
+        if (c != r->own_chunk)
+            dal__free(c);
     }
-    dal__free(r->items);
+    if (r->items != r->own_items)
+        dal__free(r->items);
     dal__free(r);
 }
 
@@ -937,9 +944,15 @@ static int load_row(dal_rows *r, dal_stmt *st)
     int i;
 
     if (r->n == r->cap) {
-        int cap = r->cap ? r->cap * 2 : 4;
-        char *items = dal__realloc(r->items, (size_t)cap * m->size);
+        int cap = r->cap < 4 ? 8 : r->cap * 2;
+        char *items;
 
+        if (r->items == r->own_items) {
+            if ((items = dal__malloc((size_t)cap * m->size)))
+                memcpy(items, r->items, (size_t)r->n * m->size);
+        } else {
+            items = dal__realloc(r->items, (size_t)cap * m->size);
+        }
         if (!items)
             return DAL_NOMEM;
         r->items = items;
@@ -1068,14 +1081,28 @@ static int load_args(dal_db *db, const dal_model *m, dal_expr *cond,
                         "soft-delete field for DAL_ONLY_DELETED", m->table);
 }
 
+#define ROUND_UP(n, a) (((n) + (a) - 1) / (a) * (a))
+
 static dal_rows *new_rows(dal_db *db, const dal_model *m)
 {
-    dal_rows *r = dal__calloc(1, sizeof *r);
+    size_t align = _Alignof(max_align_t);
+    size_t items = ROUND_UP(sizeof(dal_rows), align);
+    size_t arena = ROUND_UP(items + m->size, align);
+    char *base = dal__malloc(arena + sizeof(chunk) + ARENA_FIRST);
+    dal_rows *r = (dal_rows *)(void *)base;
 
-    if (!r)
+    if (!r) {
         dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
-    else
-        r->m = m;
+        return NULL;
+    }
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->items = r->own_items = base + items;
+    r->cap = 1;
+    r->arena = r->own_chunk = (chunk *)(void *)(base + arena);
+    r->arena->next = NULL;
+    r->arena->used = 0;
+    r->arena->cap = ARENA_FIRST;
     return r;
 }
 
@@ -1306,10 +1333,17 @@ static int popcount64(uint64_t v)
 }
 
 /* INSERT INTO t (cols of mask) VALUES (?, ...) x rows [RETURNING pk] */
-static int insert_sql(dal__buf *b, const dal_model *m, uint64_t mask,
-                      int rows, const dal_field *ret)
+/*
+ * Written in the backend's own placeholders (SQLite's bare ?, numbered
+ * $N for PostgreSQL) and prepared as it is: ?N, which the lexer would
+ * write, makes SQLite look every number up in a list while preparing,
+ * quadratic in a statement of thousands of parameters.
+ */
+static int insert_sql(dal__buf *b, const dal_model *m, char marker,
+                      uint64_t mask, int rows, const dal_field *ret)
 {
-    int i, r, first = 1, ncols = popcount64(mask), rc;
+    int i, r, first = 1, ncols = popcount64(mask), rc, k = 0;
+    char num[16];
 
     b->len = 0;
     rc = dal__buf_adds(b, "INSERT INTO ") || dal__buf_ident(b, m->table)
@@ -1323,9 +1357,15 @@ static int insert_sql(dal__buf *b, const dal_model *m, uint64_t mask,
     }
     rc = rc || dal__buf_adds(b, ") VALUES ");
     for (r = 0; r < rows && !rc; r++) {
-        rc = dal__buf_adds(b, r ? ", (?" : "(?");
-        for (i = 1; i < ncols && !rc; i++)
-            rc = dal__buf_adds(b, ", ?");
+        rc = dal__buf_adds(b, r ? ", (" : "(");
+        for (i = 0; i < ncols && !rc; i++) {
+            if (marker == '?')
+                snprintf(num, sizeof num, "%s?", i ? ", " : "");
+            else
+                snprintf(num, sizeof num, "%s%c%d", i ? ", " : "", marker,
+                         ++k);
+            rc = dal__buf_adds(b, num);
+        }
         rc = rc || dal__buf_addc(b, ')');
     }
     if (ret && !rc)
@@ -1486,14 +1526,17 @@ static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
         /* The RETURNING column is part of the mask's key: pk is either
          * sent (no RETURNING) or not, and the flag is fixed per call. */
         if (!st || mask != st_mask || rows != st_rows) {
-            dal_finalize(st);
+            dal__stmt_free(st);
             st = NULL;
-            if ((rc = insert_sql(&sql, m, mask, rows, ret))) {
+            if ((rc = insert_sql(&sql, m, db->drv->param_marker, mask,
+                                 rows, ret))) {
                 rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
                                  NULL);
                 break;
             }
-            if ((rc = dal_prepare(db, sql.p, &st)))
+            if ((rc = dal__stmt_new_translated(db, NULL, sql.p,
+                                               sql.len - 1, ncols * rows,
+                                               NULL, 0, &st)))
                 break;
             st_mask = mask;
             st_rows = rows;
@@ -1512,7 +1555,7 @@ static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
         rc = dal_reset(st);
         start += rows;
     }
-    dal_finalize(st);
+    dal__stmt_free(st);
     dal__buf_free(&sql);
     return rc;
 }
@@ -1796,7 +1839,8 @@ static int sort_by_key(dal_db *db, dal_rows *r, const dal_field *f)
         memcpy(items + (size_t)i * size,
                r->items + (size_t)order[i].idx * size, size);
     dal__free(order);
-    dal__free(r->items);
+    if (r->items != r->own_items)
+        dal__free(r->items);
     r->items = items;
     r->cap = r->n;
     return DAL_OK;

@@ -305,11 +305,6 @@ int dal__sql_translate_at(const char *sql, char marker, int base,
 {
     size_t n = strlen(sql), i = 0, j, start = 0;
     int sqlite = marker == '?', style = STYLE_NONE, rc = DAL_OK;
-    /* SQLite numbers bare ? in order, as ?N would: keep them bare, for
-     * it looks up every ?N in a list while preparing, which made a bulk
-     * INSERT of thousands of parameters quadratic. Not with a ?? in the
-     * text (its ? would take a number) or an offset. */
-    int bare = sqlite && base == 0 && !strstr(sql, "??");
     long nq = 0, maxn = 0, v;
     dal__buf b = {0};
     body_scan scan = {0};
@@ -345,8 +340,7 @@ int dal__sql_translate_at(const char *sql, char marker, int base,
                     goto fail;
                 if (++nq > MAX_PARAMS)
                     goto toomany;
-                if (bare ? dal__buf_addc(&b, '?')
-                         : add_marker(&b, marker, nq + base))
+                if (add_marker(&b, marker, nq + base))
                     goto nomem;
                 i++;
             }
