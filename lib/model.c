@@ -220,6 +220,26 @@ static const dal_field *find_flag(const dal_model *m, int flag)
     return NULL;
 }
 
+static const dal_field *named_field(const dal_model *m, const char *name)
+{
+    for (int i = 0; name && i < m->nfields; i++)
+        if (!strcmp(m->fields[i].name, name))
+            return &m->fields[i];
+    return NULL;
+}
+
+/* Every name in names[0..n-1] is a field of m; else DAL_E_RANGE. */
+static int check_names(dal_db *db, const dal_model *m,
+                       const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!named_field(m, names[i]))
+            return dal__seterrf(db, DAL_E_RANGE, "42703", "model %s has no "
+                                "field %s", m->table,
+                                names[i] ? names[i] : "(null)");
+    return DAL_OK;
+}
+
 static void *member(const void *obj, const dal_field *f)
 {
     return (char *)(uintptr_t)obj + f->offset;
@@ -750,16 +770,8 @@ int dal_model_update(dal_db *db, const dal_model *m, void *obj,
     if (!obj || (n && !names) || n < 0)
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_model_update: bad "
                             "arguments");
-    for (i = 0; i < n; i++) {
-        int k, found = 0;
-
-        for (k = 0; k < m->nfields; k++)
-            found |= names[i] && !strcmp(names[i], m->fields[k].name);
-        if (!found)
-            return dal__seterrf(db, DAL_E_RANGE, "42703", "model %s has no "
-                                "field %s", m->table,
-                                names[i] ? names[i] : "(null)");
-    }
+    if ((rc = check_names(db, m, names, n)))
+        return rc;
     for (i = 0; i < m->nfields; i++)
         if (m->fields[i].flags & DAL_F_UPDATED_AT)
             set_i64(obj, &m->fields[i], now);
@@ -1656,16 +1668,8 @@ int dal_model_bulk_update(dal_db *db, const dal_model *m, void *objs, int n,
     if (nnames < 0 || (nnames && !names))
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_model_bulk_update: "
                             "bad names");
-    for (int i = 0; i < nnames; i++) {
-        int k, found = 0;
-
-        for (k = 0; k < m->nfields; k++)
-            found |= names[i] && !strcmp(names[i], m->fields[k].name);
-        if (!found)
-            return dal__seterrf(db, DAL_E_RANGE, "42703", "model %s has no "
-                                "field %s", m->table,
-                                names[i] ? names[i] : "(null)");
-    }
+    if ((rc = check_names(db, m, names, nnames)))
+        return rc;
     if (!n)
         return DAL_OK;
     if ((rc = bulk_prepare_objs(db, m, objs, n, names, nnames,
@@ -1739,14 +1743,6 @@ int dal_model_bulk_delete(dal_db *db, const dal_model *m, dal_expr *cond,
 }
 
 /* ---- relations ------------------------------------------------------ */
-
-static const dal_field *named_field(const dal_model *m, const char *name)
-{
-    for (int i = 0; name && i < m->nfields; i++)
-        if (!strcmp(m->fields[i].name, name))
-            return &m->fields[i];
-    return NULL;
-}
 
 static int is_key_type(const dal_field *f)
 {
