@@ -13,5 +13,6 @@
 #include "dal/schema.h"
 #include "dal/migrate.h"
 #include "dal/model.h"
+#include "dal/observe.h"
 
 #endif /* DAL_H */

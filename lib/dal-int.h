@@ -16,6 +16,7 @@
 
 #include "dal.h"
 #include "dal/query.h"
+#include "dal/observe.h"
 
 #if defined(__GNUC__)
 #define DAL__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -421,6 +422,9 @@ struct dal__err {
 
 typedef struct dal__stmtcache dal__stmtcache;
 
+/* Transaction levels whose start time is kept for event durations. */
+#define DAL__TX_TIMED 8
+
 struct dal_db {
     const struct dal_driver *drv;
     void *conn;
@@ -432,7 +436,36 @@ struct dal_db {
     int zombie;      /* dal_close() called while statements remained */
     struct dal__model_memo *models; /* models seen on db (model.c) */
     int nmodels, capmodels;
+    /* The attached observer (observe.c): NULL on the fast path. */
+    dal_observer *obs;
+    void **obs_state;      /* one attach state per hook */
+    int obs_params;        /* some hook wants parameter values */
+    int obs_running;       /* statements between first step and end */
+    int64_t tx_start_ns[DAL__TX_TIMED]; /* start of each tx level */
 };
+
+/* ---- observer (observe.c) ------------------------------------------ */
+
+/*
+ * Statement events. dal__obs_begin() runs the BEFORE hooks when st is
+ * about to run for the first time since it was ready; a nonzero return
+ * is a veto (recorded on db, AFTER already delivered). dal__obs_end()
+ * delivers AFTER with rc (DAL_DONE counts as DAL_OK) when st finishes,
+ * fails, or is reset or freed while it still had rows.
+ */
+int dal__obs_begin(dal_stmt *st);
+void dal__obs_end(dal_stmt *st, int rc);
+/* Keep bound value idx of st for hooks that want parameters. */
+int dal__obs_capture(dal_stmt *st, int idx, const dal_value *v);
+void dal__obs_capture_clear(dal_stmt *st);
+/* A connection, transaction or pool event on db. */
+void dal__obs_event(dal_db *db, dal_event_kind kind, int rc, int depth);
+/* Attach o to db (each hook's attach, all or nothing). */
+int dal__obs_attach(dal_db *db, dal_observer *o);
+/* Detach db's observer (each hook's detach) when db closes. */
+void dal__obs_detach(dal_db *db);
+/* Free what a statement kept for hooks. */
+void dal__obs_stmt_free(dal_stmt *st);
 
 /* Free what the model layer keeps per connection (model.c). */
 void dal__model_memo_free(dal_db *db);
@@ -449,6 +482,13 @@ struct dal_stmt {
     /* LRU links while in the cache. */
     struct dal_stmt *lru_prev, *lru_next, *hash_next;
     uint32_t hash;
+    /* For the observer: start of the running execution, rows so far,
+     * whether it is running, its kind, and captured parameters. */
+    int64_t obs_t0;
+    int64_t obs_rows;
+    int obs_running;
+    int obs_kind;       /* dal_stmt_kind + 1, 0 until classified */
+    dal_value *obs_params;
 };
 
 enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };

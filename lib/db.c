@@ -13,6 +13,16 @@
 
 int dal_open(const char *url, dal_db **dbp)
 {
+    return dal_open_observed(url, NULL, dbp);
+}
+
+/*
+ * With an observer, the hooks attach before the connection is made, so
+ * that they see the statements run while opening and the connect event
+ * with its outcome.
+ */
+int dal_open_observed(const char *url, dal_observer *obs, dal_db **dbp)
+{
     char err[512];
     dal_db *db;
     int rc;
@@ -34,6 +44,8 @@ int dal_open(const char *url, dal_db **dbp)
         return dal__seterr(db, rc, NULL, 0, rc == DAL_NOMEM ? NULL : err,
                            NULL, NULL, NULL);
     db->drv = db->url.drv;
+    if (obs && (rc = dal__obs_attach(db, obs)) != DAL_OK)
+        return rc;
     if (db->url.stmt_cache > 0) {
         rc = dal__cache_new(db->url.stmt_cache, &db->cache);
         if (rc != DAL_OK)
@@ -46,6 +58,8 @@ int dal_open(const char *url, dal_db **dbp)
         db->drv->close(db->conn);
         db->conn = NULL;
     }
+    if (DAL__UNLIKELY(db->obs != NULL))
+        dal__obs_event(db, DAL_EV_CONNECT, rc, 0);
     return rc;
 }
 
@@ -60,6 +74,11 @@ void dal_close(dal_db *db)
     if (db->nstmts > 0) {
         db->zombie = 1;
         return;
+    }
+    if (DAL__UNLIKELY(db->obs != NULL)) {
+        if (db->conn)
+            dal__obs_event(db, DAL_EV_DISCONNECT, DAL_OK, 0);
+        dal__obs_detach(db);
     }
     if (db->conn)
         db->drv->close(db->conn);

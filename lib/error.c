@@ -40,6 +40,8 @@ const char *dal_errstr(int rc)
     case DAL_E_TIMEOUT: return "timed out";
     case DAL_E_CLOSED: return "handle closed";
     case DAL_E_POOL_TIMEOUT: return "no pooled connection became free";
+    case DAL_E_REFUSED: return "statement refused by a guard";
+    case DAL_E_RATE_LIMITED: return "rate limit exceeded";
     case DAL_ROW: return "row ready";
     case DAL_DONE: return "statement done";
     default: return "unknown error";
@@ -75,6 +77,8 @@ static const char *default_sqlstate(int rc)
     case DAL_E_TIMEOUT: return "57014";
     case DAL_E_CLOSED: return "08003";
     case DAL_E_POOL_TIMEOUT: return "08004";
+    case DAL_E_REFUSED: return "42501";
+    case DAL_E_RATE_LIMITED: return "53400";
     default: return "HY000";
     }
 }

@@ -1225,7 +1225,7 @@ static int run_body(struct run *r, const struct mig *g, int dir)
         return dal_errcode(r->db);
     /* A known result code keeps its meaning; anything else is an error
      * with a message, not a number no caller could look up. */
-    return dal__seterrf(r->db, rc > 0 && rc <= DAL_E_POOL_TIMEOUT
+    return dal__seterrf(r->db, rc > 0 && rc <= DAL_E_RATE_LIMITED
                                ? rc : DAL_ERROR, NULL,
                         "the %s() function returned %d",
                         dir == UP ? "up" : "down", rc);

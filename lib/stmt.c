@@ -19,7 +19,17 @@ static void rewind_stmt(dal_stmt *st)
     if (st->state != DAL__ST_READY) {
         st->db->drv->reset(st->impl);
         st->state = DAL__ST_READY;
+        if (DAL__UNLIKELY(st->obs_running))
+            dal__obs_end(st, DAL_OK);
     }
+}
+
+/* Keep a bound value for the hooks that want parameters. */
+static inline int captured(dal_stmt *st, int idx, int rc, dal_value v)
+{
+    if (DAL__LIKELY(!st->db->obs_params) || rc != DAL_OK)
+        return rc;
+    return dal__obs_capture(st, idx, &v);
 }
 
 int dal__stmt_new_translated(dal_db *db, const char *key, const char *sql,
@@ -84,6 +94,8 @@ void dal__stmt_free(dal_stmt *st)
 
     if (!st)
         return;
+    if (DAL__UNLIKELY(st->obs_running || st->obs_params))
+        dal__obs_stmt_free(st);
     st->db->drv->finalize(st->db->conn, st->impl);
     if (st->names) {
         for (i = 0; i < st->nparams; i++)
@@ -185,29 +197,51 @@ static int bind_check(dal_stmt *st, int idx)
 int dal_bind_null(dal_stmt *st, int idx)
 {
     int rc = bind_check(st, idx);
+    dal_value v = {0};
 
-    return rc ? rc : st->db->drv->bind_null(st->db, st->impl, idx);
+    if (rc)
+        return rc;
+    rc = st->db->drv->bind_null(st->db, st->impl, idx);
+    return captured(st, idx, rc, v);
 }
 
 int dal_bind_bool(dal_stmt *st, int idx, int v)
 {
     int rc = bind_check(st, idx);
+    dal_value val = {0};
 
-    return rc ? rc : st->db->drv->bind_bool(st->db, st->impl, idx, !!v);
+    if (rc)
+        return rc;
+    rc = st->db->drv->bind_bool(st->db, st->impl, idx, !!v);
+    val.type = DAL_TYPE_BOOL;
+    val.u.b = !!v;
+    return captured(st, idx, rc, val);
 }
 
 int dal_bind_int64(dal_stmt *st, int idx, int64_t v)
 {
     int rc = bind_check(st, idx);
+    dal_value val = {0};
 
-    return rc ? rc : st->db->drv->bind_int64(st->db, st->impl, idx, v);
+    if (rc)
+        return rc;
+    rc = st->db->drv->bind_int64(st->db, st->impl, idx, v);
+    val.type = DAL_TYPE_INT64;
+    val.u.i = v;
+    return captured(st, idx, rc, val);
 }
 
 int dal_bind_double(dal_stmt *st, int idx, double v)
 {
     int rc = bind_check(st, idx);
+    dal_value val = {0};
 
-    return rc ? rc : st->db->drv->bind_double(st->db, st->impl, idx, v);
+    if (rc)
+        return rc;
+    rc = st->db->drv->bind_double(st->db, st->impl, idx, v);
+    val.type = DAL_TYPE_DOUBLE;
+    val.u.d = v;
+    return captured(st, idx, rc, val);
 }
 
 static int check_flags(dal_stmt *st, int flags)
@@ -230,7 +264,7 @@ int dal_bind_text(dal_stmt *st, int idx, const char *s, size_t len,
             return dal__seterrf(st->db, DAL_E_MISUSE, NULL,
                                 "dal_bind_text: NULL text of length %zu",
                                 len);
-        return st->db->drv->bind_null(st->db, st->impl, idx);
+        return dal_bind_null(st, idx);
     }
     if (len == DAL_NTS) {
         len = strlen(s);
@@ -245,7 +279,16 @@ int dal_bind_text(dal_stmt *st, int idx, const char *s, size_t len,
     if (!dal__utf8_valid(s, len))
         return dal__seterrf(st->db, DAL_E_DATA, "22021", "parameter %d: "
                             "text is not valid UTF-8", idx);
-    return st->db->drv->bind_text(st->db, st->impl, idx, s, len, flags);
+    rc = st->db->drv->bind_text(st->db, st->impl, idx, s, len, flags);
+    if (DAL__UNLIKELY(st->db->obs_params) && rc == DAL_OK) {
+        dal_value v = {0};
+
+        v.type = DAL_TYPE_TEXT;
+        v.u.s.p = s;
+        v.u.s.len = len;
+        return dal__obs_capture(st, idx, &v);
+    }
+    return rc;
 }
 
 int dal_bind_blob(dal_stmt *st, int idx, const void *p, size_t len,
@@ -259,8 +302,17 @@ int dal_bind_blob(dal_stmt *st, int idx, const void *p, size_t len,
         return dal__seterrf(st->db, DAL_E_MISUSE, NULL,
                             "dal_bind_blob: NULL pointer of length %zu",
                             len);
-    return st->db->drv->bind_blob(st->db, st->impl, idx, p ? p : "", len,
-                                  flags);
+    rc = st->db->drv->bind_blob(st->db, st->impl, idx, p ? p : "", len,
+                                flags);
+    if (DAL__UNLIKELY(st->db->obs_params) && rc == DAL_OK) {
+        dal_value v = {0};
+
+        v.type = DAL_TYPE_BLOB;
+        v.u.s.p = p ? p : "";
+        v.u.s.len = len;
+        return dal__obs_capture(st, idx, &v);
+    }
+    return rc;
 }
 
 int dal_bind_value(dal_stmt *st, int idx, const dal_value *v)
@@ -323,7 +375,33 @@ int dal_clear_bindings(dal_stmt *st)
         return DAL_E_MISUSE;
     CLEAR(st->db);
     rewind_stmt(st);
+    if (DAL__UNLIKELY(st->obs_params != NULL))
+        dal__obs_capture_clear(st);
     return st->db->drv->clear_bindings(st->impl);
+}
+
+/* dal_step() with an observer attached: the same, between the hooks. */
+static int step_observed(dal_stmt *st)
+{
+    dal_db *db = st->db;
+    int rc;
+
+    if (st->state == DAL__ST_READY && !st->obs_running
+        && (rc = dal__obs_begin(st)) != DAL_OK)
+        return rc;
+    rc = db->drv->step(db, db->conn, st->impl);
+    if (rc == DAL_ROW) {
+        st->state = DAL__ST_ROW;
+        if (st->ncols < 0)
+            st->ncols = db->drv->column_count(st->impl);
+        st->obs_rows++;
+        return rc;
+    }
+    st->state = DAL__ST_DONE;
+    if (rc == DAL_DONE && st->ncols < 0)
+        st->ncols = db->drv->column_count(st->impl);
+    dal__obs_end(st, rc);
+    return rc;
 }
 
 /*
@@ -344,6 +422,8 @@ int dal_step(dal_stmt *st)
         db->drv->reset(st->impl);
         st->state = DAL__ST_READY;
     }
+    if (DAL__UNLIKELY(db->obs != NULL))
+        return step_observed(st);
     rc = db->drv->step(db, db->conn, st->impl);
     if (DAL__LIKELY(rc == DAL_ROW)) {
         st->state = DAL__ST_ROW;

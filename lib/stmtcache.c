@@ -226,7 +226,12 @@ void dal__cache_put(dal_db *db, dal_stmt *st)
     if (st->state != DAL__ST_READY) {
         db->drv->reset(st->impl);
         st->state = DAL__ST_READY;
+        if (DAL__UNLIKELY(st->obs_running))
+            dal__obs_end(st, DAL_OK);
     }
-    if (st->nparams > 0)
+    if (st->nparams > 0) {
         db->drv->clear_bindings(st->impl);
+        if (DAL__UNLIKELY(st->obs_params != NULL))
+            dal__obs_capture_clear(st);
+    }
 }

@@ -68,6 +68,8 @@ void dal__rollback_keep_error(dal_db *db)
         return;
     if (db->tx_depth == 1) {
         run_keeping_error(db, "ROLLBACK");
+        if (DAL__UNLIKELY(db->obs != NULL))
+            dal__obs_event(db, DAL_EV_ROLLBACK, DAL_OK, 1);
         db->tx_depth = 0;
         tx_ended(db, db->err.code ? db->err.code : DAL_ERROR);
         return;
@@ -78,6 +80,8 @@ void dal__rollback_keep_error(dal_db *db)
     snprintf(sql, sizeof sql, "RELEASE SAVEPOINT dal_sp_%d",
              db->tx_depth - 1);
     run_keeping_error(db, sql);
+    if (DAL__UNLIKELY(db->obs != NULL))
+        dal__obs_event(db, DAL_EV_ROLLBACK, DAL_OK, db->tx_depth);
     db->tx_depth--;
     sync_depth(db);
 }
@@ -120,8 +124,11 @@ int dal_begin(dal_db *db, int flags)
                                 "a nested level is a savepoint");
         snprintf(sql, sizeof sql, "SAVEPOINT dal_sp_%d", db->tx_depth);
         rc = dal_exec_params(db, sql, NULL, 0);
-        if (rc == DAL_OK)
+        if (rc == DAL_OK) {
             db->tx_depth++;
+            if (DAL__UNLIKELY(db->obs != NULL))
+                dal__obs_event(db, DAL_EV_BEGIN, DAL_OK, db->tx_depth);
+        }
         return rc;
     }
     if ((flags & ~TX_ALL) || several(flags, TX_LOCKING)
@@ -139,6 +146,8 @@ int dal_begin(dal_db *db, int flags)
     dal__buf_free(&b);
     if (rc == DAL_OK) {
         db->tx_depth = 1;
+        if (DAL__UNLIKELY(db->obs != NULL))
+            dal__obs_event(db, DAL_EV_BEGIN, DAL_OK, 1);
         return DAL_OK;
     }
     /* A failure after BEGIN (e.g. the read-only pragma) must not leave a
@@ -146,6 +155,15 @@ int dal_begin(dal_db *db, int flags)
     if (db->drv->in_tx(db->conn))
         run_keeping_error(db, "ROLLBACK");
     return tx_ended(db, rc);
+}
+
+/* The event for the end of a level; a failed COMMIT reports its code. */
+static void tx_event(dal_db *db, int commit, int rc, int depth)
+{
+    if (DAL__LIKELY(db->obs == NULL))
+        return;
+    dal__obs_event(db, commit ? DAL_EV_COMMIT : DAL_EV_ROLLBACK, rc,
+                   depth);
 }
 
 static int end_level(dal_db *db, int commit)
@@ -162,6 +180,7 @@ static int end_level(dal_db *db, int commit)
                             commit ? "commit" : "rollback");
     if (db->tx_depth == 1) {
         rc = dal_exec_params(db, commit ? "COMMIT" : "ROLLBACK", NULL, 0);
+        tx_event(db, commit, rc, 1);
         if (rc == DAL_OK)
             db->tx_depth = 0;
         return tx_ended(db, rc);
@@ -182,6 +201,7 @@ static int end_level(dal_db *db, int commit)
             rc = dal_exec_params(db, sql, NULL, 0);
         }
     }
+    tx_event(db, commit, rc, db->tx_depth);
     if (rc == DAL_OK)
         db->tx_depth--;
     sync_depth(db);

@@ -65,6 +65,9 @@ enum dal_rc {
     DAL_E_TIMEOUT = 15,    /* statement or wait timed out */
     DAL_E_CLOSED = 16,     /* the handle was closed */
     DAL_E_POOL_TIMEOUT = 17, /* no pooled connection became free in time */
+    DAL_E_REFUSED = 18,    /* a hook or guard rail refused the statement
+                              (dal_observe(7)); nothing was run */
+    DAL_E_RATE_LIMITED = 19, /* a rate limit refused the statement (53400) */
     DAL_ROW = 100,         /* dal_step(): a row is ready */
     DAL_DONE = 101         /* dal_step(): the statement has finished */
 };

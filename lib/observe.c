@@ -1,0 +1,509 @@
+/*
+ * observe.c - observers: lists of hooks called on the core's one
+ * execution path (dal_step() and the statement's end), and on connect,
+ * disconnect and transaction events. With no observer attached the core
+ * pays one branch per step; everything here runs only when one is.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "dal-int.h"
+
+struct dal_observer {
+    dal_hook *hooks;
+    int nhooks, cap;
+    unsigned events; /* union of the hooks' masks */
+    unsigned flags;  /* union of the hooks' flags */
+    /* Connections it is attached to: they may open and close in several
+     * threads at once. */
+    atomic_int attached;
+};
+
+#define EV_BIT(k) DAL_EVENT_BIT(k)
+
+int64_t dal_clock_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int dal_observer_new(dal_observer **out)
+{
+    dal_observer *o;
+
+    if (!out)
+        return DAL_E_MISUSE;
+    *out = NULL;
+    o = dal__calloc(1, sizeof *o);
+    if (!o)
+        return DAL_NOMEM;
+    atomic_init(&o->attached, 0);
+    *out = o;
+    return DAL_OK;
+}
+
+int dal_observer_add(dal_observer *obs, const dal_hook *hook)
+{
+    if (!obs || !hook || !hook->fn || (hook->events & ~DAL_EVENTS_ALL)
+        || (hook->flags & ~DAL_HOOK_PARAMS)
+        || atomic_load(&obs->attached) > 0)
+        return DAL_E_MISUSE;
+    if (obs->nhooks == obs->cap) {
+        int cap = obs->cap ? obs->cap * 2 : 4;
+        dal_hook *h = dal__realloc(obs->hooks, (size_t)cap * sizeof *h);
+
+        if (!h)
+            return DAL_NOMEM;
+        obs->hooks = h;
+        obs->cap = cap;
+    }
+    obs->hooks[obs->nhooks++] = *hook;
+    obs->events |= hook->events;
+    obs->flags |= hook->flags;
+    return DAL_OK;
+}
+
+int dal_observer_free(dal_observer *obs)
+{
+    if (!obs)
+        return DAL_OK;
+    if (atomic_load(&obs->attached) > 0)
+        return DAL_E_MISUSE;
+    dal__free(obs->hooks);
+    dal__free(obs);
+    return DAL_OK;
+}
+
+dal_observer *dal_observer_of(const dal_db *db)
+{
+    return db ? db->obs : NULL;
+}
+
+/* Call detach for hooks[0..n) of db's observer and forget it. */
+static void detach_hooks(dal_db *db, int n)
+{
+    dal_observer *o = db->obs;
+    int i;
+
+    for (i = n - 1; i >= 0; i--)
+        if (o->hooks[i].detach)
+            o->hooks[i].detach(db, o->hooks[i].data, db->obs_state[i]);
+    dal__free(db->obs_state);
+    db->obs_state = NULL;
+    db->obs = NULL;
+    db->obs_params = 0;
+    atomic_fetch_sub(&o->attached, 1);
+}
+
+/* Attach o to db: every hook's attach, in order; all or nothing. */
+int dal__obs_attach(dal_db *db, dal_observer *o)
+{
+    int i, rc;
+
+    db->obs_state = dal__calloc(o->nhooks ? (size_t)o->nhooks : 1,
+                                sizeof *db->obs_state);
+    if (!db->obs_state)
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    db->obs = o;
+    atomic_fetch_add(&o->attached, 1);
+    for (i = 0; i < o->nhooks; i++) {
+        if (!o->hooks[i].attach)
+            continue;
+        rc = o->hooks[i].attach(db, o->hooks[i].data, &db->obs_state[i]);
+        if (rc != DAL_OK) {
+            detach_hooks(db, i);
+            if (db->err.code == DAL_OK)
+                dal__seterrf(db, rc, NULL, "an observer hook's attach "
+                             "failed: %s", dal_errstr(rc));
+            return rc;
+        }
+    }
+    db->obs_params = (o->flags & DAL_HOOK_PARAMS) != 0;
+    return DAL_OK;
+}
+
+void dal__obs_detach(dal_db *db)
+{
+    if (db->obs)
+        detach_hooks(db, db->obs->nhooks);
+}
+
+int dal_observe(dal_db *db, dal_observer *obs)
+{
+    if (!db)
+        return DAL_E_MISUSE;
+    if (db->obs_running > 0)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_observe: a "
+                            "statement is running; reset it first");
+    if (db->obs == obs)
+        return DAL_OK;
+    dal__obs_detach(db);
+    return obs ? dal__obs_attach(db, obs) : DAL_OK;
+}
+
+static void event_init(dal_db *db, dal_event *ev, dal_event_kind kind)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->kind = kind;
+    ev->db = db;
+    ev->backend = db->drv ? db->drv->name : "";
+    ev->role = "primary";
+    ev->url = db->url.redacted ? db->url.redacted : "";
+    ev->rows = -1;
+}
+
+/* Deliver ev to hooks[0..n) that ask for its kind. */
+static void deliver(dal_db *db, dal_event *ev, int n)
+{
+    dal_observer *o = db->obs;
+    unsigned bit = EV_BIT(ev->kind);
+    int i;
+
+    for (i = 0; i < n; i++) {
+        const dal_hook *h = &o->hooks[i];
+
+        if (h->events & bit) {
+            ev->state = db->obs_state[i];
+            h->fn(ev, h->data);
+        }
+    }
+}
+
+static void stmt_event(dal_stmt *st, dal_event *ev, dal_event_kind kind)
+{
+    event_init(st->db, ev, kind);
+    ev->sql = st->sql;
+    if (!st->obs_kind)
+        st->obs_kind = (int)dal_sql_kind(st->sql) + 1;
+    ev->stmt_kind = (dal_stmt_kind)(st->obs_kind - 1);
+    ev->nparams = st->nparams;
+    ev->params = st->db->obs_params ? st->obs_params : NULL;
+    ev->start_ns = st->obs_t0;
+}
+
+static void finish(dal_stmt *st, int rc, int nhooks)
+{
+    dal_db *db = st->db;
+    dal_event ev;
+
+    st->obs_running = 0;
+    db->obs_running--;
+    if (!(db->obs->events & EV_BIT(DAL_EV_AFTER)))
+        return;
+    stmt_event(st, &ev, DAL_EV_AFTER);
+    ev.duration_ns = dal_clock_ns() - st->obs_t0;
+    ev.rc = rc == DAL_DONE || rc == DAL_ROW ? DAL_OK : rc;
+    if (st->ncols > 0)
+        ev.rows = st->obs_rows;
+    else if (ev.rc == DAL_OK)
+        ev.rows = ev.stmt_kind >= DAL_SK_INSERT
+                  && ev.stmt_kind <= DAL_SK_DELETE
+                  ? db->drv->changes(db->conn) : 0;
+    deliver(db, &ev, nhooks);
+}
+
+int dal__obs_begin(dal_stmt *st)
+{
+    dal_db *db = st->db;
+    dal_observer *o = db->obs;
+    dal_event ev;
+    int i, rc;
+
+    st->obs_t0 = dal_clock_ns();
+    st->obs_rows = 0;
+    st->obs_running = 1;
+    db->obs_running++;
+    if (!(o->events & EV_BIT(DAL_EV_BEFORE)))
+        return DAL_OK;
+    stmt_event(st, &ev, DAL_EV_BEFORE);
+    for (i = 0; i < o->nhooks; i++) {
+        const dal_hook *h = &o->hooks[i];
+
+        if (!(h->events & EV_BIT(DAL_EV_BEFORE)))
+            continue;
+        ev.state = db->obs_state[i];
+        rc = h->fn(&ev, h->data);
+        if (rc == DAL_OK)
+            continue;
+        /* A veto: nothing runs. Anything that is not an error code
+         * still refuses, as DAL_E_REFUSED. */
+        if (rc < 0 || rc == DAL_ROW || rc == DAL_DONE)
+            rc = DAL_E_REFUSED;
+        if (db->err.code == DAL_OK)
+            dal__seterrf(db, rc, rc == DAL_E_REFUSED ? "42501" : NULL,
+                         "statement refused by an observer hook");
+        else
+            rc = db->err.code;
+        finish(st, rc, i + 1);
+        return rc;
+    }
+    return DAL_OK;
+}
+
+void dal__obs_end(dal_stmt *st, int rc)
+{
+    if (st->obs_running && st->db->obs)
+        finish(st, rc, st->db->obs->nhooks);
+    else if (st->obs_running) {
+        st->obs_running = 0;
+        st->db->obs_running--;
+    }
+}
+
+void dal__obs_event(dal_db *db, dal_event_kind kind, int rc, int depth)
+{
+    dal_event ev;
+    int64_t now;
+
+    if (!db->obs || !(db->obs->events & EV_BIT(kind)))
+        return;
+    event_init(db, &ev, kind);
+    ev.rc = rc;
+    ev.tx_depth = depth;
+    now = dal_clock_ns();
+    ev.start_ns = now;
+    if (depth >= 1 && depth <= DAL__TX_TIMED) {
+        if (kind == DAL_EV_BEGIN)
+            db->tx_start_ns[depth - 1] = now;
+        else if (kind == DAL_EV_COMMIT || kind == DAL_EV_ROLLBACK) {
+            ev.start_ns = db->tx_start_ns[depth - 1];
+            ev.duration_ns = now - ev.start_ns;
+        }
+    }
+    deliver(db, &ev, db->obs->nhooks);
+}
+
+int dal_event_refuse(const dal_event *ev, int rc, const char *sqlstate,
+                     const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (!ev || !ev->db)
+        return DAL_E_MISUSE;
+    if (rc == DAL_OK || rc == DAL_ROW || rc == DAL_DONE)
+        rc = DAL_E_REFUSED;
+    if (!sqlstate && rc == DAL_E_REFUSED)
+        sqlstate = "42501";
+    msg[0] = '\0';
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    return dal__seterr(ev->db, rc, sqlstate, 0,
+                       msg[0] ? msg : dal_errstr(rc), NULL, NULL, NULL);
+}
+
+/* ---- parameters kept for hooks ------------------------------------- */
+
+static void value_release(dal_value *v)
+{
+    if (v->type == DAL_TYPE_TEXT || v->type == DAL_TYPE_BLOB)
+        dal__free((void *)v->u.s.p);
+    memset(v, 0, sizeof *v);
+}
+
+int dal__obs_capture(dal_stmt *st, int idx, const dal_value *v)
+{
+    dal_value *slot;
+
+    if (!st->obs_params) {
+        st->obs_params = dal__calloc((size_t)st->nparams,
+                                     sizeof *st->obs_params);
+        if (!st->obs_params)
+            return dal__seterr(st->db, DAL_NOMEM, NULL, 0, NULL, NULL,
+                               NULL, NULL);
+    }
+    slot = &st->obs_params[idx - 1];
+    value_release(slot);
+    if (v->type == DAL_TYPE_TEXT || v->type == DAL_TYPE_BLOB) {
+        /* One byte more, so that text stays NUL-terminated. */
+        char *p = dal__malloc(v->u.s.len + 1);
+
+        if (!p)
+            return dal__seterr(st->db, DAL_NOMEM, NULL, 0, NULL, NULL,
+                               NULL, NULL);
+        memcpy(p, v->u.s.p, v->u.s.len);
+        p[v->u.s.len] = '\0';
+        slot->type = v->type;
+        slot->u.s.p = p;
+        slot->u.s.len = v->u.s.len;
+        return DAL_OK;
+    }
+    *slot = *v;
+    return DAL_OK;
+}
+
+void dal__obs_capture_clear(dal_stmt *st)
+{
+    int i;
+
+    if (!st->obs_params)
+        return;
+    for (i = 0; i < st->nparams; i++)
+        value_release(&st->obs_params[i]);
+}
+
+void dal__obs_stmt_free(dal_stmt *st)
+{
+    if (st->obs_running)
+        dal__obs_end(st, DAL_OK);
+    dal__obs_capture_clear(st);
+    dal__free(st->obs_params);
+    st->obs_params = NULL;
+}
+
+/* ---- statement kinds ----------------------------------------------- */
+
+/* Skip blanks and comments. */
+static const char *skip_space(const char *p)
+{
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
+               || *p == '\f' || *p == '\v')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+
+            p = e ? e + 2 : p + strlen(p);
+        } else {
+            return p;
+        }
+    }
+}
+
+static int word_is(const char *p, size_t n, const char *w)
+{
+    size_t i;
+
+    if (strlen(w) != n)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = p[i];
+
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (c != w[i])
+            return 0;
+    }
+    return 1;
+}
+
+static int is_word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '_';
+}
+
+static dal_stmt_kind kind_of_word(const char *p, size_t n)
+{
+    static const struct { const char *w; dal_stmt_kind k; } words[] = {
+        {"SELECT", DAL_SK_SELECT}, {"VALUES", DAL_SK_SELECT},
+        {"TABLE", DAL_SK_SELECT}, {"INSERT", DAL_SK_INSERT},
+        {"REPLACE", DAL_SK_INSERT}, {"COPY", DAL_SK_INSERT},
+        {"UPDATE", DAL_SK_UPDATE}, {"DELETE", DAL_SK_DELETE},
+        {"CREATE", DAL_SK_DDL}, {"ALTER", DAL_SK_DDL},
+        {"DROP", DAL_SK_DDL}, {"TRUNCATE", DAL_SK_DDL},
+        {"COMMENT", DAL_SK_DDL}, {"BEGIN", DAL_SK_TX},
+        {"START", DAL_SK_TX}, {"COMMIT", DAL_SK_TX}, {"END", DAL_SK_TX},
+        {"ROLLBACK", DAL_SK_TX}, {"SAVEPOINT", DAL_SK_TX},
+        {"RELEASE", DAL_SK_TX},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (word_is(p, n, words[i].w))
+            return words[i].k;
+    return DAL_SK_OTHER;
+}
+
+/* After WITH: the first top-level SELECT/INSERT/UPDATE/DELETE. */
+static dal_stmt_kind kind_after_with(const char *p)
+{
+    int depth = 0;
+
+    while (*p) {
+        p = skip_space(p);
+        if (*p == '(') {
+            depth++;
+            p++;
+        } else if (*p == ')') {
+            depth--;
+            p++;
+        } else if (*p == '\'' || *p == '"') {
+            char q = *p++;
+
+            while (*p && *p != q)
+                p++;
+            if (*p)
+                p++;
+        } else if (is_word_char(*p)) {
+            const char *w = p;
+            dal_stmt_kind k;
+
+            while (is_word_char(*p))
+                p++;
+            k = kind_of_word(w, (size_t)(p - w));
+            if (depth == 0 && k >= DAL_SK_SELECT && k <= DAL_SK_DELETE)
+                return k;
+        } else if (*p) {
+            p++;
+        }
+    }
+    return DAL_SK_SELECT;
+}
+
+dal_stmt_kind dal_sql_kind(const char *sql)
+{
+    const char *p, *w;
+
+    if (!sql)
+        return DAL_SK_OTHER;
+    p = skip_space(sql);
+    while (*p == '(')
+        p = skip_space(p + 1);
+    w = p;
+    while (is_word_char(*p))
+        p++;
+    if (word_is(w, (size_t)(p - w), "WITH"))
+        return kind_after_with(p);
+    return kind_of_word(w, (size_t)(p - w));
+}
+
+const char *dal_stmt_kind_name(dal_stmt_kind k)
+{
+    switch (k) {
+    case DAL_SK_SELECT: return "select";
+    case DAL_SK_INSERT: return "insert";
+    case DAL_SK_UPDATE: return "update";
+    case DAL_SK_DELETE: return "delete";
+    case DAL_SK_DDL: return "ddl";
+    case DAL_SK_TX: return "tx";
+    default: return "other";
+    }
+}
+
+const char *dal_event_kind_name(dal_event_kind k)
+{
+    switch (k) {
+    case DAL_EV_BEFORE: return "before";
+    case DAL_EV_AFTER: return "after";
+    case DAL_EV_CONNECT: return "connect";
+    case DAL_EV_DISCONNECT: return "disconnect";
+    case DAL_EV_BEGIN: return "begin";
+    case DAL_EV_COMMIT: return "commit";
+    case DAL_EV_ROLLBACK: return "rollback";
+    case DAL_EV_CHECKOUT: return "checkout";
+    case DAL_EV_RETURN: return "return";
+    default: return "unknown";
+    }
+}
