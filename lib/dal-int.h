@@ -441,6 +441,9 @@ struct dal_db {
     void **obs_state;      /* one attach state per hook */
     int obs_params;        /* some hook wants parameter values */
     int obs_running;       /* statements between first step and end */
+    unsigned obs_evflags;  /* DAL_EVF_* for the statements run now */
+    const char *obs_origin; /* static: who runs them ("migrate") */
+    char *tenant, *actor;  /* labels, dal__malloc'd */
     int64_t tx_start_ns[DAL__TX_TIMED]; /* start of each tx level */
 };
 
@@ -488,6 +491,7 @@ struct dal_stmt {
     int64_t obs_rows;
     int obs_running;
     int obs_kind;       /* dal_stmt_kind + 1, 0 until classified */
+    unsigned obs_flags; /* DAL_EVF_* of the statement itself */
     dal_value *obs_params;
 };
 

@@ -83,6 +83,8 @@ void dal_close(dal_db *db)
     if (db->conn)
         db->drv->close(db->conn);
     dal__url_free(&db->url);
+    dal__free(db->tenant);
+    dal__free(db->actor);
     dal__clearerr(db);
     dal__free(db);
 }
@@ -107,12 +109,42 @@ static int usable(dal_db *db)
     return DAL_OK;
 }
 
-int dal_exec(dal_db *db, const char *sql)
+static int exec_script(dal_db *db, const char *sql);
+
+/* Count the statements of a script (blank ones aside), up to 2. */
+static int script_size(const char *sql)
 {
     const char *p;
-    dal_stmt *st;
-    char *one;
     size_t n;
+    int count = 0;
+
+    for (p = sql; *p && count < 2; p += n) {
+        n = dal__sql_stmt_end(p);
+        if (!dal__sql_is_blank(p, n - (p[n - 1] == ';')))
+            count++;
+    }
+    return count;
+}
+
+/*
+ * dal_exec() with an observer: hooks are told when a statement is one of
+ * several in one text, so that a guard can refuse the script before its
+ * first statement runs.
+ */
+static int exec_observed(dal_db *db, const char *sql)
+{
+    unsigned saved = db->obs_evflags;
+    int rc;
+
+    if (script_size(sql) > 1)
+        db->obs_evflags |= DAL_EVF_SCRIPT;
+    rc = exec_script(db, sql);
+    db->obs_evflags = saved;
+    return rc;
+}
+
+int dal_exec(dal_db *db, const char *sql)
+{
     int rc;
 
     if ((rc = usable(db)) != DAL_OK)
@@ -120,6 +152,20 @@ int dal_exec(dal_db *db, const char *sql)
     if (!sql)
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_exec: sql is NULL");
     CLEAR(db);
+    if (DAL__UNLIKELY(db->obs != NULL))
+        return exec_observed(db, sql);
+    return exec_script(db, sql);
+}
+
+/* Run each statement of sql in turn, stopping at the first error. */
+static int exec_script(dal_db *db, const char *sql)
+{
+    const char *p;
+    dal_stmt *st;
+    char *one;
+    size_t n;
+    int rc;
+
     for (p = sql; *p; p += n) {
         n = dal__sql_stmt_end(p);
         if (dal__sql_is_blank(p, n - (p[n - 1] == ';')))

@@ -822,6 +822,8 @@ struct run {
     char (*sums)[65];     /* m->v[i]'s checksum on this backend */
     struct hist *h;       /* the history, by version */
     int nh;
+    const char *origin_saved; /* db's origin label before the run */
+    int origin_set;
 };
 
 static int64_t now_ns(void)
@@ -982,6 +984,10 @@ static int run_start(struct run *r, dal_db *db, dal_migrator *m,
             mig_checksum(r, &m->v[i], r->sums[i]);
     }
     dal__clearerr(db);
+    /* Hooks see the run's statements as the migration engine's. */
+    r->origin_saved = db->obs_origin;
+    r->origin_set = 1;
+    db->obs_origin = "migrate";
     return DAL_OK;
 }
 
@@ -1014,6 +1020,10 @@ static int run_end(struct run *r, int rc)
         }
     }
     r->locked = 0;
+    if (r->origin_set) {
+        r->db->obs_origin = r->origin_saved;
+        r->origin_set = 0;
+    }
     hist_free(r);
     dal__free(r->sums);
     r->sums = NULL;

@@ -155,6 +155,42 @@ static void event_init(dal_db *db, dal_event *ev, dal_event_kind kind)
     ev->role = "primary";
     ev->url = db->url.redacted ? db->url.redacted : "";
     ev->rows = -1;
+    ev->origin = db->obs_origin;
+    ev->tenant = db->tenant;
+    ev->actor = db->actor;
+}
+
+static int set_label(dal_db *db, char **label, const char *s)
+{
+    char *copy = NULL;
+
+    if (!db)
+        return DAL_E_MISUSE;
+    if (s && !(copy = dal__strdup(s)))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    dal__free(*label);
+    *label = copy;
+    return DAL_OK;
+}
+
+int dal_set_tenant(dal_db *db, const char *tenant)
+{
+    return set_label(db, db ? &db->tenant : NULL, tenant);
+}
+
+int dal_set_actor(dal_db *db, const char *actor)
+{
+    return set_label(db, db ? &db->actor : NULL, actor);
+}
+
+const char *dal_tenant(const dal_db *db)
+{
+    return db ? db->tenant : NULL;
+}
+
+const char *dal_actor(const dal_db *db)
+{
+    return db ? db->actor : NULL;
 }
 
 /* Deliver ev to hooks[0..n) that ask for its kind. */
@@ -184,6 +220,7 @@ static void stmt_event(dal_stmt *st, dal_event *ev, dal_event_kind kind)
     ev->nparams = st->nparams;
     ev->params = st->db->obs_params ? st->obs_params : NULL;
     ev->start_ns = st->obs_t0;
+    ev->flags = st->obs_flags | st->db->obs_evflags;
 }
 
 static void finish(dal_stmt *st, int rc, int nhooks)

@@ -58,6 +58,14 @@ typedef enum dal_event_kind {
  */
 #define DAL_HOOK_PARAMS 0x1u
 
+/* Bits of dal_event.flags (statement events). */
+#define DAL_EVF_SCRIPT 0x1u    /* one of several statements of one text
+                                  run by dal_exec() */
+#define DAL_EVF_AST 0x2u       /* compiled from a query AST */
+#define DAL_EVF_NO_WHERE 0x4u  /* an AST UPDATE or DELETE without WHERE */
+#define DAL_EVF_ALLOW_ALL 0x8u /* ... that its caller allowed to touch
+                                  every row */
+
 /* The statement kinds of dal_event.stmt_kind (from the SQL's first
  * keyword; WITH ... is classified by its main statement when it can be
  * seen, else DAL_SK_SELECT). */
@@ -108,6 +116,15 @@ typedef struct dal_event {
     /* The per-connection state this hook's attach stored for db (NULL
      * when the hook has no attach). Set anew for each hook called. */
     void *state;
+    /* Statements: DAL_EVF_* bits. */
+    unsigned flags;
+    /* Which part of libdal ran the statement: "migrate" for the
+     * migration engine, NULL for the caller's own statements. */
+    const char *origin;
+    /* The connection's labels (dal_set_tenant(), dal_set_actor()), or
+     * NULL when unset. */
+    const char *tenant;
+    const char *actor;
 } dal_event;
 
 /*
@@ -193,6 +210,20 @@ DAL_EXTERN int dal_event_refuse(const dal_event *ev, int rc,
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+
+/*
+ * Label db with the tenant it works for and the actor (user, service)
+ * on whose behalf it runs; hooks see them in every event (the audit
+ * trail records them, rate limits count per tenant). The strings are
+ * copied; NULL clears a label. Returns DAL_OK, DAL_E_MISUSE (db NULL)
+ * or DAL_NOMEM (the label is then unchanged).
+ */
+DAL_EXTERN int dal_set_tenant(dal_db *db, const char *tenant);
+DAL_EXTERN int dal_set_actor(dal_db *db, const char *actor);
+/* The labels of db, or NULL. Valid until they are set again or db is
+ * closed. */
+DAL_EXTERN const char *dal_tenant(const dal_db *db);
+DAL_EXTERN const char *dal_actor(const dal_db *db);
 
 /* The kind of a statement from its SQL text (see dal_stmt_kind). */
 DAL_EXTERN dal_stmt_kind dal_sql_kind(const char *sql);
