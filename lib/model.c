@@ -60,24 +60,40 @@ static size_t member_size(dal_ftype t, size_t have)
 /*
  * What the model layer keeps per connection for each model it has seen:
  * that the descriptor passed the check, and the find-by-key query
- * compiled once, so that dal_model_find costs a cache lookup and a bind
- * rather than building and compiling a query each time.
+ * compiled once and prepared once, so that dal_model_find costs a bind
+ * and a step rather than building, compiling and looking up a query.
+ *
+ * The prepared find is the memo's own, outside the statement cache: a
+ * statement the cache holds can be evicted (and freed) by any other
+ * query, so a pointer to it could not be kept. It is one statement per
+ * model and connection, freed with the memo (before the connection
+ * closes), and prepared anew after an error. A connection opened with
+ * statement_cache=0 keeps no prepared statements, so then a find
+ * prepares its statement for the one run, as other queries do.
  */
 struct dal__model_memo {
     const dal_model *m;
     dal_model copy;         /* *m when checked: another model at the same */
     char *table;            /* address (one built on the stack) is new */
     dal__compiled find;     /* sql NULL until the first find */
+    dal_stmt *find_st;      /* find prepared, NULL until needed */
 };
 
 static int check_descriptor(dal_db *db, const dal_model *m);
 
+static void memo_clear(struct dal__model_memo *mm)
+{
+    dal__stmt_free(mm->find_st);
+    mm->find_st = NULL;
+    dal__compiled_free(&mm->find);
+    dal__free(mm->table);
+    mm->table = NULL;
+}
+
 void dal__model_memo_free(dal_db *db)
 {
-    for (int i = 0; i < db->nmodels; i++) {
-        dal__compiled_free(&db->models[i].find);
-        dal__free(db->models[i].table);
-    }
+    for (int i = 0; i < db->nmodels; i++)
+        memo_clear(&db->models[i]);
     dal__free(db->models);
     db->models = NULL;
     db->nmodels = db->capmodels = 0;
@@ -104,8 +120,7 @@ static int memo_get(dal_db *db, const dal_model *m,
             return DAL_OK;
         }
         /* Another model now lives at this address: forget the old. */
-        dal__compiled_free(&mm->find);
-        dal__free(mm->table);
+        memo_clear(mm);
         *mm = db->models[--db->nmodels];
         break;
     }
@@ -1149,12 +1164,83 @@ int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
     return r->n ? DAL_OK : DAL_DONE;
 }
 
+/* A find on a connection without a statement cache: the statement is
+ * prepared for this run and freed after it. DAL_DONE or an error. */
+static int find_run_once(dal_db *db, struct dal__model_memo *mm,
+                         const dal_value *pk, dal_rows *r)
+{
+    dal_stmt *st;
+    int rc = dal__run_cached(db, NULL, &mm->find, pk, 1, &st);
+
+    /* A key matches one row at most: no step to the end, the statement
+     * is reset when it goes back to the cache. */
+    if (rc == DAL_ROW)
+        rc = load_row(r, st) ? dal__seterr(db, DAL_NOMEM, NULL, 0, NULL,
+                                           NULL, NULL, NULL)
+                             : DAL_DONE;
+    if (st) {
+        if (rc == DAL_DONE)
+            dal__cache_put(db, st);
+        else
+            dal__cache_drop(db, st);
+    }
+    return rc;
+}
+
+/*
+ * A find on the memo's own statement, as dal__run_cached() runs a cached
+ * one: a plan that went stale (PostgreSQL, after the table changed) is
+ * prepared anew and run once more when no transaction is open; any other
+ * error drops the statement, so the next find prepares it again.
+ * DAL_DONE (row or not, in r) or an error.
+ */
+static int find_run(dal_db *db, struct dal__model_memo *mm,
+                    const dal_value *pk, dal_rows *r)
+{
+    dal_stmt *st;
+    int rc;
+
+    if (db->zombie || !db->conn)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "the connection is "
+                            "%s", db->zombie ? "closed" : "not open");
+    for (int attempt = 0; ; attempt++) {
+        if (!mm->find_st
+            && (rc = dal__stmt_new_translated(db, NULL, mm->find.sql,
+                                              mm->find.len,
+                                              mm->find.nparams, NULL, 1,
+                                              &mm->find_st)))
+            return rc;
+        st = mm->find_st;
+        rc = dal_bind_value(st, 1, pk);
+        if (rc == DAL_OK)
+            rc = dal_step(st);
+        /* A key matches one row at most: no step to the end. */
+        if (rc == DAL_ROW)
+            rc = load_row(r, st) ? dal__seterr(db, DAL_NOMEM, NULL, 0, NULL,
+                                               NULL, NULL, NULL)
+                                 : DAL_DONE;
+        if (rc == DAL_DONE) {
+            /* Text and blob keys are bound as copies: let them go. A
+             * number is left bound; the next find binds over it. */
+            if (pk->type == DAL_TYPE_TEXT || pk->type == DAL_TYPE_BLOB)
+                dal_clear_bindings(st);
+            else
+                dal_reset(st);
+            return rc;
+        }
+        dal__stmt_free(st);
+        mm->find_st = NULL;
+        if (attempt > 0 || !db->drv->stale_plan || !db->drv->stale_plan(db)
+            || db->drv->in_tx(db->conn))
+            return rc;
+    }
+}
+
 int dal_model_find(dal_db *db, const dal_model *m, const dal_value *pk,
                    dal_rows **rows)
 {
     struct dal__model_memo *mm;
     dal_rows *r;
-    dal_stmt *st;
     int rc;
 
     if (rows)
@@ -1189,19 +1275,8 @@ int dal_model_find(dal_db *db, const dal_model *m, const dal_value *pk,
     }
     if (!(r = new_rows(db, m)))
         return DAL_NOMEM;
-    rc = dal__run_cached(db, NULL, &mm->find, pk, 1, &st);
-    /* A key matches one row at most: no step to the end, the statement
-     * is reset when it goes back to the cache. */
-    if (rc == DAL_ROW)
-        rc = load_row(r, st) ? dal__seterr(db, DAL_NOMEM, NULL, 0, NULL,
-                                           NULL, NULL, NULL)
-                             : DAL_DONE;
-    if (st) {
-        if (rc == DAL_DONE)
-            dal__cache_put(db, st);
-        else
-            dal__cache_drop(db, st);
-    }
+    rc = db->cache ? find_run(db, mm, pk, r)
+                   : find_run_once(db, mm, pk, r);
     if (rc != DAL_DONE) {
         dal_rows_free(r);
         return rc;
