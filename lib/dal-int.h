@@ -458,6 +458,12 @@ struct dal_db {
  */
 int dal__obs_begin(dal_stmt *st);
 void dal__obs_end(dal_stmt *st, int rc);
+/* A statement that failed to prepare with rc: BEFORE and AFTER, so
+ * that hooks see every statement that failed, on both backends alike
+ * (SQLite reports an unknown table when preparing, PostgreSQL when a
+ * one-shot statement runs). */
+void dal__obs_prepare_failed(dal_db *db, const char *sql, int nparams,
+                             int rc);
 /* Keep bound value idx of st for hooks that want parameters. */
 int dal__obs_capture(dal_stmt *st, int idx, const dal_value *v);
 void dal__obs_capture_clear(dal_stmt *st);

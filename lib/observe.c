@@ -214,13 +214,19 @@ static void stmt_event(dal_stmt *st, dal_event *ev, dal_event_kind kind)
 {
     event_init(st->db, ev, kind);
     ev->sql = st->sql;
+    /* The statement cache keys compiled queries apart from raw SQL with
+     * a leading \1 (stmtcache.c); hooks see the SQL itself. */
+    if (ev->sql[0] == '\1') {
+        ev->sql++;
+        ev->flags |= DAL_EVF_AST;
+    }
     if (!st->obs_kind)
-        st->obs_kind = (int)dal_sql_kind(st->sql) + 1;
+        st->obs_kind = (int)dal_sql_kind(ev->sql) + 1;
     ev->stmt_kind = (dal_stmt_kind)(st->obs_kind - 1);
     ev->nparams = st->nparams;
     ev->params = st->db->obs_params ? st->obs_params : NULL;
     ev->start_ns = st->obs_t0;
-    ev->flags = st->obs_flags | st->db->obs_evflags;
+    ev->flags |= st->obs_flags | st->db->obs_evflags;
 }
 
 static void finish(dal_stmt *st, int rc, int nhooks)
@@ -280,6 +286,23 @@ int dal__obs_begin(dal_stmt *st)
         return rc;
     }
     return DAL_OK;
+}
+
+void dal__obs_prepare_failed(dal_db *db, const char *sql, int nparams,
+                             int rc)
+{
+    dal_stmt st;
+
+    memset(&st, 0, sizeof st);
+    st.db = db;
+    st.sql = (char *)sql;
+    st.nparams = nparams;
+    st.ncols = -1;
+    /* A veto here changes nothing: the statement has failed already,
+     * and its error stays the one recorded (dal__obs_begin() keeps an
+     * error that is there). */
+    if (dal__obs_begin(&st) == DAL_OK)
+        dal__obs_end(&st, rc);
 }
 
 void dal__obs_end(dal_stmt *st, int rc)
