@@ -115,7 +115,8 @@ static int memo_get(dal_db *db, const dal_model *m,
             && mm->copy.database == m->database && m->table
             && !strcmp(mm->table, m->table)) {
             /* Every model call starts here: success clears the error. */
-            dal__clearerr(db);
+            if (DAL__UNLIKELY(db->err.code != DAL_OK || db->err.msg))
+                dal__clearerr(db);
             *out = mm;
             return DAL_OK;
         }
@@ -967,6 +968,8 @@ void *dal_rows_at(const dal_rows *r, int i)
 static int load_row(dal_rows *r, dal_stmt *st)
 {
     const dal_model *m = r->m;
+    const struct dal_driver *drv = st->db->drv;
+    void *impl = st->impl;
     char *obj;
     int i;
 
@@ -987,6 +990,9 @@ static int load_row(dal_rows *r, dal_stmt *st)
     }
     obj = r->items + (size_t)r->n * m->size;
     memset(obj, 0, m->size);
+    /* The statement is on a row of the model's own SELECT, whose columns
+     * are the fields in order: the driver is read directly, without the
+     * per-call checks of dal_column_*(). */
     for (i = 0; i < m->nfields; i++) {
         const dal_field *f = &m->fields[i];
 
@@ -994,7 +1000,7 @@ static int load_row(dal_rows *r, dal_stmt *st)
          * only text and blobs must tell NULL from empty. */
         switch (f->type) {
         case DAL_F_DOUBLE: {
-            double d = dal_column_double(st, i);
+            double d = drv->column_double(impl, i);
 
             memcpy(obj + f->offset, &d, sizeof d);
             break;
@@ -1002,14 +1008,18 @@ static int load_row(dal_rows *r, dal_stmt *st)
         case DAL_F_TEXT:
         case DAL_F_JSON:
         case DAL_F_BLOB: {
-            size_t len;
+            size_t len = 0;
             const void *src;
             char *copy;
 
-            if (dal_column_is_null(st, i))
+            /* Both drivers read NULL as empty: only an empty value needs
+             * the type asked. */
+            src = f->type == DAL_F_BLOB
+                      ? drv->column_blob(st->db, impl, i, &len)
+                      : drv->column_text(st->db, impl, i, &len);
+            if (src && !len
+                && drv->column_type(impl, i) == DAL_TYPE_NULL)
                 break;
-            src = f->type == DAL_F_BLOB ? dal_column_blob(st, i, &len)
-                                        : dal_column_text(st, i, &len);
             copy = src ? arena_copy(r, src, len) : NULL;
 
             if (!copy)
@@ -1019,8 +1029,15 @@ static int load_row(dal_rows *r, dal_stmt *st)
                 memcpy(obj + f->len_offset, &len, sizeof len);
             break;
         }
+        case DAL_F_INT64:
+        case DAL_F_TIMESTAMP: {
+            int64_t v = drv->column_int64(impl, i);
+
+            memcpy(obj + f->offset, &v, sizeof v);
+            break;
+        }
         default:
-            set_i64(obj, f, dal_column_int64(st, i));
+            set_i64(obj, f, drv->column_int64(impl, i));
         }
     }
     r->n++;
@@ -1211,7 +1228,14 @@ static int find_run(dal_db *db, struct dal__model_memo *mm,
                                               &mm->find_st)))
             return rc;
         st = mm->find_st;
-        rc = dal_bind_value(st, 1, pk);
+        /* An integer key on a ready statement, with no observer keeping
+         * parameters: straight to the driver (what dal_bind_int64 would
+         * do after its checks, which hold here by construction). */
+        if (pk->type == DAL_TYPE_INT64 && st->state == DAL__ST_READY
+            && !db->obs_params && st->nparams == 1)
+            rc = db->drv->bind_int64(db, st->impl, 1, pk->u.i);
+        else
+            rc = dal_bind_value(st, 1, pk);
         if (rc == DAL_OK)
             rc = dal_step(st);
         /* A key matches one row at most: no step to the end. */
