@@ -491,14 +491,16 @@ struct dal_stmt {
     /* LRU links while in the cache. */
     struct dal_stmt *lru_prev, *lru_next, *hash_next;
     uint32_t hash;
-    /* For the observer: start of the running execution, rows so far,
-     * whether it is running, its kind, and captured parameters. */
+    /* For the observer: whether an execution is running, rows so far,
+     * captured parameters, and the event its hooks are given, whose
+     * fixed fields are filled once (obs_init). */
+    int obs_running;
+    int obs_init;
+    unsigned obs_flags; /* DAL_EVF_* of the statement itself */
     int64_t obs_t0;
     int64_t obs_rows;
-    int obs_running;
-    int obs_kind;       /* dal_stmt_kind + 1, 0 until classified */
-    unsigned obs_flags; /* DAL_EVF_* of the statement itself */
     dal_value *obs_params;
+    dal_event obs_ev;
 };
 
 enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };
