@@ -14,5 +14,7 @@
 #include "dal/migrate.h"
 #include "dal/model.h"
 #include "dal/observe.h"
+#include "dal/log.h"
+#include "dal/trace.h"
 
 #endif /* DAL_H */
