@@ -67,6 +67,34 @@ static int json_str(dal__buf *b, const char *s, size_t n)
     return rc == DAL_OK ? dal__buf_addc(b, '"') : rc;
 }
 
+/*
+ * A data-exception message (SQLSTATE class 22) of a statement with
+ * masked parameters: PostgreSQL quotes the offending input there
+ * (invalid input syntax for type bigint: "..."), which may be a bound
+ * value, so every double-quoted part becomes "***".
+ */
+static int json_str_masked(dal__buf *b, const char *s)
+{
+    dal__buf tmp = {0};
+    const char *q;
+    int rc = DAL_OK;
+
+    while (rc == DAL_OK && (q = strchr(s, '"')) != NULL) {
+        const char *end = strchr(q + 1, '"');
+
+        rc = dal__buf_add(&tmp, s, (size_t)(q - s));
+        if (rc == DAL_OK)
+            rc = dal__buf_adds(&tmp, "\"***\"");
+        s = end ? end + 1 : q + strlen(q);
+    }
+    if (rc == DAL_OK)
+        rc = dal__buf_adds(&tmp, s);
+    if (rc == DAL_OK)
+        rc = json_str(b, tmp.p ? tmp.p : "", tmp.len);
+    dal__buf_free(&tmp);
+    return rc;
+}
+
 /* ,"key": */
 static int json_key(dal__buf *b, const char *key)
 {
@@ -282,8 +310,15 @@ static int format(const dal_log *log, const dal_event *ev, int level,
         rc = field_str(b, "rc", rc_name(ev->rc));
         if (rc == DAL_OK)
             rc = field_str(b, "sqlstate", dal_sqlstate(ev->db));
-        if (rc == DAL_OK)
+        if (rc == DAL_OK && stmt && ev->nparams > 0
+            && !(log->flags & DAL_LOG_PARAMS)
+            && !strncmp(dal_sqlstate(ev->db), "22", 2)) {
+            rc = json_key(b, "message");
+            if (rc == DAL_OK)
+                rc = json_str_masked(b, dal_errmsg(ev->db));
+        } else if (rc == DAL_OK) {
             rc = field_str(b, "message", dal_errmsg(ev->db));
+        }
     }
     if (rc == DAL_OK)
         rc = field_str(b, "tenant", ev->tenant);

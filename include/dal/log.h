@@ -48,8 +48,17 @@
  * password from every error message. Parameter values are left out
  * (only "nparams" is written) unless the log was made with
  * DAL_LOG_PARAMS; without it the hook does not even ask the core for
- * them. SQL text is logged as written: a secret written into SQL as a
- * literal (rather than bound) is logged.
+ * them. A server may quote a bound value in its error message
+ * (PostgreSQL: invalid input syntax for type bigint: "..."): with the
+ * values masked, the double-quoted parts of a data-exception message
+ * (SQLSTATE class 22) of a statement with parameters are logged as
+ * "***". The error message the caller reads with dal_errmsg() is not
+ * changed. SQL text is logged as written: a secret written into SQL as
+ * a literal (rather than bound) is logged.
+ *
+ * A statement that fails while it is prepared, before it runs (SQLite
+ * reports syntax errors and unknown tables then; PostgreSQL for the
+ * statements libdal caches), reaches no observer hook, so no line.
  *
  * Threads: a log is set up by one thread (dal_log_new(), the setters,
  * dal_log_observe()) before its observer is attached; then it may serve
