@@ -1104,12 +1104,30 @@ START_TEST(t_password)
                   "error message shows the password: %s",
                   dal_errmsg(bad_db));
     dal_close(bad_db);
+    /* The password as a password= option, on a connection that fails
+     * and on one that works. */
+    {
+        char opt[600];
+        const char *at = strchr(bad, '@');
+
+        snprintf(opt, sizeof opt, "%.*s%s%spassword=%s",
+                 (int)(strstr(bad, ":" PASSWORD) - bad), bad, at,
+                 strchr(bad, '?') ? "&" : "?", PASSWORD);
+        bad_db = NULL;
+        ck_assert_int_eq(dal_open_observed(opt, obs, &bad_db),
+                         DAL_E_CONNECT);
+        ck_assert_msg(strstr(S(dal_errmsg(bad_db)), PASSWORD) == NULL,
+                      "error message shows the password: %s",
+                      dal_errmsg(bad_db));
+        dal_close(bad_db);
+        ck_ping(opt, 0);
+    }
     dal_close(db);
     db = NULL;
     test_url = pg_url;
     ck_all_lines();
     ck_assert_int_ge(count_lines("level", "error"), 3);
-    ck_assert_int_eq(count_lines("event", "connect"), 2);
+    ck_assert_int_eq(count_lines("event", "connect"), 3);
     for (i = 0; i < nlines; i++)
         ck_assert_msg(strstr(lines[i], PASSWORD) == NULL,
                       "line %d shows the password: %s", i, lines[i]);
