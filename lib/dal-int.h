@@ -462,6 +462,12 @@ struct dal_db {
     int nchannels;
     int notify_missed;
     int64_t tx_start_ns[DAL__TX_TIMED]; /* start of each tx level */
+    /* The attached tracer's state for this connection (trace.c), and,
+     * while its sqlcommenter option is on, the function that writes the
+     * comment appended to statements prepared for one run (stmt.c);
+     * with it set, the statement cache is bypassed (stmtcache.c). */
+    void *trace;
+    int (*sql_comment)(dal_db *db, dal__buf *b);
 };
 
 /* ---- observer (observe.c) ------------------------------------------ */
