@@ -273,9 +273,6 @@ static int format(const dal_log *log, const dal_event *ev, int level,
     if (rc == DAL_OK && ev->kind == DAL_EV_CONNECT)
         rc = field_str(b, "url", ev->url);
     if (stmt) {
-        /* Compiled queries are keyed behind a \1 byte in the cache. */
-        if (sql && sql[0] == '\1')
-            sql++;
         if (rc == DAL_OK)
             rc = field_str(b, "sql", sql);
         if (rc == DAL_OK)

@@ -290,11 +290,11 @@ static void attr_int(dal_span_attr *a, int *n, const char *key, int64_t v)
     (*n)++;
 }
 
-/* Compiled queries are keyed behind a \1 byte in the statement cache;
- * spans show the SQL itself. */
+/* The event's SQL (the core shows compiled queries without the
+ * statement cache's key marker). */
 static const char *sql_text(const char *sql)
 {
-    return sql && sql[0] == '\1' ? sql + 1 : sql;
+    return sql;
 }
 
 /*

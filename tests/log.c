@@ -674,6 +674,16 @@ START_TEST(t_error_line)
         for (i = 0; i < 13; i++)
             ck_assert_str_eq(p.f[i].key, order[i]);
     }
+    /* An unknown table: SQLite fails it when preparing, PostgreSQL when
+     * running it; one error line on both. */
+    clear_lines();
+    CK_RC(dal_exec(db, "SELECT * FROM lg_no_such_table"), DAL_E_SYNTAX);
+    ck_all_lines();
+    ck_assert_int_eq(nlines, 1);
+    parse_line(lines[0], &p);
+    ck_assert_str_eq(S(sget(&p, "level")), "error");
+    ck_assert_str_eq(S(sget(&p, "sql")), "SELECT * FROM lg_no_such_table");
+    ck_assert_str_eq(S(sget(&p, "sqlstate")), "42P01");
 }
 END_TEST
 

@@ -58,7 +58,8 @@
  *
  * A statement that fails while it is prepared, before it runs (SQLite
  * reports syntax errors and unknown tables then; PostgreSQL for the
- * statements libdal caches), reaches no observer hook, so no line.
+ * statements libdal caches), is logged as any failed statement: the
+ * core delivers it to the hooks too.
  *
  * Threads: a log is set up by one thread (dal_log_new(), the setters,
  * dal_log_observe()) before its observer is attached; then it may serve
