@@ -1462,14 +1462,23 @@ static int hook_fn(const dal_event *ev, void *data)
 {
     dal_rcache *c = data;
     conn_state *cs = ev->state;
+    const char *sql = ev->sql;
+    dal_stmt_kind kind = ev->stmt_kind;
     targets ts;
     int i, tx;
 
-    if (ev->kind == DAL_EV_AFTER && ev->sql && ev->stmt_kind != DAL_SK_TX
-        && (ev->stmt_kind != DAL_SK_SELECT || select_may_write(ev->sql))) {
+    /* A compiled query's statement carries the statement cache's key
+     * (its SQL behind a \1 byte), and the core then classifies it as
+     * OTHER: classify the SQL itself. */
+    if (sql && sql[0] == '\1') {
+        sql++;
+        kind = dal_sql_kind(sql);
+    }
+    if (ev->kind == DAL_EV_AFTER && sql && kind != DAL_SK_TX
+        && (kind != DAL_SK_SELECT || select_may_write(sql))) {
         ts.n = 0;
         ts.all = 0;
-        write_targets(ev->sql, ev->stmt_kind, add_target, &ts);
+        write_targets(sql, kind, add_target, &ts);
         if (ts.n || ts.all) {
             pthread_mutex_lock(&c->mu);
             c->st.writes++;
