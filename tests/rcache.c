@@ -123,6 +123,25 @@ static int count_hook(const dal_event *ev, void *data)
     return DAL_OK;
 }
 
+/* The race test: when db has run a SELECT on rc_race, race_db (another
+ * connection) writes to it once, before the cache stores the result. */
+static dal_db *race_db;
+static dal_db *race_on;
+static int race_rc;
+
+static int race_hook(const dal_event *ev, void *data)
+{
+    dal_db *w = race_db;
+
+    (void)data;
+    if (ev->kind == DAL_EV_AFTER && w && ev->db == race_on && ev->sql
+        && ev->stmt_kind == DAL_SK_SELECT && strstr(ev->sql, "rc_race")) {
+        race_db = NULL;
+        race_rc = dal_exec(w, "INSERT INTO rc_race VALUES (99, 'race')");
+    }
+    return DAL_OK;
+}
+
 /* ---- helpers ----------------------------------------------------------- */
 
 static const char *S(const char *s)
@@ -301,6 +320,8 @@ static void make_cache(size_t max_bytes, dal_rcache **c, dal_observer **o)
     memset(&h, 0, sizeof h);
     h.events = DAL_EVENT_BIT(DAL_EV_AFTER);
     h.fn = count_hook;
+    ck_assert_int_eq(dal_observer_add(*o, &h), DAL_OK);
+    h.fn = race_hook;
     ck_assert_int_eq(dal_observer_add(*o, &h), DAL_OK);
 }
 
@@ -715,6 +736,87 @@ START_TEST(t_bypass)
         CK_MISS(q, 3);
     }
     ck_assert_uint_ge(stats(cache).bypasses, 4);
+}
+END_TEST
+
+
+/* Literals and comments hide nothing and add nothing. */
+START_TEST(t_scan)
+{
+    const char *q = "SELECT count(*) FROM rc_s1 -- JOIN rc_s3\n"
+                    "WHERE v <> 'x FROM rc_s2' /* , rc_s3 */";
+    const char *q2 = "SELECT count(*)\nFROM\n\"rc_s1\" AS a\n"
+                     "LEFT JOIN rc_s2 b ON b.id = a.id, rc_s3 c";
+    const char *q3 = "SELECT count(*) FROM rc_s1 WHERE id IN "
+                     "(SELECT id FROM rc_s3 WHERE v = 'it''s')";
+
+    make_table("rc_s1", 2);
+    make_table("rc_s2", 2);
+    make_table("rc_s3", 2);
+    CK_MISS(q, 2);
+    CK_MISS(q2, 4);
+    CK_MISS(q3, 0);
+    /* A write to rc_s2 whose text names rc_s1 in a literal and a
+     * comment: q (which reads rc_s1 only) stays. */
+    EXEC("/* DELETE FROM rc_s1 */ INSERT INTO rc_s2 "
+         "VALUES (3, 'DELETE FROM rc_s1')");
+    CK_HIT(q, 2);
+    CK_MISS(q2, 4);
+    CK_HIT(q3, 0);
+    /* The third table of a FROM list after a join condition. */
+    EXEC("UPDATE rc_s3 SET v = 'it''s' WHERE id = 1");
+    CK_MISS(q2, 4);
+    CK_MISS(q3, 1);
+    CK_HIT(q, 2);
+    /* An upsert's DO UPDATE targets the insert's table only. */
+    EXEC("INSERT INTO rc_s2 VALUES (1, 'z') ON CONFLICT (id) DO UPDATE "
+         "SET v = 'z'");
+    CK_HIT(q, 2);
+    CK_HIT(q3, 1);
+    CK_MISS(q2, 4);
+    if (is_pg()) {
+        /* Dollar quotes and E'' strings. */
+        EXEC("INSERT INTO rc_s2 VALUES (4, $t$ FROM rc_s1 $t$)");
+        EXEC("INSERT INTO rc_s2 VALUES (5, E'\\' FROM rc_s1')");
+        CK_HIT(q, 2);
+        /* UPDATE ... FROM names its target first. */
+        EXEC("UPDATE rc_s1 SET v = 'q' FROM rc_s3 WHERE rc_s3.id = "
+             "rc_s1.id");
+        CK_MISS(q, 2);
+    }
+}
+END_TEST
+
+
+/* A write that lands while a missed query runs: its (older) result is
+ * returned but not stored. */
+START_TEST(t_race)
+{
+    const char *q = "SELECT count(*) FROM rc_race";
+    dal_db *d2 = open_with(obs);
+    int64_t mem = test_backend == BE_SQLITE_MEM;
+
+    make_table("rc_race", 2);
+    if (mem)
+        make_table_on(d2, "rc_race", 2);
+    race_on = db;
+    race_db = d2;
+    race_rc = -1;
+    {
+        long ran;
+
+        /* The SELECT and d2's INSERT. */
+        ck_assert_int_eq(cint(q, &ran), 2);
+        ck_assert_int_eq(ran, 2);
+    }
+    ck_assert_ptr_null(race_db);
+    ck_assert_int_eq(race_rc, DAL_OK);
+    ck_assert_uint_eq(stats(cache).skipped, 1);
+    ck_assert_uint_eq(stats(cache).entries, 0);
+    CK_MISS(q, mem ? 2 : 3);
+    CK_HIT(q, mem ? 2 : 3);
+    race_on = NULL;
+    dal_close(d2);
 }
 END_TEST
 
@@ -1208,6 +1310,8 @@ static Suite *rcache_suite(const char *name)
     tcase_add_test(tc, t_invalidate_writes);
     tcase_add_test(tc, t_invalidate_kinds);
     tcase_add_test(tc, t_join_subquery);
+    tcase_add_test(tc, t_scan);
+    tcase_add_test(tc, t_race);
     tcase_add_test(tc, t_unrelated);
     tcase_add_test(tc, t_other_connection);
     tcase_add_test(tc, t_bypass);

@@ -247,7 +247,8 @@ DAL_EXTERN int dal_rcache_new(const dal_rcache_opts *opts,
  * dal_rcache_free - free the cache, its entries and its store. Results
  * handed out stay valid. Call it after every connection whose observer
  * holds the cache's hook has been closed or detached: DAL_E_MISUSE (and
- * nothing freed) while one still is. NULL is accepted (DAL_OK).
+ * nothing freed) while one still is. The hook stays in those observers:
+ * do not attach them to a connection again. NULL is accepted (DAL_OK).
  */
 DAL_EXTERN int dal_rcache_free(dal_rcache *cache);
 
