@@ -44,7 +44,7 @@ static dal_db *db;
 static dal_observer *obs;
 static dal_rcache *cache;
 
-/* ---- counting allocator ---------------------------------------------- */
+/* ---- counting allocator -------------------------------------------------- */
 
 static long live_blocks;
 static long base_blocks;
@@ -98,7 +98,7 @@ static void nomem_arm(long n)
     fail_at = n;
 }
 
-/* ---- clock and statement counter -------------------------------------- */
+/* ---- clock and statement counter ----------------------------------------- */
 
 static int64_t fake_now;
 
@@ -142,7 +142,7 @@ static int race_hook(const dal_event *ev, void *data)
     return DAL_OK;
 }
 
-/* ---- helpers ----------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static const char *S(const char *s)
 {
@@ -372,7 +372,7 @@ static void teardown(void)
                   live_blocks, base_blocks);
 }
 
-/* ---- hits and misses ------------------------------------------------------ */
+/* ---- hits and misses ----------------------------------------------------- */
 
 START_TEST(t_hit_after_miss)
 {
@@ -508,7 +508,7 @@ START_TEST(t_ttl)
 }
 END_TEST
 
-/* ---- invalidation ------------------------------------------------------- */
+/* ---- invalidation -------------------------------------------------------- */
 
 START_TEST(t_invalidate_writes)
 {
@@ -904,7 +904,7 @@ START_TEST(t_lru)
 }
 END_TEST
 
-/* ---- errors --------------------------------------------------------------- */
+/* ---- errors -------------------------------------------------------------- */
 
 START_TEST(t_errors)
 {
@@ -970,7 +970,7 @@ START_TEST(t_errors)
 }
 END_TEST
 
-/* ---- query AST ---------------------------------------------------------- */
+/* ---- query AST ----------------------------------------------------------- */
 
 START_TEST(t_ast)
 {
@@ -1064,7 +1064,7 @@ START_TEST(t_encode)
 }
 END_TEST
 
-/* ---- threads --------------------------------------------------------------- */
+/* ---- threads ------------------------------------------------------------- */
 
 typedef struct worker {
     dal_db *d;
@@ -1123,7 +1123,7 @@ START_TEST(t_threads)
 }
 END_TEST
 
-/* ---- allocation failures --------------------------------------------------- */
+/* ---- allocation failures ------------------------------------------------- */
 
 START_TEST(t_nomem_new)
 {
@@ -1283,7 +1283,7 @@ START_TEST(t_nomem_encode)
 }
 END_TEST
 
-/* ---- suite ------------------------------------------------------------------ */
+/* ---- suite --------------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name)
 {
