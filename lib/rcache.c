@@ -388,6 +388,10 @@ static void write_targets(const char *sql, dal_stmt_kind k, target_fn fn,
                                            "REPLACE", "FAIL", "IGNORE",
                                            "ONLY", NULL};
     static const char *const only[] = {"ONLY", NULL};
+    /* Not a statement: FOR [NO KEY] UPDATE, ON UPDATE, DO UPDATE (an
+     * upsert: the INSERT names the table), MERGE's THEN UPDATE. */
+    static const char *const not_upd[] = {"FOR", "KEY", "ON", "DO", "THEN",
+                                          NULL};
     const char *p = sql, *save;
     tok t, prev, first;
 
@@ -422,11 +426,10 @@ static void write_targets(const char *sql, dal_stmt_kind k, target_fn fn,
     for (;;) {
         if (is_kw(&t, "INTO")) {
             target_at(&p, only, fn, ctx);
-        } else if (is_kw(&t, "UPDATE") && !is_kw(&prev, "FOR")
-                   && !is_kw(&prev, "KEY") && !is_kw(&prev, "ON")
-                   && !is_kw(&prev, "DO")) {
+        } else if (is_kw(&t, "UPDATE") && !is_kw_of(&prev, not_upd)) {
             target_at(&p, upd_skip, fn, ctx);
-        } else if (is_kw(&t, "DELETE") && !is_kw(&prev, "ON")) {
+        } else if (is_kw(&t, "DELETE") && !is_kw(&prev, "ON")
+                   && !is_kw(&prev, "THEN")) {
             save = p;
             next_tok(&p, &t);
             if (is_kw(&t, "FROM"))

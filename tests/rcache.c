@@ -783,6 +783,12 @@ START_TEST(t_scan)
         EXEC("UPDATE rc_s1 SET v = 'q' FROM rc_s3 WHERE rc_s3.id = "
              "rc_s1.id");
         CK_MISS(q, 2);
+        /* MERGE targets its INTO table; THEN UPDATE is not a statement. */
+        EXEC("MERGE INTO rc_s3 USING rc_s2 ON rc_s3.id = rc_s2.id "
+             "WHEN MATCHED THEN UPDATE SET v = 'm' "
+             "WHEN NOT MATCHED THEN INSERT VALUES (rc_s2.id, rc_s2.v)");
+        CK_HIT(q, 2);
+        CK_MISS(q3, 0);
     }
 }
 END_TEST

@@ -295,8 +295,9 @@ DAL_EXTERN int dal_rcache_query_ast(dal_db *db, dal_rcache *cache,
 
 /*
  * dal_rcache_invalidate - drop the entries that read table (compared as
- * described above), or every entry when table is NULL: for writes the
- * hook cannot see. Counted in writes. NULL cache is ignored.
+ * described above), or every entry when table is NULL or not a name:
+ * for writes the hook cannot see. Counted in writes. NULL cache is
+ * ignored.
  */
 DAL_EXTERN void dal_rcache_invalidate(dal_rcache *cache, const char *table);
 
