@@ -17,5 +17,6 @@
 #include "dal/notify.h"
 #include "dal/log.h"
 #include "dal/trace.h"
+#include "dal/rcache.h"
 
 #endif /* DAL_H */
