@@ -1470,13 +1470,6 @@ static int hook_fn(const dal_event *ev, void *data)
     targets ts;
     int i, tx;
 
-    /* A compiled query's statement carries the statement cache's key
-     * (its SQL behind a \1 byte), and the core then classifies it as
-     * OTHER: classify the SQL itself. */
-    if (sql && sql[0] == '\1') {
-        sql++;
-        kind = dal_sql_kind(sql);
-    }
     if (ev->kind == DAL_EV_AFTER && sql && kind != DAL_SK_TX
         && (kind != DAL_SK_SELECT || select_may_write(sql))) {
         ts.n = 0;
