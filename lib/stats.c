@@ -138,8 +138,9 @@ static int normalize(dal__buf *b, const char *sql)
     while (*p && rc == DAL_OK) {
         unsigned char c = (unsigned char)*p;
 
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
-            || c == '\v') {
+        /* Control bytes count as space: a compiled query's text reaches
+         * the hooks behind a \1 byte (its statement-cache key). */
+        if (c == ' ' || c < 0x20 || c == 0x7f) {
             space = 1;
             p++;
             continue;
