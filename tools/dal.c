@@ -709,10 +709,15 @@ static int cmd_stats(int argc, char **argv)
                "and after a blank line the statement\nstatistics as "
                "'#' comment lines (the output is one valid scrape).\n"
                "Exit 1 when a statement failed (the metrics are still "
-               "printed).\n");
+               "printed).\nA single argument is the URL when it has a "
+               "':', else FILE (the URL\nthen comes from --url or "
+               "$DAL_URL).\n");
         return 0;
     }
-    url = pick_url(&o, o.npos > 0 && (o.npos > 1 || !o.url));
+    /* One argument is the URL when it looks like one (every URL has a
+     * scheme and a colon), else the FILE, the URL coming from $DAL_URL. */
+    url = pick_url(&o, o.npos > 1 || (o.npos == 1 && !o.url
+                                      && strchr(o.pos[0], ':')));
     if (o.npos > 1)
         return usage_error("stats takes a URL and one FILE");
     file = o.npos ? o.pos[0] : "-";
