@@ -112,10 +112,11 @@ typedef struct dal_stats dal_stats;
 /*
  * Make an empty statement-statistics table in *out, keeping at most
  * max_entries normalized statements (0: DAL_STATS_DEFAULT_MAX). When it
- * is full, a new statement evicts the entry with the fewest calls (the
- * oldest among equals is not preferred: any least-called entry goes).
- * Free it with dal_stats_free(). Returns DAL_OK, DAL_E_MISUSE (out NULL
- * or max_entries negative) or DAL_NOMEM.
+ * is full, a statement not seen yet evicts an entry with the fewest
+ * calls (dal_stats_evictions() counts them; finding it scans the table,
+ * which only a full table's new statements pay). Free it with
+ * dal_stats_free(). Returns DAL_OK, DAL_E_MISUSE (out NULL or
+ * max_entries negative) or DAL_NOMEM.
  */
 DAL_EXTERN int dal_stats_new(int max_entries, dal_stats **out);
 
@@ -152,8 +153,8 @@ typedef struct dal_stat {
 /*
  * Copy the entries of s, sorted by total time (most first; then by
  * calls, then by text), into a new array: *out (n entries in *np). The
- * array and the strings it points to are one allocation: free it with
- * dal_free(*out). With no entries, *out is NULL and *np 0. Safe while
+ * array and its query strings are one allocation: free it with
+ * dal_free(*out) (backend names are static). With no entries, *out is NULL and *np 0. Safe while
  * connections in other threads feed s. Returns DAL_OK, DAL_E_MISUSE or
  * DAL_NOMEM.
  */
