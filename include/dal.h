@@ -18,5 +18,6 @@
 #include "dal/log.h"
 #include "dal/trace.h"
 #include "dal/rcache.h"
+#include "dal/metrics.h"
 
 #endif /* DAL_H */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dal-int.h"
+#include "dal/metrics.h"
 
 struct dal__stmtcache {
     int cap;
@@ -15,6 +16,8 @@ struct dal__stmtcache {
     dal_stmt **buckets;
     dal_stmt *head; /* most recently used */
     dal_stmt *tail; /* least recently used, evicted first */
+    /* dal_stmt_cache_stats(): written by the connection's thread only. */
+    uint64_t hits, misses, evictions;
 };
 
 /* FNV-1a: short SQL keys, no adversary, cheap to compute. */
@@ -166,15 +169,18 @@ static int cache_get(dal_db *db, const char *sql, const dal__compiled *cq,
                 lru_unlink(c, st);
                 lru_push_front(c, st);
             }
+            c->hits++;
             *stp = st;
             return DAL_OK;
         }
     /* Make room first: the new statement is the one about to be used. */
+    c->misses++;
     if (c->size >= c->cap && c->tail) {
         dal_stmt *old = c->tail;
 
         cache_remove(c, old);
         dal__stmt_free(old);
+        c->evictions++;
     }
     rc = prepare_one(db, sql, cq, 1, &st);
     if (rc != DAL_OK)
@@ -237,4 +243,21 @@ void dal__cache_put(dal_db *db, dal_stmt *st)
         if (DAL__UNLIKELY(st->obs_params != NULL))
             dal__obs_capture_clear(st);
     }
+}
+
+int dal_stmt_cache_stats(const dal_db *db, uint64_t *hits, uint64_t *misses,
+                         uint64_t *evictions)
+{
+    const dal__stmtcache *c;
+
+    if (!db)
+        return DAL_E_MISUSE;
+    c = db->cache;
+    if (hits)
+        *hits = c ? c->hits : 0;
+    if (misses)
+        *misses = c ? c->misses : 0;
+    if (evictions)
+        *evictions = c ? c->evictions : 0;
+    return DAL_OK;
 }

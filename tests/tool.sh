@@ -41,7 +41,7 @@ check "--help" 0 "$DAL" --help
 contains "--help" "$work/out" "migrate up|down|redo|status|new"
 check "--version" 0 "$DAL" --version
 check "unknown command" 2 "$DAL" frobnicate
-for c in migrate ping schema sql diff; do
+for c in migrate ping schema sql diff stats; do
     check "$c --help" 0 "$DAL" "$c" --help
     contains "$c --help" "$work/out" "usage: dal $c"
 done
@@ -123,6 +123,54 @@ session() {   # session LABEL URL
 session sqlite "sqlite:$work/app.db"
 if [ -n "${DAL_TEST_PG_URL:-}" ]; then
     session postgres "$DAL_TEST_PG_URL"
+fi
+
+# dal stats: a workload's metrics, in the Prometheus text format.
+stats_check() {   # stats_check LABEL URL BACKEND
+    label=$1 url=$2 be=$3
+    "$DAL" sql "$url" "DROP TABLE IF EXISTS tool_stats" >/dev/null 2>&1
+    printf '%s\n' "CREATE TABLE tool_stats (id INT PRIMARY KEY, v TEXT);" \
+        "INSERT INTO tool_stats VALUES (1, 'a');" \
+        "INSERT INTO tool_stats VALUES (2, 'b');" \
+        "SELECT * FROM tool_stats WHERE id = 1;" \
+        "SELECT * FROM tool_stats WHERE id = 2;" > "$work/stats.sql"
+    check "$label: stats" 0 "$DAL" stats "$url" "$work/stats.sql"
+    contains "$label: stats" "$work/out" \
+        "dal_statements_total{backend=\"$be\",kind=\"insert\",outcome=\"ok\"} 2"
+    contains "$label: stats" "$work/out" \
+        "dal_rows_total{backend=\"$be\",kind=\"select\"} 2"
+    contains "$label: stats" "$work/out" \
+        "dal_statement_duration_seconds_count{backend=\"$be\"} 5"
+    contains "$label: stats" "$work/out" "# TYPE dal_statements_total counter"
+    contains "$label: stats table" "$work/out" \
+        "SELECT * FROM tool_stats WHERE id = ?"
+    # Every line is a comment, a sample or blank (one valid scrape).
+    checks=$((checks + 1))
+    if grep -vE '^(#.*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? [-+0-9.eInfNa]+|)$' \
+        "$work/out" >"$work/bad"; then
+        echo "FAIL: $label: stats: lines that are not exposition text:"
+        sed 's/^/  | /' "$work/bad"
+        fails=$((fails + 1))
+    fi
+    # From standard input; a failing statement: exit 1, metrics printed.
+    echo "INSERT INTO tool_stats VALUES (1, 'dup');" > "$work/dup.sql"
+    check "$label: stats error" 1 "$DAL" stats "$url" - < "$work/dup.sql"
+    contains "$label: stats error" "$work/out" \
+        "dal_errors_total{backend=\"$be\",class=\"23\"} 1"
+    contains "$label: stats error" "$work/err" "23505"
+    "$DAL" sql "$url" "DROP TABLE tool_stats" >/dev/null 2>&1
+}
+stats_check sqlite "sqlite:$work/stats.db" sqlite
+if [ -n "${DAL_TEST_PG_URL:-}" ]; then
+    stats_check postgres "$DAL_TEST_PG_URL" postgres
+fi
+check "stats no file" 2 "$DAL" stats "sqlite:$work/stats.db" "$work/nosuch.sql"
+check "stats password masked" 1 "$DAL" stats \
+    "postgres://u:topsecret@127.0.0.1:1/x" "$work/stats.sql"
+checks=$((checks + 1))
+if grep -q topsecret "$work/out" "$work/err"; then
+    echo "FAIL: dal stats: a password reached the output"
+    fails=$((fails + 1))
 fi
 
 # diff between two SQLite files, with and without a rename hint.

@@ -7,6 +7,7 @@
  *   dal ping [URL] [--count N]
  *   dal schema [URL]
  *   dal sql [URL] "SELECT ..."
+ *   dal stats [URL] [FILE]
  *
  * The URL comes from the argument or --url, else from $DAL_URL.
  * Exit codes: 0 success, 1 a database or migration error, 2 bad usage.
@@ -56,6 +57,7 @@ static const char main_help[] =
     "  schema [URL]                      the tables of a database\n"
     "  diff URL_A URL_B [--rename H]     the SQL that takes A to B\n"
     "  sql [URL] \"SQL\"                   run SQL, print rows as a table\n"
+    "  stats [URL] [FILE]                run SQL, print Prometheus metrics\n"
     "\n"
     "The URL comes from the argument or --url, else from $DAL_URL:\n"
     "  sqlite:app.db, sqlite:///abs/app.db, sqlite::memory:,\n"
@@ -630,6 +632,137 @@ static int cmd_migrate(int argc, char **argv)
     return rc;
 }
 
+/* ---- dal stats ------------------------------------------------------- */
+
+/* The whole of f in a malloc'd string, or NULL when memory runs out. */
+static char *read_all(FILE *f)
+{
+    size_t len = 0, cap = 4096, n;
+    char *buf = malloc(cap), *p;
+
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len - 1 == 0) {
+            p = realloc(buf, cap * 2);
+            if (!p) {
+                free(buf);
+                return NULL;
+            }
+            buf = p;
+            cap *= 2;
+        }
+    }
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+/* The statement statistics as comment lines, so that the output stays
+ * one valid exposition. */
+static void print_stats(dal_stats *s)
+{
+    dal_stat *st;
+    size_t n, i;
+    const char *q;
+
+    if (dal_stats_snapshot(s, &st, &n) != DAL_OK) {
+        fprintf(stderr, "%s: stats: out of memory\n", prog);
+        return;
+    }
+    printf("\n# statement statistics, by total time (ms)\n"
+           "# %7s %7s %8s %10s %9s %9s %9s  %s\n", "calls", "errors",
+           "rows", "total", "mean", "max", "p99", "query");
+    for (i = 0; i < n; i++) {
+        printf("# %7llu %7llu %8llu %10.3f %9.3f %9.3f %9.3f  ",
+               (unsigned long long)st[i].calls,
+               (unsigned long long)st[i].errors,
+               (unsigned long long)st[i].rows, st[i].total_ns / 1e6,
+               st[i].mean_ns / 1e6, st[i].max_ns / 1e6,
+               st[i].p99_ns / 1e6);
+        for (q = st[i].query; *q; q++)
+            putchar(*q == '\n' || *q == '\r' ? ' ' : *q);
+        putchar('\n');
+    }
+    dal_free(st);
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    dal_observer *obs = NULL;
+    dal_metrics *m = NULL;
+    dal_stats *s = NULL;
+    const char *url, *file;
+    char *sql, *text = NULL;
+    dal_db *db = NULL;
+    FILE *f = stdin;
+    opts o;
+    int rc;
+
+    if ((rc = parse(argc, argv, 2, &o)))
+        return rc;
+    if (o.help) {
+        printf("usage: dal stats [URL] [FILE]\n\n"
+               "Run the SQL statements of FILE (or of standard input, or "
+               "of FILE -)\nonce each, in order, stopping at the first "
+               "error, with metrics and\nstatement statistics attached; "
+               "then print the metrics in the\nPrometheus text format, "
+               "and after a blank line the statement\nstatistics as "
+               "'#' comment lines (the output is one valid scrape).\n"
+               "Exit 1 when a statement failed (the metrics are still "
+               "printed).\nA single argument is the URL when it has a "
+               "':', else FILE (the URL\nthen comes from --url or "
+               "$DAL_URL).\n");
+        return 0;
+    }
+    /* One argument is the URL when it looks like one (every URL has a
+     * scheme and a colon), else the FILE, the URL coming from $DAL_URL. */
+    url = pick_url(&o, o.npos > 1 || (o.npos == 1 && !o.url
+                                      && strchr(o.pos[0], ':')));
+    if (o.npos > 1)
+        return usage_error("stats takes a URL and one FILE");
+    file = o.npos ? o.pos[0] : "-";
+    if (!url || !*url)
+        return open_db(url, &db);
+    if (strcmp(file, "-") && !(f = fopen(file, "r"))) {
+        fprintf(stderr, "%s: stats: %s: %s\n", prog, file, strerror(errno));
+        return EXIT_USAGE;
+    }
+    sql = read_all(f);
+    if (f != stdin)
+        fclose(f);
+    if (!sql || dal_metrics_new(&m) || dal_stats_new(0, &s)
+        || dal_observer_new(&obs) || dal_metrics_observe(m, obs)
+        || dal_stats_observe(s, obs)) {
+        fprintf(stderr, "%s: stats: out of memory\n", prog);
+        rc = EXIT_DB;
+        goto out;
+    }
+    if (dal_open_observed(url, obs, &db) != DAL_OK) {
+        rc = dal_errcode(db) == DAL_E_URL ? EXIT_USAGE : EXIT_DB;
+        fprintf(stderr, "%s: %s\n", prog, db ? dal_errmsg(db)
+                : "out of memory");
+        goto out;
+    }
+    rc = dal_exec(db, sql) == DAL_OK ? 0 : db_error(db, "stats");
+    dal_close(db);
+    db = NULL;
+    if (dal_metrics_write_prometheus(m, &text, NULL) != DAL_OK) {
+        fprintf(stderr, "%s: stats: out of memory\n", prog);
+        rc = EXIT_DB;
+        goto out;
+    }
+    fputs(text, stdout);
+    dal_free(text);
+    print_stats(s);
+out:
+    dal_close(db);
+    dal_observer_free(obs);
+    dal_stats_free(s);
+    dal_metrics_free(m);
+    free(sql);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -650,5 +783,7 @@ int main(int argc, char **argv)
         return cmd_sql(argc, argv);
     if (!strcmp(argv[1], "diff"))
         return cmd_diff(argc, argv);
+    if (!strcmp(argv[1], "stats"))
+        return cmd_stats(argc, argv);
     return usage_error("unknown command '%s'", argv[1]);
 }
