@@ -14,5 +14,6 @@
 #include "dal/migrate.h"
 #include "dal/model.h"
 #include "dal/observe.h"
+#include "dal/guard.h"
 
 #endif /* DAL_H */
