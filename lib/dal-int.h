@@ -489,6 +489,12 @@ struct dal_db {
  */
 int dal__obs_begin(dal_stmt *st);
 void dal__obs_end(dal_stmt *st, int rc);
+/* A statement that failed to prepare with rc: BEFORE and AFTER, so
+ * that hooks see every statement that failed, on both backends alike
+ * (SQLite reports an unknown table when preparing, PostgreSQL when a
+ * one-shot statement runs). */
+void dal__obs_prepare_failed(dal_db *db, const char *sql, int nparams,
+                             int rc);
 /* Keep bound value idx of st for hooks that want parameters. */
 int dal__obs_capture(dal_stmt *st, int idx, const dal_value *v);
 void dal__obs_capture_clear(dal_stmt *st);
@@ -516,14 +522,16 @@ struct dal_stmt {
     /* LRU links while in the cache. */
     struct dal_stmt *lru_prev, *lru_next, *hash_next;
     uint32_t hash;
-    /* For the observer: start of the running execution, rows so far,
-     * whether it is running, its kind, and captured parameters. */
+    /* For the observer: whether an execution is running, rows so far,
+     * captured parameters, and the event its hooks are given, whose
+     * fixed fields are filled once (obs_init). */
+    int obs_running;
+    int obs_init;
+    unsigned obs_flags; /* DAL_EVF_* of the statement itself */
     int64_t obs_t0;
     int64_t obs_rows;
-    int obs_running;
-    int obs_kind;       /* dal_stmt_kind + 1, 0 until classified */
-    unsigned obs_flags; /* DAL_EVF_* of the statement itself */
     dal_value *obs_params;
+    dal_event obs_ev;
 };
 
 enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };

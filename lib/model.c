@@ -60,24 +60,40 @@ static size_t member_size(dal_ftype t, size_t have)
 /*
  * What the model layer keeps per connection for each model it has seen:
  * that the descriptor passed the check, and the find-by-key query
- * compiled once, so that dal_model_find costs a cache lookup and a bind
- * rather than building and compiling a query each time.
+ * compiled once and prepared once, so that dal_model_find costs a bind
+ * and a step rather than building, compiling and looking up a query.
+ *
+ * The prepared find is the memo's own, outside the statement cache: a
+ * statement the cache holds can be evicted (and freed) by any other
+ * query, so a pointer to it could not be kept. It is one statement per
+ * model and connection, freed with the memo (before the connection
+ * closes), and prepared anew after an error. A connection opened with
+ * statement_cache=0 keeps no prepared statements, so then a find
+ * prepares its statement for the one run, as other queries do.
  */
 struct dal__model_memo {
     const dal_model *m;
     dal_model copy;         /* *m when checked: another model at the same */
     char *table;            /* address (one built on the stack) is new */
     dal__compiled find;     /* sql NULL until the first find */
+    dal_stmt *find_st;      /* find prepared, NULL until needed */
 };
 
 static int check_descriptor(dal_db *db, const dal_model *m);
 
+static void memo_clear(struct dal__model_memo *mm)
+{
+    dal__stmt_free(mm->find_st);
+    mm->find_st = NULL;
+    dal__compiled_free(&mm->find);
+    dal__free(mm->table);
+    mm->table = NULL;
+}
+
 void dal__model_memo_free(dal_db *db)
 {
-    for (int i = 0; i < db->nmodels; i++) {
-        dal__compiled_free(&db->models[i].find);
-        dal__free(db->models[i].table);
-    }
+    for (int i = 0; i < db->nmodels; i++)
+        memo_clear(&db->models[i]);
     dal__free(db->models);
     db->models = NULL;
     db->nmodels = db->capmodels = 0;
@@ -99,13 +115,13 @@ static int memo_get(dal_db *db, const dal_model *m,
             && mm->copy.database == m->database && m->table
             && !strcmp(mm->table, m->table)) {
             /* Every model call starts here: success clears the error. */
-            dal__clearerr(db);
+            if (DAL__UNLIKELY(db->err.code != DAL_OK || db->err.msg))
+                dal__clearerr(db);
             *out = mm;
             return DAL_OK;
         }
         /* Another model now lives at this address: forget the old. */
-        dal__compiled_free(&mm->find);
-        dal__free(mm->table);
+        memo_clear(mm);
         *mm = db->models[--db->nmodels];
         break;
     }
@@ -366,11 +382,18 @@ static int validate(dal_db *db, const dal_model *m, const void *obj,
 
     for (int i = 0; i < m->nfields; i++) {
         const dal_field *f = &m->fields[i];
-        dal_value v = field_value(obj, f);
         const char *rule = NULL;
+        dal_value v;
 
+        /* Most fields have no rule: skip them before reading the
+         * value (bulk_create checks every field of every struct). */
+        if (!(((f->flags & DAL_F_NOT_NULL)
+               && !(f->flags & (DAL_F_DEFAULT | DAL_F_AUTO)))
+              || f->max_len || f->min < f->max || f->validate))
+            continue;
         if (n && !has_name(names, n, f->name))
             continue;
+        v = field_value(obj, f);
         msg[0] = '\0';
         if ((f->flags & DAL_F_NOT_NULL) && v.type == DAL_TYPE_NULL
             && !(f->flags & (DAL_F_DEFAULT | DAL_F_AUTO)))
@@ -952,6 +975,8 @@ void *dal_rows_at(const dal_rows *r, int i)
 static int load_row(dal_rows *r, dal_stmt *st)
 {
     const dal_model *m = r->m;
+    const struct dal_driver *drv = st->db->drv;
+    void *impl = st->impl;
     char *obj;
     int i;
 
@@ -972,6 +997,9 @@ static int load_row(dal_rows *r, dal_stmt *st)
     }
     obj = r->items + (size_t)r->n * m->size;
     memset(obj, 0, m->size);
+    /* The statement is on a row of the model's own SELECT, whose columns
+     * are the fields in order: the driver is read directly, without the
+     * per-call checks of dal_column_*(). */
     for (i = 0; i < m->nfields; i++) {
         const dal_field *f = &m->fields[i];
 
@@ -979,7 +1007,7 @@ static int load_row(dal_rows *r, dal_stmt *st)
          * only text and blobs must tell NULL from empty. */
         switch (f->type) {
         case DAL_F_DOUBLE: {
-            double d = dal_column_double(st, i);
+            double d = drv->column_double(impl, i);
 
             memcpy(obj + f->offset, &d, sizeof d);
             break;
@@ -987,14 +1015,18 @@ static int load_row(dal_rows *r, dal_stmt *st)
         case DAL_F_TEXT:
         case DAL_F_JSON:
         case DAL_F_BLOB: {
-            size_t len;
+            size_t len = 0;
             const void *src;
             char *copy;
 
-            if (dal_column_is_null(st, i))
+            /* Both drivers read NULL as empty: only an empty value needs
+             * the type asked. */
+            src = f->type == DAL_F_BLOB
+                      ? drv->column_blob(st->db, impl, i, &len)
+                      : drv->column_text(st->db, impl, i, &len);
+            if (src && !len
+                && drv->column_type(impl, i) == DAL_TYPE_NULL)
                 break;
-            src = f->type == DAL_F_BLOB ? dal_column_blob(st, i, &len)
-                                        : dal_column_text(st, i, &len);
             copy = src ? arena_copy(r, src, len) : NULL;
 
             if (!copy)
@@ -1004,8 +1036,15 @@ static int load_row(dal_rows *r, dal_stmt *st)
                 memcpy(obj + f->len_offset, &len, sizeof len);
             break;
         }
+        case DAL_F_INT64:
+        case DAL_F_TIMESTAMP: {
+            int64_t v = drv->column_int64(impl, i);
+
+            memcpy(obj + f->offset, &v, sizeof v);
+            break;
+        }
         default:
-            set_i64(obj, f, dal_column_int64(st, i));
+            set_i64(obj, f, drv->column_int64(impl, i));
         }
     }
     r->n++;
@@ -1149,12 +1188,90 @@ int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
     return r->n ? DAL_OK : DAL_DONE;
 }
 
+/* A find on a connection without a statement cache: the statement is
+ * prepared for this run and freed after it. DAL_DONE or an error. */
+static int find_run_once(dal_db *db, struct dal__model_memo *mm,
+                         const dal_value *pk, dal_rows *r)
+{
+    dal_stmt *st;
+    int rc = dal__run_cached(db, NULL, &mm->find, pk, 1, &st);
+
+    /* A key matches one row at most: no step to the end, the statement
+     * is reset when it goes back to the cache. */
+    if (rc == DAL_ROW)
+        rc = load_row(r, st) ? dal__seterr(db, DAL_NOMEM, NULL, 0, NULL,
+                                           NULL, NULL, NULL)
+                             : DAL_DONE;
+    if (st) {
+        if (rc == DAL_DONE)
+            dal__cache_put(db, st);
+        else
+            dal__cache_drop(db, st);
+    }
+    return rc;
+}
+
+/*
+ * A find on the memo's own statement, as dal__run_cached() runs a cached
+ * one: a plan that went stale (PostgreSQL, after the table changed) is
+ * prepared anew and run once more when no transaction is open; any other
+ * error drops the statement, so the next find prepares it again.
+ * DAL_DONE (row or not, in r) or an error.
+ */
+static int find_run(dal_db *db, struct dal__model_memo *mm,
+                    const dal_value *pk, dal_rows *r)
+{
+    dal_stmt *st;
+    int rc;
+
+    if (db->zombie || !db->conn)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "the connection is "
+                            "%s", db->zombie ? "closed" : "not open");
+    for (int attempt = 0; ; attempt++) {
+        if (!mm->find_st
+            && (rc = dal__stmt_new_translated(db, NULL, mm->find.sql,
+                                              mm->find.len,
+                                              mm->find.nparams, NULL, 1,
+                                              &mm->find_st)))
+            return rc;
+        st = mm->find_st;
+        /* An integer key on a ready statement, with no observer keeping
+         * parameters: straight to the driver (what dal_bind_int64 would
+         * do after its checks, which hold here by construction). */
+        if (pk->type == DAL_TYPE_INT64 && st->state == DAL__ST_READY
+            && !db->obs_params && st->nparams == 1)
+            rc = db->drv->bind_int64(db, st->impl, 1, pk->u.i);
+        else
+            rc = dal_bind_value(st, 1, pk);
+        if (rc == DAL_OK)
+            rc = dal_step(st);
+        /* A key matches one row at most: no step to the end. */
+        if (rc == DAL_ROW)
+            rc = load_row(r, st) ? dal__seterr(db, DAL_NOMEM, NULL, 0, NULL,
+                                               NULL, NULL, NULL)
+                                 : DAL_DONE;
+        if (rc == DAL_DONE) {
+            /* Text and blob keys are bound as copies: let them go. A
+             * number is left bound; the next find binds over it. */
+            if (pk->type == DAL_TYPE_TEXT || pk->type == DAL_TYPE_BLOB)
+                dal_clear_bindings(st);
+            else
+                dal_reset(st);
+            return rc;
+        }
+        dal__stmt_free(st);
+        mm->find_st = NULL;
+        if (attempt > 0 || !db->drv->stale_plan || !db->drv->stale_plan(db)
+            || db->drv->in_tx(db->conn))
+            return rc;
+    }
+}
+
 int dal_model_find(dal_db *db, const dal_model *m, const dal_value *pk,
                    dal_rows **rows)
 {
     struct dal__model_memo *mm;
     dal_rows *r;
-    dal_stmt *st;
     int rc;
 
     if (rows)
@@ -1189,19 +1306,8 @@ int dal_model_find(dal_db *db, const dal_model *m, const dal_value *pk,
     }
     if (!(r = new_rows(db, m)))
         return DAL_NOMEM;
-    rc = dal__run_cached(db, NULL, &mm->find, pk, 1, &st);
-    /* A key matches one row at most: no step to the end, the statement
-     * is reset when it goes back to the cache. */
-    if (rc == DAL_ROW)
-        rc = load_row(r, st) ? dal__seterr(db, DAL_NOMEM, NULL, 0, NULL,
-                                           NULL, NULL, NULL)
-                             : DAL_DONE;
-    if (st) {
-        if (rc == DAL_DONE)
-            dal__cache_put(db, st);
-        else
-            dal__cache_drop(db, st);
-    }
+    rc = db->cache ? find_run(db, mm, pk, r)
+                   : find_run_once(db, mm, pk, r);
     if (rc != DAL_DONE) {
         dal_rows_free(r);
         return rc;
@@ -1385,12 +1491,101 @@ static int insert_sql(dal__buf *b, const dal_model *m, char marker,
     return rc || dal__buf_addc(b, '\0') ? DAL_NOMEM : DAL_OK;
 }
 
+/*
+ * Bind field f of obj to parameter k straight through the driver: what
+ * dal_bind_*() do after their checks, which hold here by construction
+ * (k is in range, the statement is ready, text members are
+ * NUL-terminated). Text is still checked for UTF-8, as dal_bind_text
+ * does, so that both backends give the same error.
+ */
+static int bind_field(dal_db *db, void *impl, int k, const char *obj,
+                      const dal_field *f)
+{
+    const struct dal_driver *drv = db->drv;
+    const char *p = obj + f->offset;
+    int64_t i64;
+
+    switch (f->type) {
+    case DAL_F_INT64:
+        memcpy(&i64, p, sizeof i64);
+        return drv->bind_int64(db, impl, k, i64);
+    case DAL_F_TIMESTAMP:
+        memcpy(&i64, p, sizeof i64);
+        return i64 ? drv->bind_int64(db, impl, k, i64)
+                   : drv->bind_null(db, impl, k);
+    case DAL_F_INT32: {
+        int32_t v;
+
+        memcpy(&v, p, sizeof v);
+        return drv->bind_int64(db, impl, k, v);
+    }
+    case DAL_F_BOOL:
+        return drv->bind_bool(db, impl, k,
+                              f->size == sizeof(_Bool)
+                                  ? *(const _Bool *)p != 0
+                                  : *(const int *)p != 0);
+    case DAL_F_DOUBLE: {
+        double d;
+
+        memcpy(&d, p, sizeof d);
+        return drv->bind_double(db, impl, k, d);
+    }
+    case DAL_F_TEXT:
+    case DAL_F_JSON: {
+        const char *t = *(char *const *)p;
+        size_t len;
+
+        if (!t)
+            return drv->bind_null(db, impl, k);
+        len = strlen(t);
+        if (!dal__utf8_valid(t, len))
+            return dal__seterrf(db, DAL_E_DATA, "22021", "parameter %d: "
+                                "text is not valid UTF-8", k);
+        return drv->bind_text(db, impl, k, t, len, DAL_STATIC | DAL__NTS);
+    }
+    default: {
+        const void *b = *(const void *const *)p;
+        size_t len;
+
+        if (!b)
+            return drv->bind_null(db, impl, k);
+        memcpy(&len, obj + f->len_offset, sizeof len);
+        return drv->bind_blob(db, impl, k, b, len, DAL_STATIC);
+    }
+    }
+}
+
 /* Bind rows objs[0..rows-1]'s fields of mask to st from parameter 1. */
 static int bind_rows(dal_stmt *st, const dal_model *m, const char *objs,
                      int rows, uint64_t mask)
 {
+    dal_db *db = st->db;
     int k = 1, rc;
 
+    /* Without an observer that keeps parameters, the public binding
+     * calls' checks are known to pass: bind through the driver. */
+    if (!db->obs_params && st->nparams >= k) {
+        int fields[64], n = 0;
+
+        if (st->state != DAL__ST_READY)
+            dal_reset(st);
+        for (int i = 0; i < m->nfields; i++)
+            if (mask & ((uint64_t)1 << i))
+                fields[n++] = i;
+        if (st->nparams != n * rows)
+            return dal__seterrf(db, DAL_E_MISUSE, NULL, "bulk insert: %d "
+                                "parameters for %d values", st->nparams,
+                                n * rows);
+        for (int r = 0; r < rows; r++) {
+            const char *obj = objs + (size_t)r * m->size;
+
+            for (int i = 0; i < n; i++)
+                if ((rc = bind_field(db, st->impl, k++, obj,
+                                     &m->fields[fields[i]])))
+                    return rc;
+        }
+        return DAL_OK;
+    }
     for (int r = 0; r < rows; r++) {
         const char *obj = objs + (size_t)r * m->size;
 
@@ -1420,14 +1615,16 @@ static int bulk_prepare_objs(dal_db *db, const dal_model *m, char *objs,
                              int stamp)
 {
     int64_t now = now_us();
-    int rc;
+    int stamped[64], nstamped = 0, rc;
 
+    for (int i = 0; i < m->nfields; i++)
+        if (m->fields[i].flags & stamp)
+            stamped[nstamped++] = i;
     for (int r = 0; r < n; r++) {
         char *obj = objs + (size_t)r * m->size;
 
-        for (int i = 0; i < m->nfields; i++)
-            if (m->fields[i].flags & stamp)
-                set_i64(obj, &m->fields[i], now);
+        for (int i = 0; i < nstamped; i++)
+            set_i64(obj, &m->fields[stamped[i]], now);
         if ((rc = validate(db, m, obj, names, nnames)))
             return rc;
     }

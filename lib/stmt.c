@@ -52,6 +52,8 @@ int dal__stmt_new_translated(dal_db *db, const char *key, const char *sql,
     rc = db->drv->prepare(db, db->conn, sql, len, nparams, cached,
                           &st->impl);
     if (rc != DAL_OK) {
+        if (DAL__UNLIKELY(db->obs != NULL))
+            dal__obs_prepare_failed(db, st->sql, nparams, rc);
         dal__free(st->sql);
         dal__free(st);
         goto fail;

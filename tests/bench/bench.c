@@ -108,7 +108,8 @@
 
 enum target { T_SQLITE_MEM, T_SQLITE_WAL, T_PG_UNIX };
 enum workload {
-    W_POINT, W_INSERT, W_SCAN, W_AST_POINT, W_BULK, W_NAIVE, W_FIND
+    W_POINT, W_INSERT, W_SCAN, W_AST_POINT, W_BULK, W_NAIVE, W_FIND,
+    W_OBSERVED
 };
 /* How a libdal side writes users rows (raw sides have one way). */
 enum mode { M_NO_IDS, M_IDS, M_NAIVE };
@@ -118,9 +119,9 @@ static const char *const target_names[] = {
 };
 static const char *const workload_names[] = {
     "point_select", "insert_tx", "scan", "ast_point_select",
-    "bulk_create", "naive_create", "model_find"
+    "bulk_create", "naive_create", "model_find", "point_select_observed"
 };
-#define N_WORKLOADS 7
+#define N_WORKLOADS 8
 
 static enum target target;
 static enum workload workload;
@@ -1392,6 +1393,41 @@ static void ld_open(struct side *s, const char *url, const char *name)
     s->close = ld_close;
 }
 
+/* ---- point_select_observed ------------------------------------------- */
+
+static dal_observer *obs;
+static long observed_events;
+
+static int count_event(const dal_event *ev, void *data)
+{
+    (void)data;
+    observed_events += ev->rows >= 0;
+    return DAL_OK;
+}
+
+/* The "dal" side of point_select_observed: libdal with the observer. */
+static void observe_side(struct side *s)
+{
+    struct ld *d = s->h;
+    dal_hook h = {DAL_EVENTS_STATEMENT, 0, count_event, NULL, NULL, NULL};
+    int rc;
+
+    if (dal_observer_new(&obs) != DAL_OK
+        || dal_observer_add(obs, &h) != DAL_OK)
+        die("libdal: observer: out of memory");
+    if ((rc = dal_observe(d->db, obs)) != DAL_OK)
+        ld_fail(d, rc, "dal_observe");
+}
+
+static void observed_free(void)
+{
+    if (obs && dal_observer_free(obs) != DAL_OK)
+        die("libdal: dal_observer_free failed");
+    obs = NULL;
+    if (workload == W_OBSERVED && observed_events == 0)
+        die("point_select_observed: the hooks saw no statement");
+}
+
 /* ---- setup ----------------------------------------------------------- */
 
 static void sql_exec(struct side *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
@@ -1539,6 +1575,7 @@ static void setup(struct side *s)
         create_table(s);
     switch (workload) {
     case W_POINT:
+    case W_OBSERVED:
         load_table(s, POINT_ROWS);
         snprintf(sql, sizeof sql, "SELECT a, b, c FROM %s WHERE id = %s",
                  s->table, p1);
@@ -1669,6 +1706,7 @@ static double run_once(struct side *s, long n)
     switch (workload) {
     case W_POINT:
     case W_AST_POINT:
+    case W_OBSERVED:
         t0 = now();
         s->point(s->h, n, &got);
         t1 = now();
@@ -1861,7 +1899,8 @@ int main(int argc, char **argv)
     }
     /* ast_point_select and naive_create compare libdal with itself:
      * "raw" is libdal too. */
-    ast = workload == W_AST_POINT || workload == W_NAIVE;
+    ast = workload == W_AST_POINT || workload == W_NAIVE
+          || workload == W_OBSERVED;
 
     switch (target) {
     case T_SQLITE_MEM:
@@ -1929,6 +1968,8 @@ int main(int argc, char **argv)
     ddl_db = ((struct ld *)dal.h)->db;
     if (target != T_PG_UNIX)
         mirror_pragmas(&raw, &dal);
+    if (workload == W_OBSERVED)
+        observe_side(&dal);
     setup(&raw);
     setup(&dal);
     sides[0] = &raw;
@@ -1979,6 +2020,7 @@ int main(int argc, char **argv)
     }
     raw.close(raw.h);
     dal.close(dal.h);
+    observed_free();
     remove_tmpdir();
     free(users_ddl);
 
