@@ -238,7 +238,8 @@ int dal_guard_add(dal_observer *obs, const dal_guard_opts *opts,
         *out = NULL;
     if (!obs || !opts || !out || opts->max_params < 0
         || opts->timeout_ms < 0 || !(opts->rate >= 0)
-        || !(opts->burst >= 0) || isinf(opts->rate) || isinf(opts->burst))
+        || !(opts->burst >= 0) || isinf(opts->rate) || isinf(opts->burst)
+        || (opts->burst > 0 && opts->burst < 1))
         return DAL_E_MISUSE;
     if (!opts->refuse_scripts && !opts->require_where && !opts->max_sql_len
         && !opts->max_params && !opts->timeout_ms && !(opts->rate > 0))
@@ -466,12 +467,17 @@ static void audit_write(dal_audit *a, const dal_event *ev, audit_conn *cs,
 {
     dal_db *db = ev->db;
     const char *origin = db->obs_origin;
+    unsigned evflags = db->obs_evflags;
     int64_t changes = dal_changes(db);
     int rc;
 
+    /* The audit's statements are its own: not part of the caller's
+     * script, and marked for the other hooks. */
     db->obs_origin = audit_origin;
+    db->obs_evflags = 0;
     rc = write_row(a, db, cs, rec, now_ns);
     db->obs_origin = origin;
+    db->obs_evflags = evflags;
     if (rc != DAL_OK) {
         atomic_fetch_add(&a->failures, 1);
         if (cs->ins) {

@@ -321,7 +321,11 @@ START_TEST(t_options)
     bad.max_params = 0;
     bad.rate = -1;
     ck_assert_int_eq(dal_guard_add(obs, &bad, &g), DAL_E_MISUSE);
+    bad.rate = 5;
+    bad.burst = 0.5;
+    ck_assert_int_eq(dal_guard_add(obs, &bad, &g), DAL_E_MISUSE);
     bad.rate = 0;
+    bad.burst = 0;
     bad.timeout_ms = -5;
     ck_assert_int_eq(dal_guard_add(obs, &bad, &g), DAL_E_MISUSE);
     ck_assert_int_eq(dal_guard_add(NULL, &none, &g), DAL_E_MISUSE);

@@ -912,14 +912,15 @@ static int pg_in_tx(void *conn)
 static int pg_set_timeout(dal_db *db, void *conn, int ms)
 {
     pg_conn *c = conn;
-    PGTransactionStatusType ts = PQtransactionStatus(c->pc);
+    PGTransactionStatusType ts = c->pc ? PQtransactionStatus(c->pc)
+                                       : PQTRANS_UNKNOWN;
     PGresult *res;
     char sql[64];
     int rc = DAL_OK;
 
     if (ms < 0)
         ms = 0;
-    if ((c->timeout_kept && c->timeout_ms == ms)
+    if (!c->pc || (c->timeout_kept && c->timeout_ms == ms)
         || (ms == 0 && c->timeout_ms == 0)
         || (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS))
         return DAL_OK;

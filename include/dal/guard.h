@@ -84,7 +84,8 @@ typedef struct dal_guard_opts {
     int max_params;            /* 0: no limit */
     int timeout_ms;            /* 0: no timeout */
     double rate;               /* statements per second per tenant */
-    double burst;              /* bucket size; 0 means max(rate, 1) */
+    double burst;              /* bucket size, 0 or at least 1; 0
+                                  means max(rate, 1) */
     /* The rate limiter's clock, in nanoseconds on any monotonic scale;
      * NULL uses dal_clock_ns(). Lets tests move time by hand. Called
      * with clock_ctx, under the guard's mutex. */
@@ -98,7 +99,8 @@ typedef struct dal_guard_opts {
  * receives the guard; free it with dal_guard_free() after obs has been
  * freed (or at least detached from every connection).
  * Returns DAL_OK, DAL_E_MISUSE (NULL argument, obs already attached,
- * a negative limit, rate or burst, or no rule enabled) or DAL_NOMEM;
+ * a negative limit, rate or burst, a burst below 1, or no rule enabled)
+ * or DAL_NOMEM;
  * on failure *out is NULL and obs is unchanged.
  */
 DAL_EXTERN int dal_guard_add(dal_observer *obs, const dal_guard_opts *opts,
@@ -185,8 +187,10 @@ typedef struct dal_audit_record {
 } dal_audit_record;
 
 typedef struct dal_audit_opts {
-    /* Called on the statement's thread; the record and its strings are
-     * valid during the call only. */
+    /* Called on the statement's thread (so possibly from several
+     * threads at once, when connections of several threads share the
+     * observer); the record and its strings are valid during the call
+     * only. */
     void (*sink)(const dal_audit_record *rec, void *ctx);
     void *ctx;
     const char *table;  /* a table name (copied), or NULL */
