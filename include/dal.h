@@ -15,5 +15,8 @@
 #include "dal/model.h"
 #include "dal/observe.h"
 #include "dal/guard.h"
+#include "dal/notify.h"
+#include "dal/log.h"
+#include "dal/trace.h"
 
 #endif /* DAL_H */

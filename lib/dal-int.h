@@ -257,6 +257,18 @@ struct dal_driver {
      * changed. Runs nothing through the core. May be NULL.
      */
     int (*set_timeout)(dal_db *db, void *conn, int ms);
+    /*
+     * Wait up to timeout_ms (< 0: without end) for a notification
+     * (LISTEN/NOTIFY) on conn, taking first one that already arrived.
+     * DAL_OK with *channel and *payload dal__malloc'd and *pid the
+     * sender's process; DAL_E_TIMEOUT; DAL_E_CONNECT when the
+     * connection is lost. NULL when the backend has no notifications.
+     */
+    int (*wait_notify)(dal_db *db, void *conn, int timeout_ms,
+                       char **channel, char **payload, int *pid);
+    /* Connect conn again to the same server after it was lost (the
+     * session's state is gone). NULL when the backend cannot. */
+    int (*reconnect)(dal_db *db, void *conn);
 };
 
 /* Internal bind flag: the text is followed by a NUL byte. */
@@ -470,12 +482,23 @@ struct dal_db {
     unsigned obs_evflags;  /* DAL_EVF_* for the statements run now */
     const char *obs_origin; /* static: who runs them ("migrate") */
     char *tenant, *actor;  /* labels, dal__malloc'd */
+    /* LISTEN/NOTIFY (notify.c): the channels listened to, to listen
+     * again after a reconnect, which sets notify_missed. */
+    char **channels;
+    int nchannels;
+    int notify_missed;
     int64_t tx_start_ns[DAL__TX_TIMED]; /* start of each tx level */
     /* dal_changes() answers changes_pin while changes_pinned is set: a
      * hook that ran its own statement after the caller's (the audit
      * trail) keeps the caller's count; the next statement unpins. */
     int changes_pinned;
     int64_t changes_pin;
+    /* The attached tracer's state for this connection (trace.c), and,
+     * while its sqlcommenter option is on, the function that writes the
+     * comment appended to statements prepared for one run (stmt.c);
+     * with it set, the statement cache is bypassed (stmtcache.c). */
+    void *trace;
+    int (*sql_comment)(dal_db *db, dal__buf *b);
 };
 
 /* ---- observer (observe.c) ------------------------------------------ */
@@ -506,6 +529,9 @@ int dal__obs_attach(dal_db *db, dal_observer *o);
 void dal__obs_detach(dal_db *db);
 /* Free what a statement kept for hooks. */
 void dal__obs_stmt_free(dal_stmt *st);
+
+/* Forget the channels listened to (notify.c). */
+void dal__notify_free(dal_db *db);
 
 /* Free what the model layer keeps per connection (model.c). */
 void dal__model_memo_free(dal_db *db);

@@ -85,6 +85,7 @@ void dal_close(dal_db *db)
     dal__url_free(&db->url);
     dal__free(db->tenant);
     dal__free(db->actor);
+    dal__notify_free(db);
     dal__clearerr(db);
     dal__free(db);
 }

@@ -32,6 +32,35 @@ static inline int captured(dal_stmt *st, int idx, int rc, dal_value v)
     return dal__obs_capture(st, idx, &v);
 }
 
+/*
+ * Prepare sql for one run with the comment db->sql_comment writes (the
+ * tracer's sqlcommenter option) appended. The comment goes on a line of
+ * its own when the text may end inside a -- comment.
+ */
+static int prepare_commented(dal_db *db, const char *sql, size_t len,
+                             int nparams, void **impl)
+{
+    dal__buf b = {0};
+    int rc;
+
+    rc = dal__buf_reserve(&b, len + 64);
+    if (rc == DAL_OK)
+        rc = dal__buf_add(&b, sql, len);
+    if (rc == DAL_OK)
+        rc = dal__buf_addc(&b, memchr(sql, '-', len) ? '\n' : ' ');
+    if (rc == DAL_OK)
+        rc = db->sql_comment(db, &b);
+    if (rc == DAL_OK)
+        rc = dal__buf_addc(&b, '\0');
+    if (rc != DAL_OK) {
+        dal__buf_free(&b);
+        return dal__seterr(db, rc, NULL, 0, NULL, NULL, NULL, NULL);
+    }
+    rc = db->drv->prepare(db, db->conn, b.p, b.len - 1, nparams, 0, impl);
+    dal__buf_free(&b);
+    return rc;
+}
+
 int dal__stmt_new_translated(dal_db *db, const char *key, const char *sql,
                              size_t len, int nparams, char **names,
                              int cached, dal_stmt **stp)
@@ -49,8 +78,11 @@ int dal__stmt_new_translated(dal_db *db, const char *key, const char *sql,
     st->db = db;
     st->ncols = -1;
     st->nparams = nparams;
-    rc = db->drv->prepare(db, db->conn, sql, len, nparams, cached,
-                          &st->impl);
+    if (DAL__UNLIKELY(db->sql_comment != NULL) && !cached)
+        rc = prepare_commented(db, sql, len, nparams, &st->impl);
+    else
+        rc = db->drv->prepare(db, db->conn, sql, len, nparams, cached,
+                              &st->impl);
     if (rc != DAL_OK) {
         if (DAL__UNLIKELY(db->obs != NULL))
             dal__obs_prepare_failed(db, st->sql, nparams, rc);

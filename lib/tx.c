@@ -5,8 +5,10 @@
  * statements run through dal_exec_params(), so they are prepared once
  * per connection and pass the core's one execution path.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "dal-int.h"
 
@@ -225,4 +227,113 @@ int dal_tx_depth(const dal_db *db)
     if (db->tx_depth > 0 && !db->drv->in_tx(db->conn))
         return 0;
     return db->tx_depth;
+}
+
+/* ---- dal_tx_run ---------------------------------------------------- */
+
+/* Close every level from level up, keeping the error that is there. */
+static void unwind_to(dal_db *db, int level)
+{
+    int depth;
+
+    while ((depth = dal_tx_depth(db)) >= level && depth > 0) {
+        dal__rollback_keep_error(db);
+        if (dal_tx_depth(db) == depth)
+            break; /* the connection refuses: nothing more to do */
+    }
+}
+
+/* One attempt: begin, fn, commit or roll back. */
+static int run_once(dal_db *db, int flags, int (*fn)(dal_db *, void *),
+                    void *data)
+{
+    int level = dal_tx_depth(db) + 1;
+    int rc;
+
+    if ((rc = dal_begin(db, flags)) != DAL_OK)
+        return rc;
+    rc = fn(db, data);
+    if (rc == DAL_OK && dal_tx_depth(db) != level)
+        rc = dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_tx_run: the "
+                          "function %s the transaction it was given",
+                          dal_tx_depth(db) < level ? "ended" : "left "
+                          "nested levels open in");
+    if (rc == DAL_OK) {
+        rc = dal_commit(db);
+        if (rc != DAL_OK)
+            unwind_to(db, level);
+        return rc;
+    }
+    /* An error of fn's own that it did not record gets a message. */
+    if (dal_errcode(db) == DAL_OK)
+        dal__seterrf(db, rc > 0 && rc <= DAL_E_RATE_LIMITED ? rc
+                     : DAL_ERROR, NULL, "the transaction function "
+                     "returned %d", rc);
+    unwind_to(db, level);
+    return rc;
+}
+
+/* A random number below n + 1 from *seed (xorshift64). */
+static int64_t jitter(uint64_t *seed, int64_t n)
+{
+    uint64_t x = *seed;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *seed = x;
+    return n > 0 ? (int64_t)(x % (uint64_t)(n + 1)) : 0;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+int dal_tx_run(dal_db *db, int flags, int (*fn)(dal_db *db, void *data),
+               void *data, const dal_retry_policy *policy)
+{
+    int attempts = 1, base = 10, most = 1000, total = 0, i, rc;
+    uint64_t seed;
+    int64_t t0, ceiling, wait;
+
+    if ((rc = usable(db)) != DAL_OK)
+        return rc;
+    if (!fn)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL,
+                            "dal_tx_run: fn is NULL");
+    if (policy) {
+        if (policy->max_attempts < 0 || policy->base_delay_ms < 0
+            || policy->max_delay_ms < 0 || policy->max_total_ms < 0)
+            return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_tx_run: "
+                                "negative value in the retry policy");
+        attempts = policy->max_attempts ? policy->max_attempts : 3;
+        base = policy->base_delay_ms ? policy->base_delay_ms : base;
+        most = policy->max_delay_ms ? policy->max_delay_ms : most;
+        total = policy->max_total_ms;
+    }
+    /* Inside a transaction: once, in a savepoint (see core.h). */
+    if (dal_tx_depth(db) > 0)
+        return run_once(db, flags, fn, data);
+    t0 = dal_clock_ns();
+    seed = (uint64_t)t0 ^ (uint64_t)(uintptr_t)&seed;
+    seed = seed ? seed : 0x9e3779b97f4a7c15u;
+    for (i = 1;; i++) {
+        rc = run_once(db, flags, fn, data);
+        if (rc == DAL_OK || !dal_is_retryable(rc) || i >= attempts)
+            return rc;
+        ceiling = i - 1 < 30 ? (int64_t)base << (i - 1) : most;
+        if (ceiling > most)
+            ceiling = most;
+        wait = policy->no_jitter ? ceiling : jitter(&seed, ceiling);
+        if (total > 0
+            && (dal_clock_ns() - t0) / 1000000 + wait >= total)
+            return rc;
+        sleep_ms(wait);
+    }
 }

@@ -1361,6 +1361,184 @@ START_TEST(t_busy_serialization)
 }
 END_TEST
 
+/* ---- 5b. dal_tx_run ------------------------------------------------- */
+
+struct txr {
+    int attempts;
+    int mode;        /* what fn does, see txr_fn */
+    dal_db *other;   /* the contending connection */
+    const char *table;
+};
+
+/*
+ * mode 0: insert a row, succeed.
+ * mode 1: insert a row, then violate a unique key.
+ * mode 2: insert a row, return DAL_E_BUSY without recording an error.
+ * mode 3: SQLite file: an UPDATE that meets other's write lock on the
+ *         first attempt; other commits before the second.
+ * mode 4: PostgreSQL: a serializable read, other changes the row and
+ *         commits, the update fails with 40001 on the first attempt.
+ * mode 5: commit the transaction fn was given (misuse).
+ */
+static int txr_fn(dal_db *h, void *data)
+{
+    static int serial = 100;
+    struct txr *t = data;
+    char sql[256];
+    int64_t v;
+    int rc;
+
+    t->attempts++;
+    switch (t->mode) {
+    case 0:
+    case 1:
+    case 2:
+        snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (%d)", t->table,
+                 serial++);
+        if ((rc = dal_exec(h, sql)) != DAL_OK)
+            return rc;
+        if (t->mode == 1) {
+            snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (1)",
+                     t->table);
+            return dal_exec(h, sql);
+        }
+        return t->mode == 2 ? DAL_E_BUSY : DAL_OK;
+    case 3:
+        if (t->attempts == 2 && (rc = dal_commit(t->other)) != DAL_OK)
+            return rc;
+        return dal_exec(h, "UPDATE ct_txr SET a = a + 1");
+    case 4:
+        if ((rc = dal_query_int64(h, "SELECT a FROM ct_txr", NULL, 0,
+                                  &v)) != DAL_OK)
+            return rc;
+        if (t->attempts == 1
+            && (rc = dal_exec(t->other, "UPDATE ct_txr SET a = a + 10"))
+               != DAL_OK)
+            return rc;
+        return dal_exec(h, "UPDATE ct_txr SET a = a + 1");
+    default:
+        return dal_commit(h);
+    }
+}
+
+START_TEST(t_tx_run)
+{
+    dal_retry_policy three = {3, 1, 2, 0, 0};
+    struct txr t = {0, 0, NULL, "ct_txr"};
+
+    EXEC("DROP TABLE IF EXISTS ct_txr;"
+         "CREATE TABLE ct_txr (a INTEGER PRIMARY KEY)");
+    EXEC("INSERT INTO ct_txr VALUES (1)");
+    /* Without a policy: once; committed. */
+    CK_OK(db, dal_tx_run(db, 0, txr_fn, &t, NULL));
+    ck_assert_int_eq(t.attempts, 1);
+    ck_assert_int_eq(qint(db, "SELECT count(*) FROM ct_txr"), 2);
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+    /* A failure that is not retryable: once, all rolled back. */
+    t.attempts = 0;
+    t.mode = 1;
+    CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, &three), DAL_E_CONSTRAINT,
+           "23505");
+    ck_assert_int_eq(t.attempts, 1);
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+    ck_assert_int_eq(qint(db, "SELECT count(*) FROM ct_txr"), 2);
+    /* Retryable every time: max_attempts runs, each rolled back, the
+     * last error kept, with a message for fn's own code. */
+    t.attempts = 0;
+    t.mode = 2;
+    CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, &three), DAL_E_BUSY, "55P03");
+    ck_assert_int_eq(t.attempts, 3);
+    ck_assert_ptr_nonnull(strstr(dal_errmsg(db), "returned 10"));
+    ck_assert_int_eq(qint(db, "SELECT count(*) FROM ct_txr"), 2);
+    /* The default policy is 3 attempts; jitter on. */
+    t.attempts = 0;
+    {
+        dal_retry_policy dflt = {0, 0, 0, 0, 0};
+
+        CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, &dflt), DAL_E_BUSY,
+               "55P03");
+        ck_assert_int_eq(t.attempts, 3);
+    }
+    /* A time budget shorter than the first wait: no retry. */
+    t.attempts = 0;
+    {
+        dal_retry_policy short_budget = {10, 200, 200, 50, 1};
+
+        CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, &short_budget),
+               DAL_E_BUSY, "55P03");
+        ck_assert_int_eq(t.attempts, 1);
+    }
+    /* Inside a transaction: once, in a savepoint, whatever the policy. */
+    CK_OK(db, dal_begin(db, 0));
+    EXEC("INSERT INTO ct_txr VALUES (50)");
+    t.attempts = 0;
+    CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, &three), DAL_E_BUSY, "55P03");
+    ck_assert_int_eq(t.attempts, 1);
+    ck_assert_int_eq(dal_tx_depth(db), 1);
+    t.attempts = 0;
+    t.mode = 0;
+    CK_OK(db, dal_tx_run(db, 0, txr_fn, &t, &three));
+    ck_assert_int_eq(dal_tx_depth(db), 1);
+    CK_OK(db, dal_commit(db));
+    ck_assert_int_eq(qint(db, "SELECT count(*) FROM ct_txr"), 4);
+    /* Misuse. */
+    CK_ERR(db, dal_tx_run(db, 0, NULL, &t, NULL), DAL_E_MISUSE, "22023");
+    three.max_attempts = -1;
+    CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, &three), DAL_E_MISUSE, "22023");
+    ck_assert_int_eq(dal_tx_run(NULL, 0, txr_fn, &t, NULL), DAL_E_MISUSE);
+    t.mode = 5;
+    CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, NULL), DAL_E_MISUSE,
+           "22023");
+    ck_assert_ptr_nonnull(strstr(dal_errmsg(db), "ended"));
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+}
+END_TEST
+
+/* A real retryable failure, retried to success. */
+START_TEST(t_tx_run_contention)
+{
+    dal_retry_policy policy = {5, 1, 5, 0, 0};
+    struct txr t = {0, 0, NULL, "ct_txr"};
+    char url[1024];
+
+    if (test_backend == BE_SQLITE_MEM)
+        return; /* one connection: nothing can contend */
+    EXEC("DROP TABLE IF EXISTS ct_txr;"
+         "CREATE TABLE ct_txr (a INTEGER)");
+    EXEC("INSERT INTO ct_txr VALUES (0)");
+    if (test_backend == BE_SQLITE_FILE) {
+        t.other = open_db(url_with(url, sizeof url, "busy_timeout=0"));
+        t.mode = 3;
+        CK_OK(t.other, dal_begin(t.other, DAL_TX_IMMEDIATE));
+        EXEC_ON(t.other, "UPDATE ct_txr SET a = 10");
+        dal_close(db);
+        db = open_db(url_with(url, sizeof url, "busy_timeout=0"));
+        CK_OK(db, dal_tx_run(db, 0, txr_fn, &t, &policy));
+    } else {
+        t.other = open_db(test_url);
+        t.mode = 4;
+        CK_OK(db, dal_tx_run(db, DAL_TX_SERIALIZABLE, txr_fn, &t,
+                             &policy));
+    }
+    ck_assert_int_eq(t.attempts, 2);
+    ck_assert_int_eq(qint(db, "SELECT a FROM ct_txr"), 11);
+    /* Without a policy the same contention is an error. */
+    t.attempts = 0;
+    if (test_backend == BE_SQLITE_FILE) {
+        CK_OK(t.other, dal_begin(t.other, DAL_TX_IMMEDIATE));
+        CK_ERR(db, dal_tx_run(db, 0, txr_fn, &t, NULL), DAL_E_BUSY,
+               "55P03");
+        CK_OK(t.other, dal_rollback(t.other));
+    } else {
+        CK_ERR(db, dal_tx_run(db, DAL_TX_SERIALIZABLE, txr_fn, &t, NULL),
+               DAL_E_BUSY, "40001");
+    }
+    ck_assert_int_eq(t.attempts, 1);
+    ck_assert_int_eq(dal_tx_depth(db), 0);
+    dal_close(t.other);
+}
+END_TEST
+
 /* ---- 6. transactions ------------------------------------------------ */
 
 START_TEST(t_tx_commit)
@@ -2320,6 +2498,8 @@ static Suite *contract_suite(const char *name)
     tc = tcase(s, "busy");
     tcase_add_test(tc, t_busy_lock);
     tcase_add_test(tc, t_busy_serialization);
+    tcase_add_test(tc, t_tx_run);
+    tcase_add_test(tc, t_tx_run_contention);
 
     tc = tcase(s, "tx");
     tcase_add_test(tc, t_tx_commit);

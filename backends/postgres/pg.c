@@ -10,11 +10,14 @@
  * named server-side prepared statements; one-shot statements (dal_exec)
  * are sent with their parameters in one PQexecParams round trip.
  */
+#include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dal-int.h"
 
@@ -1094,6 +1097,85 @@ oom:
     return nomem(db);
 }
 
+/* ---- notifications ------------------------------------------------- */
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pg_wait_notify(dal_db *db, void *conn, int timeout_ms,
+                          char **channel, char **payload, int *pid)
+{
+    pg_conn *c = conn;
+    int64_t deadline = timeout_ms >= 0 ? ms_now() + timeout_ms : -1;
+    struct pollfd pfd;
+    PGnotify *n;
+    int wait;
+
+    for (;;) {
+        if (!PQconsumeInput(c->pc) || PQstatus(c->pc) == CONNECTION_BAD)
+            return dal__seterrf(db, DAL_E_CONNECT, "08006", "the "
+                                "connection was lost while waiting for "
+                                "notifications");
+        n = PQnotifies(c->pc);
+        if (n) {
+            *channel = dal__strdup(n->relname);
+            *payload = dal__strdup(n->extra ? n->extra : "");
+            *pid = n->be_pid;
+            PQfreemem(n);
+            if (!*channel || !*payload) {
+                dal__free(*channel);
+                dal__free(*payload);
+                *channel = *payload = NULL;
+                return nomem(db);
+            }
+            return DAL_OK;
+        }
+        if (deadline < 0) {
+            wait = -1;
+        } else {
+            int64_t left = deadline - ms_now();
+
+            if (left <= 0)
+                return dal__seterrf(db, DAL_E_TIMEOUT, "57014", "no "
+                                    "notification within %d ms",
+                                    timeout_ms);
+            wait = left > 60000 ? 60000 : (int)left;
+        }
+        pfd.fd = PQsocket(c->pc);
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (pfd.fd < 0)
+            return dal__seterrf(db, DAL_E_CONNECT, "08006", "the "
+                                "connection has no socket");
+        if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
+            return dal__seterrf(db, DAL_E_CONNECT, "08006", "poll: %s",
+                                strerror(errno));
+    }
+}
+
+static int pg_reconnect(dal_db *db, void *conn)
+{
+    pg_conn *c = conn;
+
+    PQreset(c->pc);
+    if (PQstatus(c->pc) != CONNECTION_OK)
+        return conn_err(db, c);
+    /* The new session has none of the old one's prepared statements:
+     * nothing is left to deallocate, and type names stay valid. */
+    c->dealloc.len = 0;
+    c->ndealloc = 0;
+    /* Nor its statement_timeout: the guard sets it again. */
+    c->timeout_ms = 0;
+    c->timeout_kept = 0;
+    PQsetNoticeProcessor(c->pc, ignore_notice, NULL);
+    return DAL_OK;
+}
+
 static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
 
 const struct dal_driver dal__pg_driver = {
@@ -1130,4 +1212,6 @@ const struct dal_driver dal__pg_driver = {
     .end_sql = NULL,
     .stale_plan = pg_stale_plan,
     .copy_in = pg_copy_in,
+    .wait_notify = pg_wait_notify,
+    .reconnect = pg_reconnect,
 };

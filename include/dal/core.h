@@ -515,6 +515,52 @@ DAL_EXTERN int dal_rollback(dal_db *db);
  * inside nested savepoints. */
 DAL_EXTERN int dal_tx_depth(const dal_db *db);
 
+/*
+ * How dal_tx_run() retries. Zero fields take the defaults in brackets.
+ *   max_attempts   runs of the whole transaction, the first included [3]
+ *   base_delay_ms  the first wait's ceiling, doubled at each retry [10]
+ *   max_delay_ms   the ceiling no wait goes beyond [1000]
+ *   max_total_ms   no retry starts once this long has passed since the
+ *                  first attempt began (0: no limit) [0]
+ *   no_jitter      wait exactly the ceiling instead of a random time
+ *                  between 0 and it ("full jitter", which keeps
+ *                  retrying clients from colliding again) [0]
+ */
+typedef struct dal_retry_policy {
+    int max_attempts;
+    int base_delay_ms;
+    int max_delay_ms;
+    int max_total_ms;
+    int no_jitter;
+} dal_retry_policy;
+
+/*
+ * dal_tx_run - run fn(db, data) in a transaction opened with flags (as
+ * dal_begin()), commit when fn returns DAL_OK, roll back otherwise, and
+ * with a policy, run the whole transaction again when it failed with a
+ * retryable error (dal_is_retryable(): SQLite's busy and locked,
+ * PostgreSQL's 40001 serialization failure, 40P01 deadlock and 55P03
+ * lock not available), whether fn or the COMMIT met it, waiting between
+ * attempts with exponential backoff. policy NULL runs it once: retrying
+ * is off unless asked for.
+ *
+ * fn must be safe to run more than once: everything it did in the
+ * database is rolled back before a retry, but not what it did outside.
+ * fn returns DAL_OK, or an error code (usually what a libdal call
+ * returned; the error recorded on db is kept).
+ *
+ * Inside an open transaction, fn runs once in a savepoint (dal_begin's
+ * nesting) and is not retried: the retryable errors abort the whole
+ * transaction, which only its owner can run again.
+ *
+ * Returns DAL_OK; the error of the last attempt (from fn, or from the
+ * COMMIT), with its message on db; DAL_E_MISUSE (db or fn NULL, bad
+ * policy values, flags inside a transaction).
+ */
+DAL_EXTERN int dal_tx_run(dal_db *db, int flags,
+                          int (*fn)(dal_db *db, void *data), void *data,
+                          const dal_retry_policy *policy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,610 @@
+/*
+ * trace.c - tracing as an observer hook: statement and transaction
+ * spans, W3C traceparent parsing and formatting, and the sqlcommenter
+ * comment the core appends to one-shot statements (see dal/trace.h).
+ *
+ * Everything per connection lives in the hook's attach state (open
+ * spans, parent context, the id generator), so a span costs no lock.
+ */
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
+
+#include "dal-int.h"
+#include "dal/trace.h"
+
+struct dal_tracer {
+    dal_span_fn on_start, on_end;
+    void *data;
+    unsigned flags;
+    atomic_int attached; /* connections it is attached to */
+};
+
+/* A span between its start and its end. */
+typedef struct open_span {
+    const char *key; /* statements: the dal_stmt's SQL pointer */
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t parent_id[8];
+    uint8_t flags;
+    int64_t start_unix_ns;
+} open_span;
+
+typedef struct trace_conn {
+    dal_tracer *t;
+    uint64_t rng[4];
+    int has_parent;
+    open_span parent;  /* trace_id, span_id and flags of the caller's */
+    int in_tx;
+    open_span tx;
+    open_span *stmts;  /* running statements, in start order */
+    int nstmts, cap;
+    /* The span id written into a statement's comment before it runs,
+     * taken by the next statement span that starts in the same trace. */
+    int has_pending;
+    uint8_t pending_trace[16];
+    uint8_t pending_span[8];
+} trace_conn;
+
+/* ---- ids ----------------------------------------------------------- */
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256**: fast, and seeded from the kernel per connection. */
+static uint64_t next_rand(trace_conn *c)
+{
+    uint64_t *s = c->rng, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+static int read_urandom(void *buf, size_t n)
+{
+    int fd = open("/dev/urandom", O_RDONLY);
+    ssize_t got;
+
+    if (fd < 0)
+        return -1;
+    got = read(fd, buf, n);
+    close(fd);
+    return got == (ssize_t)n ? 0 : -1;
+}
+
+static void seed(trace_conn *c)
+{
+    struct timespec ts;
+    uint64_t mix;
+    int i;
+
+#if defined(__linux__)
+    if (getrandom(c->rng, sizeof c->rng, 0) == (ssize_t)sizeof c->rng)
+        goto check;
+#endif
+    if (read_urandom(c->rng, sizeof c->rng) == 0)
+        goto check;
+    /* No kernel randomness: ids then only need to differ, which the
+     * clock and the state's address give (splitmix64 spreads them). */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    mix = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec)
+          ^ (uint64_t)(uintptr_t)c;
+    for (i = 0; i < 4; i++) {
+        uint64_t z = (mix += 0x9e3779b97f4a7c15u);
+
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        c->rng[i] = z ^ (z >> 31);
+    }
+check:
+    if (!(c->rng[0] | c->rng[1] | c->rng[2] | c->rng[3]))
+        c->rng[0] = 1;
+}
+
+static int is_zero(const uint8_t *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* n random bytes, never all zero. */
+static void random_id(trace_conn *c, uint8_t *out, size_t n)
+{
+    do {
+        size_t i;
+
+        for (i = 0; i < n; i += 8) {
+            uint64_t r = next_rand(c);
+
+            memcpy(out + i, &r, n - i < 8 ? n - i : 8);
+        }
+    } while (is_zero(out, n));
+}
+
+/* ---- traceparent --------------------------------------------------- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1; /* upper case is invalid in a traceparent */
+}
+
+static int parse_hex(const char *s, uint8_t *out, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int hi = hexval(s[2 * i]), lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
+
+        if (lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int dal_traceparent_parse(const char *s, uint8_t trace_id[16],
+                          uint8_t span_id[8], uint8_t *flags)
+{
+    uint8_t ver, tid[16], sid[8], fl;
+    size_t len;
+
+    if (!s)
+        return DAL_E_MISUSE;
+    len = strnlen(s, DAL_TRACEPARENT_LEN + 1);
+    if (len < DAL_TRACEPARENT_LEN || s[2] != '-' || s[35] != '-'
+        || s[52] != '-' || parse_hex(s, &ver, 1) || ver == 0xff
+        || parse_hex(s + 3, tid, 16) || parse_hex(s + 36, sid, 8)
+        || parse_hex(s + 53, &fl, 1))
+        return DAL_E_DATA;
+    /* Version 00 has exactly these fields; a later version may append
+     * more after a '-', which this parser does not know and skips. */
+    if (len > DAL_TRACEPARENT_LEN && (ver == 0 || s[55] != '-'))
+        return DAL_E_DATA;
+    if (is_zero(tid, 16) || is_zero(sid, 8))
+        return DAL_E_DATA;
+    if (trace_id)
+        memcpy(trace_id, tid, 16);
+    if (span_id)
+        memcpy(span_id, sid, 8);
+    if (flags)
+        *flags = fl;
+    return DAL_OK;
+}
+
+static void put_hex(char *out, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+}
+
+int dal_traceparent_format(const uint8_t trace_id[16],
+                           const uint8_t span_id[8], uint8_t flags,
+                           char *out)
+{
+    if (!trace_id || !span_id || !out)
+        return DAL_E_MISUSE;
+    if (is_zero(trace_id, 16) || is_zero(span_id, 8)) {
+        out[0] = '\0';
+        return DAL_E_DATA;
+    }
+    memcpy(out, "00-", 3);
+    put_hex(out + 3, trace_id, 16);
+    out[35] = '-';
+    put_hex(out + 36, span_id, 8);
+    out[52] = '-';
+    put_hex(out + 53, &flags, 1);
+    out[55] = '\0';
+    return DAL_OK;
+}
+
+/* ---- spans --------------------------------------------------------- */
+
+static int64_t unix_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The context a new span descends from: the open transaction, else the
+ * caller's parent, else none (a new trace). */
+static void new_context(trace_conn *c, open_span *s)
+{
+    if (c->in_tx) {
+        memcpy(s->trace_id, c->tx.trace_id, 16);
+        memcpy(s->parent_id, c->tx.span_id, 8);
+        s->flags = c->tx.flags;
+    } else if (c->has_parent) {
+        memcpy(s->trace_id, c->parent.trace_id, 16);
+        memcpy(s->parent_id, c->parent.span_id, 8);
+        s->flags = c->parent.flags;
+    } else {
+        random_id(c, s->trace_id, 16);
+        memset(s->parent_id, 0, 8);
+        s->flags = 1;
+    }
+}
+
+static const char *span_name(dal_stmt_kind k)
+{
+    switch (k) {
+    case DAL_SK_SELECT: return "SELECT";
+    case DAL_SK_INSERT: return "INSERT";
+    case DAL_SK_UPDATE: return "UPDATE";
+    case DAL_SK_DELETE: return "DELETE";
+    case DAL_SK_DDL: return "DDL";
+    case DAL_SK_TX: return "TX";
+    default: return "OTHER";
+    }
+}
+
+#define MAX_ATTRS 10
+
+static void attr_text(dal_span_attr *a, int *n, const char *key,
+                      const char *val)
+{
+    if (!val || *n >= MAX_ATTRS)
+        return;
+    a[*n].key = key;
+    memset(&a[*n].value, 0, sizeof a[*n].value);
+    a[*n].value.type = DAL_TYPE_TEXT;
+    a[*n].value.u.s.p = val;
+    a[*n].value.u.s.len = strlen(val);
+    (*n)++;
+}
+
+static void attr_int(dal_span_attr *a, int *n, const char *key, int64_t v)
+{
+    if (*n >= MAX_ATTRS)
+        return;
+    a[*n].key = key;
+    memset(&a[*n].value, 0, sizeof a[*n].value);
+    a[*n].value.type = DAL_TYPE_INT64;
+    a[*n].value.u.i = v;
+    (*n)++;
+}
+
+/* Compiled queries are keyed behind a \1 byte in the statement cache;
+ * spans show the SQL itself. */
+static const char *sql_text(const char *sql)
+{
+    return sql && sql[0] == '\1' ? sql + 1 : sql;
+}
+
+/*
+ * Report span s of event ev (BEFORE/BEGIN: start; AFTER and the end of
+ * a transaction: end, with rc). outcome is the transaction's.
+ */
+static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
+                 dal_span_kind kind, int end, int rc, const char *outcome)
+{
+    dal_span_attr attrs[MAX_ATTRS];
+    dal_span sp;
+    int n = 0;
+    dal_span_fn fn = end ? c->t->on_end : c->t->on_start;
+
+    if (!fn)
+        return;
+    memset(&sp, 0, sizeof sp);
+    sp.kind = kind;
+    sp.db = ev->db;
+    memcpy(sp.trace_id, s->trace_id, 16);
+    memcpy(sp.span_id, s->span_id, 8);
+    memcpy(sp.parent_id, s->parent_id, 8);
+    sp.trace_flags = s->flags;
+    sp.start_unix_ns = s->start_unix_ns;
+    attr_text(attrs, &n, "db.system",
+              strcmp(ev->backend, "postgres") ? ev->backend : "postgresql");
+    if (kind == DAL_SPAN_STATEMENT) {
+        sp.name = span_name(ev->stmt_kind);
+        attr_text(attrs, &n, "db.statement", sql_text(ev->sql));
+        attr_text(attrs, &n, "db.operation",
+                  dal_stmt_kind_name(ev->stmt_kind));
+    } else {
+        sp.name = "TRANSACTION";
+        attr_text(attrs, &n, "db.operation", "transaction");
+    }
+    attr_text(attrs, &n, "dal.tenant", ev->tenant);
+    attr_text(attrs, &n, "dal.actor", ev->actor);
+    attr_text(attrs, &n, "dal.origin", ev->origin);
+    if (end) {
+        sp.end_unix_ns = kind == DAL_SPAN_STATEMENT
+                         ? s->start_unix_ns + ev->duration_ns
+                         : unix_ns();
+        sp.status = rc;
+        if (kind == DAL_SPAN_STATEMENT && ev->rows >= 0)
+            attr_int(attrs, &n, "db.rows", ev->rows);
+        if (outcome)
+            attr_text(attrs, &n, "db.tx.outcome", outcome);
+        if (rc != DAL_OK && ev->db && rc != DAL_E_CLOSED) {
+            sp.status_message = dal_errmsg(ev->db);
+            attr_text(attrs, &n, "db.sqlstate", dal_sqlstate(ev->db));
+        }
+    }
+    sp.attrs = attrs;
+    sp.nattrs = n;
+    fn(&sp, c->t->data);
+}
+
+static void stmt_start(trace_conn *c, const dal_event *ev)
+{
+    open_span *s;
+
+    if (c->nstmts == c->cap) {
+        int cap = c->cap ? c->cap * 2 : 4;
+        open_span *p = dal__realloc(c->stmts, (size_t)cap * sizeof *p);
+
+        /* Out of memory: this statement goes without a span. */
+        if (!p)
+            return;
+        c->stmts = p;
+        c->cap = cap;
+    }
+    s = &c->stmts[c->nstmts++];
+    s->key = ev->sql;
+    new_context(c, s);
+    if (c->has_pending && (c->in_tx || c->has_parent))
+        c->has_pending = memcmp(c->pending_trace, s->trace_id, 16) == 0;
+    if (c->has_pending) {
+        memcpy(s->trace_id, c->pending_trace, 16);
+        memcpy(s->span_id, c->pending_span, 8);
+        c->has_pending = 0;
+    } else {
+        random_id(c, s->span_id, 8);
+    }
+    s->start_unix_ns = unix_ns();
+    emit(c, ev, s, DAL_SPAN_STATEMENT, 0, DAL_OK, NULL);
+}
+
+static void stmt_end(trace_conn *c, const dal_event *ev)
+{
+    int i;
+
+    for (i = c->nstmts - 1; i >= 0; i--)
+        if (c->stmts[i].key == ev->sql)
+            break;
+    if (i < 0)
+        return;
+    emit(c, ev, &c->stmts[i], DAL_SPAN_STATEMENT, 1, ev->rc, NULL);
+    memmove(&c->stmts[i], &c->stmts[i + 1],
+            (size_t)(c->nstmts - i - 1) * sizeof *c->stmts);
+    c->nstmts--;
+}
+
+static int trace_hook(const dal_event *ev, void *data)
+{
+    trace_conn *c = ev->state;
+
+    (void)data;
+    if (!c)
+        return DAL_OK;
+    switch (ev->kind) {
+    case DAL_EV_BEFORE:
+        stmt_start(c, ev);
+        break;
+    case DAL_EV_AFTER:
+        stmt_end(c, ev);
+        break;
+    case DAL_EV_BEGIN:
+        if (ev->tx_depth != 1 || c->in_tx)
+            break;
+        new_context(c, &c->tx);
+        random_id(c, c->tx.span_id, 8);
+        c->tx.start_unix_ns = unix_ns();
+        c->in_tx = 1;
+        emit(c, ev, &c->tx, DAL_SPAN_TX, 0, DAL_OK, NULL);
+        break;
+    case DAL_EV_COMMIT:
+    case DAL_EV_ROLLBACK:
+        if (ev->tx_depth != 1 || !c->in_tx)
+            break;
+        c->in_tx = 0;
+        emit(c, ev, &c->tx, DAL_SPAN_TX, 1, ev->rc,
+             ev->kind == DAL_EV_COMMIT ? "commit" : "rollback");
+        break;
+    default:
+        break;
+    }
+    return DAL_OK;
+}
+
+/* Write the comment of the statement about to be prepared: its span's
+ * id is chosen now and taken by its BEFORE event. */
+static int write_comment(dal_db *db, dal__buf *b)
+{
+    trace_conn *c = db->trace;
+    open_span s;
+    char tp[DAL_TRACEPARENT_LEN + 1];
+    int rc;
+
+    new_context(c, &s);
+    random_id(c, s.span_id, 8);
+    memcpy(c->pending_trace, s.trace_id, 16);
+    memcpy(c->pending_span, s.span_id, 8);
+    c->has_pending = 1;
+    dal_traceparent_format(s.trace_id, s.span_id, s.flags, tp);
+    rc = dal__buf_adds(b, "/*traceparent='");
+    if (rc == DAL_OK)
+        rc = dal__buf_adds(b, tp);
+    if (rc == DAL_OK)
+        rc = dal__buf_adds(b, "'*/");
+    return rc;
+}
+
+static int trace_attach(dal_db *db, void *data, void **state)
+{
+    dal_tracer *t = data;
+    trace_conn *c;
+
+    if (db->trace)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "a connection can "
+                            "have one tracer; this one already has");
+    c = dal__calloc(1, sizeof *c);
+    if (!c)
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    c->t = t;
+    seed(c);
+    db->trace = c;
+    if (t->flags & DAL_TRACE_SQLCOMMENT)
+        db->sql_comment = write_comment;
+    atomic_fetch_add(&t->attached, 1);
+    *state = c;
+    return DAL_OK;
+}
+
+/* Spans still open when the connection goes end now, as closed. */
+static void trace_detach(dal_db *db, void *data, void *state)
+{
+    trace_conn *c = state;
+    dal_event ev;
+
+    (void)data;
+    memset(&ev, 0, sizeof ev);
+    ev.db = db;
+    ev.backend = db->drv ? db->drv->name : "";
+    ev.rows = -1;
+    ev.tenant = db->tenant;
+    ev.actor = db->actor;
+    while (c->nstmts > 0) {
+        open_span *s = &c->stmts[--c->nstmts];
+
+        ev.sql = s->key;
+        ev.stmt_kind = dal_sql_kind(sql_text(s->key));
+        ev.duration_ns = unix_ns() - s->start_unix_ns;
+        emit(c, &ev, s, DAL_SPAN_STATEMENT, 1, DAL_E_CLOSED, NULL);
+    }
+    if (c->in_tx) {
+        c->in_tx = 0;
+        emit(c, &ev, &c->tx, DAL_SPAN_TX, 1, DAL_E_CLOSED, "closed");
+    }
+    if (db->trace == c) {
+        db->trace = NULL;
+        db->sql_comment = NULL;
+    }
+    atomic_fetch_sub(&c->t->attached, 1);
+    dal__free(c->stmts);
+    dal__free(c);
+}
+
+/* ---- public API ---------------------------------------------------- */
+
+int dal_tracer_new(dal_span_fn on_start, dal_span_fn on_end, void *data,
+                   unsigned flags, dal_tracer **out)
+{
+    dal_tracer *t;
+
+    if (!out)
+        return DAL_E_MISUSE;
+    *out = NULL;
+    if ((!on_start && !on_end) || (flags & ~DAL_TRACE_SQLCOMMENT))
+        return DAL_E_MISUSE;
+    t = dal__calloc(1, sizeof *t);
+    if (!t)
+        return DAL_NOMEM;
+    t->on_start = on_start;
+    t->on_end = on_end;
+    t->data = data;
+    t->flags = flags;
+    atomic_init(&t->attached, 0);
+    *out = t;
+    return DAL_OK;
+}
+
+int dal_tracer_observe(dal_tracer *t, dal_observer *obs)
+{
+    dal_hook h;
+
+    if (!t || !obs)
+        return DAL_E_MISUSE;
+    memset(&h, 0, sizeof h);
+    h.events = DAL_EVENTS_STATEMENT | DAL_EVENTS_TX;
+    h.fn = trace_hook;
+    h.data = t;
+    h.attach = trace_attach;
+    h.detach = trace_detach;
+    return dal_observer_add(obs, &h);
+}
+
+int dal_tracer_free(dal_tracer *t)
+{
+    if (!t)
+        return DAL_OK;
+    if (atomic_load(&t->attached) > 0)
+        return DAL_E_MISUSE;
+    dal__free(t);
+    return DAL_OK;
+}
+
+int dal_trace_set_parent(dal_db *db, const char *traceparent)
+{
+    trace_conn *c;
+    open_span p;
+
+    if (!db)
+        return DAL_E_MISUSE;
+    c = db->trace;
+    if (!c)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_trace_set_parent: "
+                            "no tracer is attached to the connection");
+    if (!traceparent) {
+        c->has_parent = 0;
+        return DAL_OK;
+    }
+    memset(&p, 0, sizeof p);
+    if (dal_traceparent_parse(traceparent, p.trace_id, p.span_id,
+                              &p.flags) != DAL_OK)
+        return dal__seterrf(db, DAL_E_DATA, "22023", "dal_trace_set_parent: "
+                            "not a valid W3C traceparent");
+    c->parent = p;
+    c->has_parent = 1;
+    return DAL_OK;
+}
+
+int dal_trace_current(dal_db *db, char *out)
+{
+    trace_conn *c;
+    const open_span *s = NULL;
+
+    if (!db || !out)
+        return DAL_E_MISUSE;
+    out[0] = '\0';
+    c = db->trace;
+    if (!c)
+        return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_trace_current: "
+                            "no tracer is attached to the connection");
+    if (c->nstmts > 0)
+        s = &c->stmts[c->nstmts - 1];
+    else if (c->in_tx)
+        s = &c->tx;
+    else if (c->has_parent)
+        s = &c->parent;
+    if (s)
+        dal_traceparent_format(s->trace_id, s->span_id, s->flags, out);
+    return DAL_OK;
+}
