@@ -14,6 +14,7 @@
 #include "dal/migrate.h"
 #include "dal/model.h"
 #include "dal/observe.h"
+#include "dal/guard.h"
 #include "dal/notify.h"
 #include "dal/log.h"
 #include "dal/trace.h"

@@ -1069,6 +1069,11 @@ int dal__compile(const dal_query *q, const struct dal_dialect *d,
     out->nparams = cc.nvals;
     out->sql = cc.b.p;
     out->len = cc.b.len;
+    /* For the observer's hooks (the require-WHERE guard). */
+    out->obs_flags = DAL_EVF_AST;
+    if ((q->kind == Q_UPDATE || q->kind == Q_DELETE) && !q->where)
+        out->obs_flags |= DAL_EVF_NO_WHERE
+                          | (q->allow_all ? DAL_EVF_ALLOW_ALL : 0u);
     for (i = 0; i < cc.nvals; i++)
         slots += cc.is_slot[i];
     if (!slots) {
@@ -1148,6 +1153,8 @@ int dal_query_prepare(dal_db *db, const dal_query *q, dal_stmt **stp)
     rc = dal__stmt_new_translated(db, NULL, c.sql, c.len, c.nparams,
                                   c.names, 1, &st);
     c.names = NULL; /* taken by the statement, on failure too */
+    if (rc == DAL_OK)
+        st->obs_flags = c.obs_flags;
     for (i = 0; rc == DAL_OK && i < c.nparams; i++)
         if (!c.is_slot[i])
             rc = dal_bind_value(st, i + 1, &c.values[i]);

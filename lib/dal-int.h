@@ -98,6 +98,22 @@ size_t dal__sql_stmt_end(const char *sql);
 /* Nonzero when sql holds only blanks and comments. */
 int dal__sql_is_blank(const char *sql, size_t len);
 
+/* ---- SHA-256 (sha256.c) ------------------------------------------- */
+
+typedef struct dal__sha256_ctx {
+    uint32_t h[8];
+    uint64_t len;            /* bytes hashed so far */
+    unsigned char buf[64];
+    size_t nbuf;
+} dal__sha256_ctx;
+
+void dal__sha256_init(dal__sha256_ctx *c);
+void dal__sha256_update(dal__sha256_ctx *c, const void *data, size_t n);
+/* Finish c and write the digest as 64 lower-case hex digits and a NUL. */
+void dal__sha256_hex_final(dal__sha256_ctx *c, char out[65]);
+/* The digest of p[0..n) in one call. */
+void dal__sha256_hex(const void *p, size_t n, char out[65]);
+
 /* ---- URLs (url.c) -------------------------------------------------- */
 
 typedef struct dal__kv {
@@ -232,6 +248,15 @@ struct dal_driver {
                    const char *const *cols, int ncols, int nrows,
                    int (*row)(void *ctx, int r, dal_value *vals),
                    void *ctx);
+    /*
+     * Statement timeout (the timeout guard, guard.c): the statement about
+     * to run, and those after it, fail with DAL_E_TIMEOUT (SQLSTATE
+     * 57014) once they have run ms milliseconds; 0 lifts the limit.
+     * Called before each statement: SQLite counts from this call (a
+     * progress handler), PostgreSQL sets statement_timeout when it
+     * changed. Runs nothing through the core. May be NULL.
+     */
+    int (*set_timeout)(dal_db *db, void *conn, int ms);
     /*
      * Wait up to timeout_ms (< 0: without end) for a notification
      * (LISTEN/NOTIFY) on conn, taking first one that already arrived.
@@ -384,6 +409,7 @@ typedef struct dal__compiled {
     dal_value *values; /* nparams entries, copies owned here */
     char **names;      /* nparams entries or NULL when no dal_param */
     int *is_slot;      /* nparams flags: 1 for a dal_param slot */
+    unsigned obs_flags; /* DAL_EVF_AST, _NO_WHERE, _ALLOW_ALL */
 } dal__compiled;
 
 int dal__compile(const dal_query *q, const struct dal_dialect *d,
@@ -462,6 +488,11 @@ struct dal_db {
     int nchannels;
     int notify_missed;
     int64_t tx_start_ns[DAL__TX_TIMED]; /* start of each tx level */
+    /* dal_changes() answers changes_pin while changes_pinned is set: a
+     * hook that ran its own statement after the caller's (the audit
+     * trail) keeps the caller's count; the next statement unpins. */
+    int changes_pinned;
+    int64_t changes_pin;
     /* The attached tracer's state for this connection (trace.c), and,
      * while its sqlcommenter option is on, the function that writes the
      * comment appended to statements prepared for one run (stmt.c);

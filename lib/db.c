@@ -219,6 +219,9 @@ int dal__run_cached(dal_db *db, const char *sql, const dal__compiled *cq,
                 : dal__cache_get(db, sql, &st);
         if (rc != DAL_OK)
             return rc;
+        /* A cached statement may be shared by queries with and without
+         * dal_q_allow_all(): the flags are the current run's. */
+        st->obs_flags = cq ? cq->obs_flags : 0;
         rc = dal__stmt_bind_all(st, params, nparams);
         if (rc == DAL_OK)
             rc = dal_step(st);
@@ -395,6 +398,8 @@ int64_t dal_changes(dal_db *db)
 {
     if (!db || !db->conn)
         return 0;
+    if (DAL__UNLIKELY(db->changes_pinned))
+        return db->changes_pin;
     return db->drv->changes(db->conn);
 }
 

@@ -124,6 +124,7 @@ struct dal_query {
     dal_expr **returning;
     int nreturning;
     int for_update, lock_flags;
+    int allow_all;       /* dal_q_allow_all(): UPDATE/DELETE every row */
 };
 
 #endif /* DAL_QUERY_INT_H */

@@ -1699,6 +1699,13 @@ void dal_q_returning_n(dal_query *q, dal_expr *const *v, int n)
     adopt_list(q, &q->returning, &q->nreturning, v, n, "dal_q_returning");
 }
 
+void dal_q_allow_all(dal_query *q)
+{
+    if (!kind_ok(q, K(Q_UPDATE) | K(Q_DELETE), "dal_q_allow_all"))
+        return;
+    q->allow_all = 1;
+}
+
 void dal_q_for_update(dal_query *q, int flags)
 {
     if (!kind_ok(q, K(Q_SELECT), "dal_q_for_update"))

@@ -420,9 +420,11 @@ static int step_observed(dal_stmt *st)
     dal_db *db = st->db;
     int rc;
 
-    if (st->state == DAL__ST_READY && !st->obs_running
-        && (rc = dal__obs_begin(st)) != DAL_OK)
-        return rc;
+    if (st->state == DAL__ST_READY && !st->obs_running) {
+        db->changes_pinned = 0;
+        if ((rc = dal__obs_begin(st)) != DAL_OK)
+            return rc;
+    }
     rc = db->drv->step(db, db->conn, st->impl);
     if (rc == DAL_ROW) {
         st->state = DAL__ST_ROW;

@@ -47,6 +47,8 @@ typedef struct pg_conn {
     int ndealloc;
     pg_type *types;        /* names of OIDs looked up in the catalogue */
     int ntypes;
+    int timeout_ms;        /* statement_timeout set by pg_set_timeout */
+    int timeout_kept;      /* ... outside a transaction: it stays */
 } pg_conn;
 
 typedef struct pg_param {
@@ -140,6 +142,11 @@ static int result_err(dal_db *db, pg_conn *c, PGresult *res)
     if (!state && PQstatus(c->pc) == CONNECTION_BAD)
         return conn_err(db, c);
     rc = state ? dal__rc_from_sqlstate(state) : DAL_ERROR;
+    /* 57014 is a cancel (DAL_E_CANCELED) or, with the server's message
+     * saying so, statement_timeout (DAL_E_TIMEOUT). */
+    if (rc == DAL_E_CANCELED && primary
+        && strstr(primary, "statement timeout"))
+        rc = DAL_E_TIMEOUT;
     return dal__seterr(db, rc, state, (int)PQresultStatus(res), msg,
                        PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
                        PQresultErrorField(res, PG_DIAG_MESSAGE_HINT),
@@ -899,6 +906,42 @@ static int pg_in_tx(void *conn)
            || ts == PQTRANS_ACTIVE;
 }
 
+/*
+ * SET statement_timeout when it differs from what was set. A SET inside a
+ * transaction is undone by its rollback, so it is repeated until one is
+ * made outside. In a failed transaction nothing can run: the statement
+ * about to run fails anyway, so this does nothing.
+ */
+static int pg_set_timeout(dal_db *db, void *conn, int ms)
+{
+    pg_conn *c = conn;
+    PGTransactionStatusType ts = c->pc ? PQtransactionStatus(c->pc)
+                                       : PQTRANS_UNKNOWN;
+    PGresult *res;
+    char sql[64];
+    int rc = DAL_OK;
+
+    if (ms < 0)
+        ms = 0;
+    if (!c->pc || (c->timeout_kept && c->timeout_ms == ms)
+        || (ms == 0 && c->timeout_ms == 0)
+        || (ts != PQTRANS_IDLE && ts != PQTRANS_INTRANS))
+        return DAL_OK;
+    if (ms > 0)
+        snprintf(sql, sizeof sql, "SET statement_timeout = %d", ms);
+    else
+        snprintf(sql, sizeof sql, "RESET statement_timeout");
+    res = PQexec(c->pc, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = result_err(db, c, res);
+    } else {
+        c->timeout_ms = ms;
+        c->timeout_kept = ts == PQTRANS_IDLE;
+    }
+    PQclear(res);
+    return rc;
+}
+
 static int pg_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
 {
     int rc;
@@ -1126,6 +1169,9 @@ static int pg_reconnect(dal_db *db, void *conn)
      * nothing is left to deallocate, and type names stay valid. */
     c->dealloc.len = 0;
     c->ndealloc = 0;
+    /* Nor its statement_timeout: the guard sets it again. */
+    c->timeout_ms = 0;
+    c->timeout_kept = 0;
     PQsetNoticeProcessor(c->pc, ignore_notice, NULL);
     return DAL_OK;
 }
@@ -1161,6 +1207,7 @@ const struct dal_driver dal__pg_driver = {
     .changes = pg_changes,
     .last_id_sql = "SELECT lastval()",
     .in_tx = pg_in_tx,
+    .set_timeout = pg_set_timeout,
     .begin_sql = pg_begin_sql,
     .end_sql = NULL,
     .stale_plan = pg_stale_plan,

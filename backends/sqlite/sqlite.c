@@ -19,6 +19,11 @@
 typedef struct sq_conn {
     sqlite3 *h;
     int ro_tx; /* query_only was set for the current transaction */
+    /* Statement timeout (sq_set_timeout): the deadline on the monotonic
+     * clock, and whether the progress handler interrupted for it. */
+    int timeout_ms;
+    int timed_out;
+    int64_t deadline_ns;
 } sq_conn;
 
 /* ---- errors -------------------------------------------------------- */
@@ -435,12 +440,49 @@ static int sq_step(dal_db *db, void *conn, void *stmt)
 {
     int rc = sqlite3_step(stmt);
 
-    (void)conn;
     if (DAL__LIKELY(rc == SQLITE_ROW))
         return DAL_ROW;
     if (rc == SQLITE_DONE)
         return DAL_DONE;
+    if (rc == SQLITE_INTERRUPT && ((sq_conn *)conn)->timed_out)
+        return dal__seterrf(db, DAL_E_TIMEOUT, "57014", "canceling "
+                            "statement due to statement timeout (%d ms)",
+                            ((sq_conn *)conn)->timeout_ms);
     return sq_err(db, sqlite3_db_handle(stmt), rc);
+}
+
+/* ---- statement timeout ---------------------------------------------- */
+
+static int timeout_progress(void *arg)
+{
+    sq_conn *c = arg;
+
+    if (dal_clock_ns() < c->deadline_ns)
+        return 0;
+    c->timed_out = 1;
+    return 1;
+}
+
+/* The progress handler checks the clock every this many VM steps. */
+#define TIMEOUT_STEPS 1000
+
+static int sq_set_timeout(dal_db *db, void *conn, int ms)
+{
+    sq_conn *c = conn;
+
+    (void)db;
+    c->timed_out = 0;
+    if (ms <= 0) {
+        if (c->timeout_ms > 0)
+            sqlite3_progress_handler(c->h, 0, NULL, NULL);
+        c->timeout_ms = 0;
+        return DAL_OK;
+    }
+    c->deadline_ns = dal_clock_ns() + (int64_t)ms * 1000000;
+    if (c->timeout_ms <= 0)
+        sqlite3_progress_handler(c->h, TIMEOUT_STEPS, timeout_progress, c);
+    c->timeout_ms = ms;
+    return DAL_OK;
 }
 
 static void sq_reset(void *stmt)
@@ -613,4 +655,5 @@ const struct dal_driver dal__sqlite_driver = {
     .begin_sql = sq_begin_sql,
     .end_sql = sq_end_sql,
     .stale_plan = NULL,
+    .set_timeout = sq_set_timeout,
 };

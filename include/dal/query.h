@@ -453,6 +453,16 @@ DAL_EXTERN void dal_q_returning_n(dal_query *q, dal_expr *const *v, int n);
 #define DAL_LOCK_SKIP_LOCKED 2
 DAL_EXTERN void dal_q_for_update(dal_query *q, int flags);
 
+/*
+ * dal_q_allow_all - say that an UPDATE or DELETE without dal_q_where() is
+ * meant to touch every row of its table. It changes nothing in the SQL:
+ * it lets the statement through the require-WHERE guard (dal_guard_add()
+ * with require_where), which refuses AST UPDATEs and DELETEs without a
+ * WHERE otherwise. Hooks see it as DAL_EVF_ALLOW_ALL. On a query of
+ * another kind it records DAL_E_MISUSE, reported when q is compiled.
+ */
+DAL_EXTERN void dal_q_allow_all(dal_query *q);
+
 /* dal_query_free - free a query and everything it owns. NULL is ignored. */
 DAL_EXTERN void dal_query_free(dal_query *q);
 
