@@ -40,6 +40,12 @@
  *                         a prepared SELECT of the same columns filling
  *                         the same struct, its two strings copied into
  *                         one malloc'd block (freed after each op).
+ *             point_select_observed  point_select where both sides are
+ *                         libdal: "dal" has metrics (dal_metrics) and
+ *                         tracing (dal_tracer, a span per statement
+ *                         handed to an exporter callback that counts
+ *                         it) on, "raw" has no observer. The ratio is
+ *                         the cost of the hooks path.
  *   Table-replacing workloads (insert_tx, bulk_create, naive_create)
  *   count an op per row. The users tables are made by libdal
  *   (dal_model_create_table; the raw side runs the SQL that
@@ -1396,36 +1402,45 @@ static void ld_open(struct side *s, const char *url, const char *name)
 /* ---- point_select_observed ------------------------------------------- */
 
 static dal_observer *obs;
-static long observed_events;
+static dal_metrics *obs_metrics;
+static dal_tracer *obs_tracer;
+static long observed_spans;
 
-static int count_event(const dal_event *ev, void *data)
+/* The exporter's share of the work: look at the span, count it. */
+static void span_end(const dal_span *span, void *data)
 {
     (void)data;
-    observed_events += ev->rows >= 0;
-    return DAL_OK;
+    observed_spans += span->end_unix_ns >= span->start_unix_ns;
 }
 
-/* The "dal" side of point_select_observed: libdal with the observer. */
+/* The "dal" side of point_select_observed: libdal with metrics and
+ * tracing on (an observer holding both hooks). */
 static void observe_side(struct side *s)
 {
     struct ld *d = s->h;
-    dal_hook h = {DAL_EVENTS_STATEMENT, 0, count_event, NULL, NULL, NULL};
     int rc;
 
     if (dal_observer_new(&obs) != DAL_OK
-        || dal_observer_add(obs, &h) != DAL_OK)
-        die("libdal: observer: out of memory");
+        || dal_metrics_new(&obs_metrics) != DAL_OK
+        || dal_metrics_observe(obs_metrics, obs) != DAL_OK
+        || dal_tracer_new(NULL, span_end, NULL, 0, &obs_tracer) != DAL_OK
+        || dal_tracer_observe(obs_tracer, obs) != DAL_OK)
+        die("libdal: metrics and tracing: out of memory");
     if ((rc = dal_observe(d->db, obs)) != DAL_OK)
         ld_fail(d, rc, "dal_observe");
 }
 
 static void observed_free(void)
 {
-    if (obs && dal_observer_free(obs) != DAL_OK)
-        die("libdal: dal_observer_free failed");
+    if (!obs)
+        return;
+    if (dal_tracer_free(obs_tracer) != DAL_OK
+        || dal_metrics_free(obs_metrics) != DAL_OK
+        || dal_observer_free(obs) != DAL_OK)
+        die("libdal: freeing the observer failed");
     obs = NULL;
-    if (workload == W_OBSERVED && observed_events == 0)
-        die("point_select_observed: the hooks saw no statement");
+    if (observed_spans == 0)
+        die("point_select_observed: no span ended");
 }
 
 /* ---- setup ----------------------------------------------------------- */
