@@ -38,6 +38,12 @@ typedef struct open_span {
 typedef struct trace_conn {
     dal_tracer *t;
     uint64_t rng[4];
+    const char *system;   /* db.system: "sqlite" or "postgresql" */
+    /* Wall clock = the core's monotonic clock + offset, measured again
+     * every WALL_EVERY spans so that clock steps are followed: reading
+     * the wall clock for each span would cost as much as the rest. */
+    int64_t wall_offset;
+    int wall_age;
     int has_parent;
     open_span parent;  /* trace_id, span_id and flags of the caller's */
     int in_tx;
@@ -123,18 +129,16 @@ static int is_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
-/* n random bytes, never all zero. */
+/* n (8 or 16) random bytes, never all zero. */
 static void random_id(trace_conn *c, uint8_t *out, size_t n)
 {
+    uint64_t r[2];
+
     do {
-        size_t i;
-
-        for (i = 0; i < n; i += 8) {
-            uint64_t r = next_rand(c);
-
-            memcpy(out + i, &r, n - i < 8 ? n - i : 8);
-        }
-    } while (is_zero(out, n));
+        r[0] = next_rand(c);
+        r[1] = n > 8 ? next_rand(c) : 0;
+    } while (!(r[0] | r[1]));
+    memcpy(out, r, n);
 }
 
 /* ---- traceparent --------------------------------------------------- */
@@ -232,6 +236,18 @@ static int64_t unix_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+#define WALL_EVERY 1024
+
+/* The wall-clock time of the core's monotonic time mono. */
+static int64_t wall_of(trace_conn *c, int64_t mono)
+{
+    if (c->wall_age-- <= 0) {
+        c->wall_offset = unix_ns() - dal_clock_ns();
+        c->wall_age = WALL_EVERY;
+    }
+    return mono + c->wall_offset;
+}
+
 /* The context a new span descends from: the open transaction, else the
  * caller's parent, else none (a new trace). */
 static void new_context(trace_conn *c, open_span *s)
@@ -272,7 +288,6 @@ static void attr_text(dal_span_attr *a, int *n, const char *key,
     if (!val || *n >= MAX_ATTRS)
         return;
     a[*n].key = key;
-    memset(&a[*n].value, 0, sizeof a[*n].value);
     a[*n].value.type = DAL_TYPE_TEXT;
     a[*n].value.u.s.p = val;
     a[*n].value.u.s.len = strlen(val);
@@ -284,7 +299,6 @@ static void attr_int(dal_span_attr *a, int *n, const char *key, int64_t v)
     if (*n >= MAX_ATTRS)
         return;
     a[*n].key = key;
-    memset(&a[*n].value, 0, sizeof a[*n].value);
     a[*n].value.type = DAL_TYPE_INT64;
     a[*n].value.u.i = v;
     (*n)++;
@@ -319,8 +333,7 @@ static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
     memcpy(sp.parent_id, s->parent_id, 8);
     sp.trace_flags = s->flags;
     sp.start_unix_ns = s->start_unix_ns;
-    attr_text(attrs, &n, "db.system",
-              strcmp(ev->backend, "postgres") ? ev->backend : "postgresql");
+    attr_text(attrs, &n, "db.system", c->system);
     if (kind == DAL_SPAN_STATEMENT) {
         sp.name = span_name(ev->stmt_kind);
         attr_text(attrs, &n, "db.statement", sql_text(ev->sql));
@@ -378,7 +391,7 @@ static void stmt_start(trace_conn *c, const dal_event *ev)
     } else {
         random_id(c, s->span_id, 8);
     }
-    s->start_unix_ns = unix_ns();
+    s->start_unix_ns = wall_of(c, ev->start_ns);
     emit(c, ev, s, DAL_SPAN_STATEMENT, 0, DAL_OK, NULL);
 }
 
@@ -470,6 +483,8 @@ static int trace_attach(dal_db *db, void *data, void **state)
         return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
     c->t = t;
     seed(c);
+    c->system = db->drv && !strcmp(db->drv->name, "postgres")
+                ? "postgresql" : db->drv ? db->drv->name : "";
     db->trace = c;
     if (t->flags & DAL_TRACE_SQLCOMMENT)
         db->sql_comment = write_comment;
