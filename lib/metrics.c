@@ -21,6 +21,7 @@
 
 #include "dal-int.h"
 #include "dal/metrics.h"
+#include "dal/rcache.h"
 
 #define NKIND 7  /* dal_stmt_kind values */
 #define NOUT 3   /* ok, error, refused */
@@ -77,12 +78,20 @@ typedef struct shard {
     _Atomic uint64_t c[NCTR];
 } shard;
 
+/* A result cache whose counters are exported, under its name. */
+typedef struct watched_rcache {
+    dal_rcache *cache;
+    char *name;
+} watched_rcache;
+
 struct dal_metrics {
     pthread_mutex_t mu;
     totals **be;
     int nbe;
     shard *shards; /* live ones */
     int nshards;
+    watched_rcache *rc; /* set up before use, read-only then */
+    int nrc;
 };
 
 /* Only the owning thread writes a shard: a load and a store suffice. */
@@ -129,6 +138,9 @@ int dal_metrics_free(dal_metrics *m)
     for (i = 0; i < m->nbe; i++)
         dal__free(m->be[i]);
     dal__free(m->be);
+    for (i = 0; i < m->nrc; i++)
+        dal__free(m->rc[i].name);
+    dal__free(m->rc);
     pthread_mutex_destroy(&m->mu);
     dal__free(m);
     return DAL_OK;
@@ -545,6 +557,80 @@ static int write_text(dal__buf *b, const totals *t, int nbe)
     return DAL_OK;
 }
 
+int dal_metrics_add_rcache(dal_metrics *m, dal_rcache *cache,
+                           const char *name)
+{
+    watched_rcache *grown;
+    char *copy;
+    int i;
+
+    if (!m || !cache || !name || !*name)
+        return DAL_E_MISUSE;
+    for (i = 0; i < m->nrc; i++)
+        if (m->rc[i].cache == cache || !strcmp(m->rc[i].name, name))
+            return DAL_E_MISUSE;
+    if (!(copy = dal__strdup(name)))
+        return DAL_NOMEM;
+    grown = dal__realloc(m->rc, (size_t)(m->nrc + 1) * sizeof *grown);
+    if (!grown) {
+        dal__free(copy);
+        return DAL_NOMEM;
+    }
+    m->rc = grown;
+    m->rc[m->nrc].cache = cache;
+    m->rc[m->nrc].name = copy;
+    m->nrc++;
+    return DAL_OK;
+}
+
+/* The result caches' families: each read once, then written. */
+static int write_rcaches(dal__buf *b, const dal_metrics *m)
+{
+    static const struct { const char *name, *type, *help; } fam[] = {
+        {"dal_result_cache_hits_total", "counter",
+         "Result cache lookups that found a live entry."},
+        {"dal_result_cache_misses_total", "counter",
+         "Result cache lookups that ran the query."},
+        {"dal_result_cache_invalidations_total", "counter",
+         "Result cache entries dropped by writes to their tables."},
+        {"dal_result_cache_evictions_total", "counter",
+         "Result cache entries dropped to stay within the memory bound."},
+        {"dal_result_cache_expirations_total", "counter",
+         "Result cache entries found past their TTL."},
+        {"dal_result_cache_entries", "gauge",
+         "Entries in the result cache now."},
+        {"dal_result_cache_bytes", "gauge",
+         "Bytes the result cache holds now."},
+    };
+    dal_rcache_counters *c;
+    int i, k, rc = DAL_OK;
+
+    if (m->nrc == 0)
+        return DAL_OK;
+    c = dal__calloc((size_t)m->nrc, sizeof *c);
+    if (!c)
+        return DAL_NOMEM;
+    for (i = 0; i < m->nrc; i++)
+        dal_rcache_stats(m->rc[i].cache, &c[i]);
+    for (k = 0; k < 7 && rc == DAL_OK; k++) {
+        rc = family(b, fam[k].name, fam[k].type, fam[k].help);
+        for (i = 0; i < m->nrc && rc == DAL_OK; i++) {
+            const uint64_t v[7] = {c[i].hits, c[i].misses,
+                                   c[i].invalidations, c[i].evictions,
+                                   c[i].expirations, c[i].entries,
+                                   c[i].bytes};
+
+            rc = addf(b, "%s{cache=\"", fam[k].name);
+            if (rc == DAL_OK)
+                rc = add_value(b, m->rc[i].name);
+            if (rc == DAL_OK)
+                rc = addf(b, "\"} %" PRIu64 "\n", v[k]);
+        }
+    }
+    dal__free(c);
+    return rc;
+}
+
 int dal_metrics_write_prometheus(dal_metrics *m, char **textp,
                                  size_t *lenp)
 {
@@ -568,6 +654,8 @@ int dal_metrics_write_prometheus(dal_metrics *m, char **textp,
     if (rc == DAL_OK)
         rc = write_text(&b, t, nbe);
     dal__free(t);
+    if (rc == DAL_OK)
+        rc = write_rcaches(&b, m);
     if (rc != DAL_OK) {
         dal__buf_free(&b);
         return rc;

@@ -988,6 +988,66 @@ START_TEST(t_cache)
 }
 END_TEST
 
+/* ---- result caches in the exposition ------------------------------- */
+
+START_TEST(t_rcache)
+{
+    dal_rcache *c = NULL, *c2 = NULL;
+    dal_result *r = NULL;
+    char *t;
+    kit k;
+    dal_db *d;
+    int i;
+
+    kit_make(&k, 0);
+    ck_assert_int_eq(dal_rcache_new(NULL, &c), DAL_OK);
+    ck_assert_int_eq(dal_rcache_new(NULL, &c2), DAL_OK);
+    ck_assert_int_eq(dal_rcache_observe(c, k.obs), DAL_OK);
+    ck_assert_int_eq(dal_metrics_add_rcache(k.m, c, "main"), DAL_OK);
+    ck_assert_int_eq(dal_metrics_add_rcache(k.m, c2, "odd \"name\"\\"),
+                     DAL_OK);
+    ck_assert_int_eq(dal_metrics_add_rcache(k.m, c, "other"),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_metrics_add_rcache(k.m, c2, "main"),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_metrics_add_rcache(k.m, c, ""), DAL_E_MISUSE);
+    ck_assert_int_eq(dal_metrics_add_rcache(NULL, c, "x"), DAL_E_MISUSE);
+    d = open_kit(&k, "");
+    CK_DB(d, dal_exec(d, "DROP TABLE IF EXISTS mt_rc"));
+    CK_DB(d, dal_exec(d, "CREATE TABLE mt_rc (a INTEGER)"));
+    /* miss, hit, write (invalidates), miss. */
+    for (i = 0; i < 2; i++) {
+        CK_DB(d, dal_rcache_query(d, c, "SELECT count(*) FROM mt_rc", NULL,
+                                  0, 60000, &r));
+        dal_result_free(r);
+    }
+    CK_DB(d, dal_exec(d, "INSERT INTO mt_rc VALUES (1)"));
+    CK_DB(d, dal_rcache_query(d, c, "SELECT count(*) FROM mt_rc", NULL, 0,
+                              60000, &r));
+    dal_result_free(r);
+    t = prom(k.m);
+    ck_assert_double_eq(pv(t, "dal_result_cache_hits_total{cache=\"main\"}"),
+                        1);
+    ck_assert_double_eq(pv(t, "dal_result_cache_misses_total"
+                              "{cache=\"main\"}"), 2);
+    ck_assert_double_eq(pv(t, "dal_result_cache_invalidations_total"
+                              "{cache=\"main\"}"), 1);
+    ck_assert_double_eq(pv(t, "dal_result_cache_entries{cache=\"main\"}"),
+                        1);
+    ck_assert_double_gt(pv(t, "dal_result_cache_bytes{cache=\"main\"}"),
+                        0);
+    /* The label value is escaped. */
+    ck_assert_double_eq(pv(t, "dal_result_cache_hits_total"
+                              "{cache=\"odd \\\"name\\\"\\\\\"}"), 0);
+    dal_free(t);
+    CK_DB(d, dal_exec(d, "DROP TABLE mt_rc"));
+    dal_close(d);
+    kit_free(&k);
+    ck_assert_int_eq(dal_rcache_free(c), DAL_OK);
+    ck_assert_int_eq(dal_rcache_free(c2), DAL_OK);
+}
+END_TEST
+
 /* ---- several connections, several threads ------------------------- */
 
 #define NTHREADS 4
@@ -1300,6 +1360,7 @@ static Suite *metrics_suite(const char *name)
     tcase_add_test(tc, t_normalize);
     tc = tcase(s, "cache");
     tcase_add_test(tc, t_cache);
+    tcase_add_test(tc, t_rcache);
     tc = tcase(s, "threads");
     tcase_add_test(tc, t_threads);
     tc = tcase(s, "nomem");

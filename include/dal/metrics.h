@@ -95,12 +95,33 @@ DAL_EXTERN int dal_metrics_observe(dal_metrics *m, dal_observer *obs);
  *   dal_statement_cache_hits_total{backend}             counter
  *   dal_statement_cache_misses_total{backend}           counter
  *   dal_statement_cache_evictions_total{backend}        counter
+ * and, for each result cache added with dal_metrics_add_rcache():
+ *   dal_result_cache_hits_total{cache}                  counter
+ *   dal_result_cache_misses_total{cache}                counter
+ *   dal_result_cache_invalidations_total{cache}         counter
+ *   dal_result_cache_evictions_total{cache}             counter
+ *   dal_result_cache_expirations_total{cache}           counter
+ *   dal_result_cache_entries{cache}                     gauge
+ *   dal_result_cache_bytes{cache}                       gauge
  * Labelled breakdowns (statements, rows, errors) list only the label
  * sets seen. Returns DAL_OK, DAL_E_MISUSE (m or textp NULL) or DAL_NOMEM
  * (*textp is then NULL).
  */
 DAL_EXTERN int dal_metrics_write_prometheus(dal_metrics *m, char **textp,
                                             size_t *lenp);
+
+/*
+ * Export the counters of result cache cache (dal/rcache.h) with m, under
+ * the label cache="name" (name is copied). The cache is read each time m
+ * is written, so it must stay alive until m is freed. Call it while
+ * setting m up, before m is written from other threads.
+ * Returns DAL_OK, DAL_E_MISUSE (a NULL argument, an empty name, a cache
+ * or name added already) or DAL_NOMEM.
+ */
+struct dal_rcache;
+DAL_EXTERN int dal_metrics_add_rcache(dal_metrics *m,
+                                      struct dal_rcache *cache,
+                                      const char *name);
 
 /* ---- statement statistics ------------------------------------------ */
 
