@@ -350,6 +350,10 @@ struct dal_dialect {
     /* JSON columns get CHECK (json_valid(col)) (SQLite, where JSON is
      * text; PostgreSQL's jsonb checks by itself). */
     int json_check;
+    /* Bulk updates by key go in one UPDATE ... FROM (VALUES ...) per
+     * batch, each value cast to its column's ddl_types name; otherwise
+     * one prepared UPDATE runs per row. */
+    int update_from_values;
     /* A generated id column: "INTEGER PRIMARY KEY" or "BIGINT GENERATED
      * BY DEFAULT AS IDENTITY PRIMARY KEY". */
     const char *auto_pk;

@@ -484,20 +484,23 @@ static int run_write(dal_db *db, dal_query *q, int64_t *changed)
 }
 
 /* m's table as the schema AST describes it (without its indexes). */
+/* The column type of each field type (indexed by dal_ftype). */
+static const dal_sqltype ftype_sql[] = {
+    0, DAL_SQL_INT64, DAL_SQL_INT64, DAL_SQL_BOOL, DAL_SQL_DOUBLE,
+    DAL_SQL_TEXT, DAL_SQL_BLOB, DAL_SQL_INT64, DAL_SQL_JSON
+};
+
 static dal_table *model_table(const dal_model *m)
 {
     const dal_field *del = find_flag(m, DAL_F_SOFT_DELETE);
     dal_table *t = dal_table_new(m->table);
+    const dal_sqltype *types = ftype_sql;
     int i;
 
     if (!t)
         return NULL;
     for (i = 0; i < m->nfields; i++) {
         const dal_field *f = &m->fields[i];
-        static const dal_sqltype types[] = {
-            0, DAL_SQL_INT64, DAL_SQL_INT64, DAL_SQL_BOOL, DAL_SQL_DOUBLE,
-            DAL_SQL_TEXT, DAL_SQL_BLOB, DAL_SQL_INT64, DAL_SQL_JSON
-        };
         int flags = 0;
 
         if (f->flags & DAL_F_PK)
@@ -1825,6 +1828,138 @@ static dal_query *update_query(const dal_model *m, const char *const *names,
     return q;
 }
 
+/* The fields a bulk update sends: the key and what it sets. */
+static uint64_t update_mask(const dal_model *m, const char *const *names,
+                            int nnames, int *sets)
+{
+    uint64_t mask = 0;
+
+    *sets = 0;
+    for (int i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+
+        if (f->flags & DAL_F_PK) {
+            mask |= (uint64_t)1 << i;
+            continue;
+        }
+        if (f->flags & (DAL_F_CREATED_AT | DAL_F_SOFT_DELETE))
+            continue;
+        if (nnames && !has_name(names, nnames, f->name)
+            && !(f->flags & DAL_F_UPDATED_AT))
+            continue;
+        mask |= (uint64_t)1 << i;
+        ++*sets;
+    }
+    return mask;
+}
+
+/*
+ * UPDATE "t" AS dal_t SET "a" = dal_v."a", ... FROM (VALUES ($1::T,
+ * ...), ...) AS dal_v ("k", "a", ...) WHERE dal_t."k" = dal_v."k"
+ * [AND dal_t."deleted" IS NULL], the values of the fields of mask in
+ * field order, each cast to its column type (a VALUES list gives its
+ * parameters no type of their own).
+ */
+static int update_values_sql(dal__buf *b, const dal_model *m,
+                             const struct dal_dialect *d, uint64_t mask,
+                             int rows)
+{
+    const dal_field *pk = find_flag(m, DAL_F_PK);
+    const dal_field *del = find_flag(m, DAL_F_SOFT_DELETE);
+    int i, r, first = 1, rc, k = 0;
+    char num[32];
+
+    b->len = 0;
+    rc = dal__buf_adds(b, "UPDATE ") || dal__buf_ident(b, m->table)
+         || dal__buf_adds(b, " AS dal_t SET ");
+    for (i = 0; i < m->nfields && !rc; i++) {
+        if (!(mask & ((uint64_t)1 << i)) || &m->fields[i] == pk)
+            continue;
+        rc = (!first && dal__buf_adds(b, ", "))
+             || dal__buf_ident(b, m->fields[i].name)
+             || dal__buf_adds(b, " = dal_v.")
+             || dal__buf_ident(b, m->fields[i].name);
+        first = 0;
+    }
+    rc = rc || dal__buf_adds(b, " FROM (VALUES ");
+    for (r = 0; r < rows && !rc; r++) {
+        rc = dal__buf_adds(b, r ? ", (" : "(");
+        first = 1;
+        for (i = 0; i < m->nfields && !rc; i++) {
+            if (!(mask & ((uint64_t)1 << i)))
+                continue;
+            snprintf(num, sizeof num, "%s%c%d::", first ? "" : ", ",
+                     d->param_marker, ++k);
+            rc = dal__buf_adds(b, num)
+                 || dal__buf_adds(b, d->ddl_types[ftype_sql[
+                                         m->fields[i].type]]);
+            first = 0;
+        }
+        rc = rc || dal__buf_addc(b, ')');
+    }
+    rc = rc || dal__buf_adds(b, ") AS dal_v (");
+    first = 1;
+    for (i = 0; i < m->nfields && !rc; i++) {
+        if (!(mask & ((uint64_t)1 << i)))
+            continue;
+        rc = (!first && dal__buf_adds(b, ", "))
+             || dal__buf_ident(b, m->fields[i].name);
+        first = 0;
+    }
+    rc = rc || dal__buf_adds(b, ") WHERE dal_t.")
+         || dal__buf_ident(b, pk->name) || dal__buf_adds(b, " = dal_v.")
+         || dal__buf_ident(b, pk->name);
+    if (del)
+        rc = rc || dal__buf_adds(b, " AND dal_t.")
+             || dal__buf_ident(b, del->name)
+             || dal__buf_adds(b, " IS NULL");
+    return rc || dal__buf_addc(b, '\0') ? DAL_NOMEM : DAL_OK;
+}
+
+/* The rows of objs in batches of UPDATE ... FROM (VALUES ...). */
+static int bulk_update_values(dal_db *db, const dal_model *m, char *objs,
+                              int n, uint64_t mask, int64_t *total)
+{
+    const struct dal_dialect *d = db->drv->dialect;
+    int ncols = popcount64(mask), rc = DAL_OK, st_rows = 0, per;
+    dal__buf sql = {0};
+    dal_stmt *st = NULL;
+
+    per = d->max_params / ncols < BULK_ROWS ? d->max_params / ncols
+                                            : BULK_ROWS;
+    for (int start = 0; start < n && rc == DAL_OK;) {
+        int rows = n - start < per ? n - start : per;
+
+        if (!st || rows != st_rows) {
+            dal__stmt_free(st);
+            st = NULL;
+            if (update_values_sql(&sql, m, d, mask, rows)) {
+                rc = dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL,
+                                 NULL);
+                break;
+            }
+            if ((rc = dal__stmt_new_translated(db, NULL, sql.p,
+                                               sql.len - 1, ncols * rows,
+                                               NULL, 0, &st)))
+                break;
+            st_rows = rows;
+        }
+        if ((rc = bind_rows(st, m, objs + (size_t)start * m->size, rows,
+                            mask)))
+            break;
+        while ((rc = dal_step(st)) == DAL_ROW)
+            ;
+        if (rc != DAL_DONE)
+            break;
+        *total += dal_changes(db);
+        rc = dal_reset(st);
+        start += rows;
+    }
+    dal__stmt_free(st);
+    dal__buf_free(&sql);
+    return rc;
+}
+
 /* Bind obj's values to the slots of update_query and run it once. */
 static int update_one(dal_stmt *st, const dal_model *m, const char *obj,
                       const int *slot, int64_t *changed)
@@ -1872,6 +2007,27 @@ int dal_model_bulk_update(dal_db *db, const dal_model *m, void *objs, int n,
     if ((rc = bulk_prepare_objs(db, m, objs, n, names, nnames,
                                 DAL_F_UPDATED_AT)))
         return rc;
+    if (db->drv->dialect->update_from_values) {
+        uint64_t mask = update_mask(m, names, nnames, &sets);
+
+        if (!sets)
+            return dal__seterrf(db, DAL_E_MISUSE, NULL,
+                                "dal_model_bulk_update: nothing to update");
+        if ((rc = dal_begin(db, 0)))
+            return rc;
+        depth = dal_tx_depth(db);
+        rc = bulk_update_values(db, m, objs, n, mask, &total);
+        if (rc == DAL_OK)
+            rc = dal_commit(db);
+        if (rc != DAL_OK) {
+            if (dal_tx_depth(db) >= depth)
+                dal__rollback_keep_error(db);
+            return rc;
+        }
+        if (changed)
+            *changed = total;
+        return DAL_OK;
+    }
     if (!(q = update_query(m, names, nnames, &sets)))
         return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
     if (!sets) {

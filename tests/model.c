@@ -31,6 +31,7 @@
 
 #include <dal/core.h>
 #include <dal/model.h>
+#include <dal/observe.h>
 #include <dal/query.h>
 
 enum backend { BE_SQLITE_MEM, BE_SQLITE_FILE, BE_POSTGRES };
@@ -3173,6 +3174,15 @@ START_TEST(t_bulk_hooks)
 }
 END_TEST
 
+static int n_updates;
+
+static int count_updates(const dal_event *ev, void *data)
+{
+    (void)data;
+    n_updates += ev->stmt_kind == DAL_SK_UPDATE;
+    return DAL_OK;
+}
+
 START_TEST(t_bulk_update)
 {
     dal_model m = on_table(&item_model, "mt_bulkupd");
@@ -3199,7 +3209,25 @@ START_TEST(t_bulk_update)
     }
     sleep_ms(20);
     t0 = now_us();
-    CK_OK(dal_model_bulk_update(db, &m, upd.v, upd.n, NULL, 0, &changed));
+    {
+        /* Count the UPDATE statements: PostgreSQL sends a batch of
+         * rows per UPDATE ... FROM (VALUES ...), SQLite one per row. */
+        dal_observer *obs = NULL;
+        dal_hook h;
+
+        memset(&h, 0, sizeof h);
+        h.events = DAL_EVENT_BIT(DAL_EV_AFTER);
+        h.fn = count_updates;
+        n_updates = 0;
+        CK_OK(dal_observer_new(&obs));
+        CK_OK(dal_observer_add(obs, &h));
+        CK_OK(dal_observe(db, obs));
+        CK_OK(dal_model_bulk_update(db, &m, upd.v, upd.n, NULL, 0,
+                                    &changed));
+        CK_OK(dal_observe(db, NULL));
+        CK_OK(dal_observer_free(obs));
+        ck_assert_int_eq(n_updates, is_pg() ? 2 : 1000);
+    }
     t1 = now_us();
     ck_assert_int_eq(changed, 1000);
     ck_assert_int_eq(dal_tx_depth(db), 0);

@@ -248,8 +248,10 @@ DAL_EXTERN int dal_model_bulk_create(dal_db *db, const dal_model *m,
  * dal_model_bulk_update - update, by primary key, the rows of the n
  * structs of objs: every field (names NULL / nnames 0) or only the named
  * ones, with updated_at set to now, in one transaction (all rows or, on
- * an error, none). One UPDATE is prepared and run for each struct.
- * Soft-deleted rows are not updated. *changed (may be NULL) receives the
+ * an error, none). PostgreSQL gets batches of up to 500 structs, one
+ * UPDATE ... FROM (VALUES ...) each; SQLite one prepared UPDATE per
+ * struct. With two structs of the same key, which one the row ends
+ * with is unspecified. Soft-deleted rows are not updated. *changed (may be NULL) receives the
  * number of rows updated; structs whose row does not exist are skipped,
  * not an error. Every struct is validated before anything is sent; no
  * hook runs. Errors as dal_model_update.
