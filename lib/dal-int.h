@@ -421,6 +421,15 @@ int dal__compile(const dal_query *q, const struct dal_dialect *d,
 void dal__compiled_free(dal__compiled *c);
 /* Write an aggregate node: fn([DISTINCT ]a)[ FILTER (WHERE c)]. */
 int dal__cc_agg(dal__cc *cc, const dal_expr *e);
+/*
+ * Bulk load through the driver's copy_in hook (see struct dal_driver),
+ * as one statement of the core's path: an observer sees it as
+ * COPY "table" (cols) FROM STDIN, may refuse it, and is told its rows
+ * (db.c).
+ */
+int dal__copy_in(dal_db *db, const char *table, const char *const *cols,
+                 int ncols, int nrows,
+                 int (*row)(void *ctx, int r, dal_value *vals), void *ctx);
 /* Run a compiled query once through the statement cache (db.c). */
 int dal__exec_compiled(dal_db *db, const dal__compiled *c);
 /* Run sql or cq with params from the statement cache, positioned on its

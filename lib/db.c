@@ -144,6 +144,42 @@ static int exec_observed(dal_db *db, const char *sql)
     return rc;
 }
 
+int dal__copy_in(dal_db *db, const char *table, const char *const *cols,
+                 int ncols, int nrows,
+                 int (*row)(void *ctx, int r, dal_value *vals), void *ctx)
+{
+    dal__buf sql = {0};
+    dal_stmt st;
+    int rc, i;
+
+    if (DAL__LIKELY(db->obs == NULL))
+        return db->drv->copy_in(db, db->conn, table, cols, ncols, nrows,
+                                row, ctx);
+    /* The statement the hooks see: what the driver sends. */
+    rc = dal__buf_adds(&sql, "COPY ") || dal__buf_ident(&sql, table)
+         || dal__buf_adds(&sql, " (");
+    for (i = 0; i < ncols && !rc; i++)
+        rc = (i && dal__buf_adds(&sql, ", "))
+             || dal__buf_ident(&sql, cols[i]);
+    if (rc || dal__buf_adds(&sql, ") FROM STDIN")
+        || dal__buf_addc(&sql, '\0')) {
+        dal__buf_free(&sql);
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    }
+    memset(&st, 0, sizeof st);
+    st.db = db;
+    st.sql = sql.p;
+    st.ncols = -1;
+    rc = dal__obs_begin(&st);
+    if (rc == DAL_OK) {
+        rc = db->drv->copy_in(db, db->conn, table, cols, ncols, nrows, row,
+                              ctx);
+        dal__obs_end(&st, rc == DAL_OK ? DAL_DONE : rc);
+    }
+    dal__buf_free(&sql);
+    return rc;
+}
+
 int dal_exec(dal_db *db, const char *sql)
 {
     int rc;

@@ -1684,8 +1684,7 @@ static int copy_run(dal_db *db, const dal_model *m, const char *objs,
     cc.objs = objs;
     cc.fields = fields;
     cc.ncols = n;
-    return db->drv->copy_in(db, db->conn, m->table, cols, n, rows,
-                            copy_row, &cc);
+    return dal__copy_in(db, m->table, cols, n, rows, copy_row, &cc);
 }
 
 /* Run the batches of bulk_create; *filled: structs whose id was set;

@@ -746,6 +746,59 @@ START_TEST(t_query_ast)
 }
 END_TEST
 
+/* A bulk load through PostgreSQL's COPY passes the hooks as one
+ * statement, as SQLite's multi-row INSERTs do. */
+typedef struct ob_row {
+    int64_t id;
+    char *v;
+} ob_row;
+
+static const dal_field ob_row_fields[] = {
+    DAL_FIELD(ob_row, id, DAL_F_INT64, DAL_F_PK),
+    DAL_FIELD(ob_row, v, DAL_F_TEXT, 0),
+};
+static const dal_model ob_row_model = DAL_MODEL(ob_row, "ob_t",
+                                                ob_row_fields);
+
+START_TEST(t_bulk_load)
+{
+    struct rec r = {'L', 0, 0, NULL, NULL};
+    struct rec v = {'V', DAL_SK_INSERT + 1, DAL_E_REFUSED, NULL, "no"};
+    dal_observer *o = observer_with(&r, 1, DAL_EVENTS_STATEMENT, 0);
+    dal_observer *ov = observer_with(&v, 1, DAL_EVENTS_STATEMENT, 0);
+    ob_row rows[3] = {{1, "a"}, {2, "b"}, {3, NULL}};
+    int i, n = 0;
+
+    CK_OK(dal_observe(db, o));
+    CK_OK(dal_model_bulk_create(db, &ob_row_model, rows, 3,
+                                DAL_BULK_NO_IDS));
+    for (i = 0; i < nseen; i++) {
+        if (seen[i].kind != DAL_EV_AFTER
+            || seen[i].stmt_kind != DAL_SK_INSERT)
+            continue;
+        n++;
+        ck_assert_int_eq(seen[i].rows, 3);
+        ck_assert_int_eq(seen[i].rc, DAL_OK);
+        if (is_pg())
+            ck_assert_str_eq(seen[i].sql,
+                             "COPY \"ob_t\" (\"id\", \"v\") FROM STDIN");
+    }
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(qint(db, "SELECT count(*) FROM ob_t"), 3);
+    /* A refusal loads nothing. */
+    CK_OK(dal_observe(db, ov));
+    rows[0].id = 4;
+    rows[1].id = 5;
+    rows[2].id = 6;
+    CK_RC(db, dal_model_bulk_create(db, &ob_row_model, rows, 3,
+                                    DAL_BULK_NO_IDS), DAL_E_REFUSED);
+    CK_OK(dal_observe(db, NULL));
+    ck_assert_int_eq(qint(db, "SELECT count(*) FROM ob_t"), 3);
+    CK_OK(dal_observer_free(o));
+    CK_OK(dal_observer_free(ov));
+}
+END_TEST
+
 START_TEST(t_sql_kind)
 {
     static const struct { const char *sql; dal_stmt_kind k; } cases[] = {
@@ -879,6 +932,7 @@ static Suite *observe_suite(const char *name)
     tcase_add_test(tc, t_after_rows_and_errors);
     tcase_add_test(tc, t_params);
     tcase_add_test(tc, t_query_ast);
+    tcase_add_test(tc, t_bulk_load);
     tcase_add_test(tc, t_sql_kind);
     tc = tcase(s, "veto");
     tcase_add_test(tc, t_veto);

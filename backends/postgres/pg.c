@@ -632,7 +632,8 @@ static void note_changes(pg_conn *c, PGresult *res)
         return; /* a SELECT: the common case, settled cheaply */
     st = PQcmdStatus(res);
     if (!strncmp(st, "INSERT", 6) || !strncmp(st, "UPDATE", 6)
-        || !strncmp(st, "DELETE", 6) || !strncmp(st, "MERGE", 5))
+        || !strncmp(st, "DELETE", 6) || !strncmp(st, "MERGE", 5)
+        || !strncmp(st, "COPY", 4))
         c->changes = strtoll(PQcmdTuples(res), NULL, 10);
 }
 
