@@ -45,7 +45,8 @@ static int64_t mono_ns(void)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <x86intrin.h>
 
-/* 0 unknown, 1 use the TSC, 2 use clock_gettime(). */
+/* 0 unknown, 1 use the TSC, 2 use clock_gettime(), 3 being calibrated
+ * (by the one thread that moved it from 0). */
 static atomic_int tsc_state;
 static double tsc_ns_per_tick;
 static uint64_t tsc_base;
@@ -84,8 +85,7 @@ static void tsc_calibrate(void)
         atomic_store(&tsc_state, 2);
         return;
     }
-    /* Several threads may calibrate at once; each writes a sound
-     * result before publishing, and the last one stays. */
+    /* Only this thread writes these, before publishing state 1. */
     tsc_ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
     tsc_base = t1;
     tsc_base_ns = n1;
@@ -99,10 +99,11 @@ int64_t dal_clock_ns(void)
     if (DAL__LIKELY(s == 1))
         return tsc_base_ns + (int64_t)((double)(int64_t)(__rdtsc()
                                        - tsc_base) * tsc_ns_per_tick);
-    if (s == 0) {
+    if (s == 0 && atomic_compare_exchange_strong(&tsc_state, &s, 3)) {
         tsc_calibrate();
         return dal_clock_ns();
     }
+    /* Another thread calibrates meanwhile: the plain clock. */
     return mono_ns();
 }
 #else
