@@ -380,8 +380,9 @@ static int check_sample(pcheck *pc, const char *line, char *why,
             FAIL("negative counter: %s", line);
     }
     /* No sample twice. */
-    snprintf(key, sizeof key, "%.*s{%s%s%s}", (int)nlen, nm, lbl,
-             le[0] ? "le=" : "", le);
+    if (snprintf(key, sizeof key, "%.*s{%s%s%s}", (int)nlen, nm, lbl,
+                 le[0] ? "le=" : "", le) >= (int)sizeof key)
+        FAIL("sample too long: %s", line);
     for (i = 0; i < pc->nseen; i++)
         if (!strcmp(pc->seen[i], key))
             FAIL("sample repeated: %s", line);
@@ -390,7 +391,9 @@ static int check_sample(pcheck *pc, const char *line, char *why,
     if (!strcmp(f->type, "histogram")) {
         pseries *h = NULL;
 
-        snprintf(key, sizeof key, "%s{%s}", f->name, lbl);
+        if (snprintf(key, sizeof key, "%s{%s}", f->name, lbl)
+            >= (int)sizeof key)
+            FAIL("sample too long: %s", line);
         for (i = 0; i < pc->nhs; i++)
             if (!strcmp(pc->hs[i].key, key))
                 h = &pc->hs[i];
