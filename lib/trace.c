@@ -40,8 +40,9 @@ typedef struct trace_conn {
     uint64_t rng[4];
     const char *system;   /* db.system: "sqlite" or "postgresql" */
     /* Wall clock = the core's monotonic clock + offset, measured again
-     * every WALL_EVERY spans so that clock steps are followed: reading
-     * the wall clock for each span would cost as much as the rest. */
+     * every WALL_EVERY spans, and only while no span is open, so that a
+     * child never ends after its parent: reading the wall clock for
+     * each span would cost as much as the rest. */
     int64_t wall_offset;
     int wall_age;
     int has_parent;
@@ -238,13 +239,18 @@ static int64_t unix_ns(void)
 
 #define WALL_EVERY 1024
 
-/* The wall-clock time of the core's monotonic time mono. */
-static int64_t wall_of(trace_conn *c, int64_t mono)
+/* Measure the offset again when it is due and no span is open. */
+static void wall_refresh(trace_conn *c)
 {
-    if (c->wall_age-- <= 0) {
+    if (c->wall_age-- <= 0 && c->nstmts == 0 && !c->in_tx) {
         c->wall_offset = unix_ns() - dal_clock_ns();
         c->wall_age = WALL_EVERY;
     }
+}
+
+/* The wall-clock time of the core's monotonic time mono. */
+static int64_t wall_of(const trace_conn *c, int64_t mono)
+{
     return mono + c->wall_offset;
 }
 
@@ -349,7 +355,7 @@ static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
     if (end) {
         sp.end_unix_ns = kind == DAL_SPAN_STATEMENT
                          ? s->start_unix_ns + ev->duration_ns
-                         : unix_ns();
+                         : wall_of(c, dal_clock_ns());
         sp.status = rc;
         if (kind == DAL_SPAN_STATEMENT && ev->rows >= 0)
             attr_int(attrs, &n, "db.rows", ev->rows);
@@ -419,6 +425,7 @@ static int trace_hook(const dal_event *ev, void *data)
         return DAL_OK;
     switch (ev->kind) {
     case DAL_EV_BEFORE:
+        wall_refresh(c);
         stmt_start(c, ev);
         break;
     case DAL_EV_AFTER:
@@ -427,9 +434,10 @@ static int trace_hook(const dal_event *ev, void *data)
     case DAL_EV_BEGIN:
         if (ev->tx_depth != 1 || c->in_tx)
             break;
+        wall_refresh(c);
         new_context(c, &c->tx);
         random_id(c, c->tx.span_id, 8);
-        c->tx.start_unix_ns = unix_ns();
+        c->tx.start_unix_ns = wall_of(c, ev->start_ns);
         c->in_tx = 1;
         emit(c, ev, &c->tx, DAL_SPAN_TX, 0, DAL_OK, NULL);
         break;
@@ -483,6 +491,7 @@ static int trace_attach(dal_db *db, void *data, void **state)
         return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
     c->t = t;
     seed(c);
+    wall_refresh(c);
     c->system = db->drv && !strcmp(db->drv->name, "postgres")
                 ? "postgresql" : db->drv ? db->drv->name : "";
     db->trace = c;
@@ -511,7 +520,7 @@ static void trace_detach(dal_db *db, void *data, void *state)
 
         ev.sql = s->key;
         ev.stmt_kind = dal_sql_kind(sql_text(s->key));
-        ev.duration_ns = unix_ns() - s->start_unix_ns;
+        ev.duration_ns = wall_of(c, dal_clock_ns()) - s->start_unix_ns;
         emit(c, &ev, s, DAL_SPAN_STATEMENT, 1, DAL_E_CLOSED, NULL);
     }
     if (c->in_tx) {
