@@ -536,6 +536,10 @@ int dal__obs_capture(dal_stmt *st, int idx, const dal_value *v);
 void dal__obs_capture_clear(dal_stmt *st);
 /* A connection, transaction or pool event on db. */
 void dal__obs_event(dal_db *db, dal_event_kind kind, int rc, int depth);
+/* The wall clock (CLOCK_REALTIME) in nanoseconds since 1970. */
+int64_t dal__wall_ns(void);
+/* Sleep ms milliseconds, resumed after signals. */
+void dal__sleep_ms(int64_t ms);
 /* Attach o to db (each hook's attach, all or nothing). */
 int dal__obs_attach(dal_db *db, dal_observer *o);
 /* Detach db's observer (each hook's detach) when db closes. */

@@ -374,14 +374,6 @@ static void params_digest(const dal_event *ev, char out[65])
     dal__sha256_hex_final(&c, out);
 }
 
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static dal_value text_or_null(const char *s)
 {
     dal_value v;
@@ -499,7 +491,7 @@ static int audit_fn(const dal_event *ev, void *data)
     if (ev->kind != DAL_EV_AFTER || !audited_kind(ev->stmt_kind)
         || origin_is(ev, audit_origin))
         return DAL_OK;
-    now = wall_ns();
+    now = dal__wall_ns();
     memset(&rec, 0, sizeof rec);
     rec.actor = ev->actor;
     rec.tenant = ev->tenant;

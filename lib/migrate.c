@@ -701,23 +701,6 @@ struct run {
     int origin_set;
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 static int nomem(dal_db *db)
 {
@@ -927,7 +910,7 @@ static int run_lock(struct run *r)
     }
     if (!r->be->try_lock)
         return DAL_OK;
-    deadline = now_ns() + (int64_t)r->m->lock_timeout * 1000000;
+    deadline = dal_clock_ns() + (int64_t)r->m->lock_timeout * 1000000;
     for (;;) {
         rc = dal_query_int64(r->db, r->be->try_lock, NULL, 0, &got);
         if (rc != DAL_OK)
@@ -936,14 +919,14 @@ static int run_lock(struct run *r)
             r->locked = 1;
             return DAL_OK;
         }
-        left = (deadline - now_ns()) / 1000000;
+        left = (deadline - dal_clock_ns()) / 1000000;
         if (left <= 0)
             return dal__seterrf(r->db, DAL_E_TIMEOUT, "55P03", "%s: timed "
                                 "out after %d ms waiting for the migration "
                                 "lock (advisory lock %s): another session "
                                 "is migrating this database", r->fn,
                                 r->m->lock_timeout, PG_LOCK_KEY);
-        sleep_ms(left < LOCK_POLL_MS ? left : LOCK_POLL_MS);
+        dal__sleep_ms(left < LOCK_POLL_MS ? left : LOCK_POLL_MS);
     }
 }
 
@@ -961,9 +944,9 @@ static int run_begin(struct run *r)
 
     if (!r->lock || !r->be->tx_flags)
         return dal_begin(r->db, 0);
-    deadline = now_ns() + (int64_t)r->m->lock_timeout * 1000000;
+    deadline = dal_clock_ns() + (int64_t)r->m->lock_timeout * 1000000;
     for (;;) {
-        left = (deadline - now_ns()) / 1000000;
+        left = (deadline - dal_clock_ns()) / 1000000;
         if (left <= 0)
             return dal__seterrf(r->db, DAL_E_TIMEOUT, "55P03", "%s: timed "
                                 "out after %d ms waiting for the database's "
@@ -977,7 +960,7 @@ static int run_begin(struct run *r)
         rc = dal_begin(r->db, r->be->tx_flags);
         if (rc != DAL_E_BUSY)
             break;
-        sleep_ms(left < BUSY_RETRY_MS ? left : BUSY_RETRY_MS);
+        dal__sleep_ms(left < BUSY_RETRY_MS ? left : BUSY_RETRY_MS);
     }
     if (rc == DAL_OK && r->be->set_busy && r->busy_now != r->busy_saved
         && (rc = set_busy(r, r->busy_saved)) != DAL_OK)
@@ -1174,7 +1157,7 @@ static int run_step(struct run *r, int gi, int dir)
     if (r->m->progress)
         r->m->progress(g->version, g->name, dir == UP, 0, 0.0,
                        r->m->progress_arg);
-    t0 = now_ns();
+    t0 = dal_clock_ns();
     if (notx) {
         /* Commit what the reading transaction did (creating the history
          * table), so that nothing of it is held while the step runs. */
@@ -1185,7 +1168,7 @@ static int run_step(struct run *r, int gi, int dir)
         if ((rc = run_body(r, g, dir)) != DAL_OK)
             return name_error(r, g, dir == UP ? ", outside a transaction"
                               : ", down, outside a transaction");
-        ms = (now_ns() - t0) / 1000000;
+        ms = (dal_clock_ns() - t0) / 1000000;
         if ((rc = run_begin(r)) != DAL_OK)
             return name_error(r, g, dir == UP ? ", recording it"
                               : ", down, recording it");
@@ -1204,7 +1187,7 @@ static int run_step(struct run *r, int gi, int dir)
             rc = dal__seterrf(r->db, DAL_E_TX, "25000", "the step ended "
                               "the migration's transaction or left a "
                               "savepoint open");
-        ms = (now_ns() - t0) / 1000000;
+        ms = (dal_clock_ns() - t0) / 1000000;
         if (rc == DAL_OK)
             rc = write_history(r, gi, dir, ms);
     }
@@ -1217,7 +1200,7 @@ static int run_step(struct run *r, int gi, int dir)
     }
     if (r->m->progress)
         r->m->progress(g->version, g->name, dir == UP, 1,
-                       (double)(now_ns() - t0) / 1e6, r->m->progress_arg);
+                       (double)(dal_clock_ns() - t0) / 1e6, r->m->progress_arg);
     return DAL_OK;
 }
 

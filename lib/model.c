@@ -338,10 +338,7 @@ static void set_i64(void *obj, const dal_field *f, int64_t v)
 
 static int64_t now_us(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return dal__wall_ns() / 1000;
 }
 
 /*

@@ -229,13 +229,6 @@ int dal_traceparent_format(const uint8_t trace_id[16],
 
 /* ---- spans --------------------------------------------------------- */
 
-static int64_t unix_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 #define WALL_EVERY 1024
 
@@ -243,7 +236,7 @@ static int64_t unix_ns(void)
 static void wall_refresh(trace_conn *c)
 {
     if (c->wall_age-- <= 0 && c->nstmts == 0 && !c->in_tx) {
-        c->wall_offset = unix_ns() - dal_clock_ns();
+        c->wall_offset = dal__wall_ns() - dal_clock_ns();
         c->wall_age = WALL_EVERY;
     }
 }
@@ -310,13 +303,6 @@ static void attr_int(dal_span_attr *a, int *n, const char *key, int64_t v)
     (*n)++;
 }
 
-/* The event's SQL (the core shows compiled queries without the
- * statement cache's key marker). */
-static const char *sql_text(const char *sql)
-{
-    return sql;
-}
-
 /*
  * Report span s of event ev (BEFORE/BEGIN: start; AFTER and the end of
  * a transaction: end, with rc). outcome is the transaction's.
@@ -342,7 +328,7 @@ static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
     attr_text(attrs, &n, "db.system", c->system);
     if (kind == DAL_SPAN_STATEMENT) {
         sp.name = span_name(ev->stmt_kind);
-        attr_text(attrs, &n, "db.statement", sql_text(ev->sql));
+        attr_text(attrs, &n, "db.statement", ev->sql);
         attr_text(attrs, &n, "db.operation",
                   dal_stmt_kind_name(ev->stmt_kind));
     } else {
@@ -519,7 +505,7 @@ static void trace_detach(dal_db *db, void *data, void *state)
         open_span *s = &c->stmts[--c->nstmts];
 
         ev.sql = s->key;
-        ev.stmt_kind = dal_sql_kind(sql_text(s->key));
+        ev.stmt_kind = dal_sql_kind(s->key);
         ev.duration_ns = wall_of(c, dal_clock_ns()) - s->start_unix_ns;
         emit(c, &ev, s, DAL_SPAN_STATEMENT, 1, DAL_E_CLOSED, NULL);
     }

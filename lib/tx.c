@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "dal-int.h"
 
@@ -285,16 +284,6 @@ static int64_t jitter(uint64_t *seed, int64_t n)
     return n > 0 ? (int64_t)(x % (uint64_t)(n + 1)) : 0;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 int dal_tx_run(dal_db *db, int flags, int (*fn)(dal_db *db, void *data),
                void *data, const dal_retry_policy *policy)
 {
@@ -334,6 +323,6 @@ int dal_tx_run(dal_db *db, int flags, int (*fn)(dal_db *db, void *data),
         if (total > 0
             && (dal_clock_ns() - t0) / 1000000 + wait >= total)
             return rc;
-        sleep_ms(wait);
+        dal__sleep_ms(wait);
     }
 }

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dal-int.h"
 
@@ -1100,19 +1099,11 @@ oom:
 
 /* ---- notifications ------------------------------------------------- */
 
-static int64_t ms_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int pg_wait_notify(dal_db *db, void *conn, int timeout_ms,
                           char **channel, char **payload, int *pid)
 {
     pg_conn *c = conn;
-    int64_t deadline = timeout_ms >= 0 ? ms_now() + timeout_ms : -1;
+    int64_t deadline = timeout_ms >= 0 ? dal_clock_ns() / 1000000 + timeout_ms : -1;
     struct pollfd pfd;
     PGnotify *n;
     int wait;
@@ -1139,7 +1130,7 @@ static int pg_wait_notify(dal_db *db, void *conn, int timeout_ms,
         if (deadline < 0) {
             wait = -1;
         } else {
-            int64_t left = deadline - ms_now();
+            int64_t left = deadline - dal_clock_ns() / 1000000;
 
             if (left <= 0)
                 return dal__seterrf(db, DAL_E_TIMEOUT, "57014", "no "
