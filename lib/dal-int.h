@@ -171,6 +171,8 @@ void dal__scrub(char *msg, size_t cap, const char *secret);
  */
 struct dal_driver {
     const char *name;             /* "sqlite", "postgres" */
+    /* The OpenTelemetry db.system name ("sqlite", "postgresql"). */
+    const char *system;
     const char *const *schemes;   /* NULL-terminated */
     char param_marker;            /* '?' or '$', see dal__sql_translate */
     const struct dal_dialect *dialect; /* how the query compiler writes */

@@ -293,7 +293,7 @@ struct dal_audit {
     dal_audit_opts o;
     char *table;
     char *insert_sql;
-    char *create_sql[2];   /* [1]: SQLite's, WITHOUT ROWID */
+    char *create_sql;
     atomic_llong failures;
     atomic_ullong seq;     /* makes row ids unique */
 };
@@ -408,9 +408,7 @@ static int write_row(dal_audit *a, dal_db *db, audit_conn *cs,
     int rc;
 
     if (!cs->ready && a->o.create_table) {
-        int sqlite = !strcmp(db->drv->name, "sqlite");
-
-        rc = dal_exec(db, a->create_sql[sqlite]);
+        rc = dal_exec(db, a->create_sql);
         if (rc != DAL_OK)
             return rc;
     }
@@ -572,14 +570,10 @@ int dal_audit_add(dal_observer *obs, const dal_audit_opts *opts,
                                       "row_count, duration_us) VALUES (?, "
                                       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                       opts->table);
-        a->create_sql[0] = dal__asprintf("CREATE TABLE IF NOT EXISTS "
-                                         "\"%s\" (%s)", opts->table,
-                                         audit_cols);
-        a->create_sql[1] = dal__asprintf("CREATE TABLE IF NOT EXISTS "
-                                         "\"%s\" (%s) WITHOUT ROWID",
-                                         opts->table, audit_cols);
-        if (!a->table || !a->insert_sql || !a->create_sql[0]
-            || !a->create_sql[1]) {
+        a->create_sql = dal__asprintf("CREATE TABLE IF NOT EXISTS "
+                                      "\"%s\" (%s)", opts->table,
+                                      audit_cols);
+        if (!a->table || !a->insert_sql || !a->create_sql) {
             dal_audit_free(a);
             return DAL_NOMEM;
         }
@@ -613,7 +607,6 @@ void dal_audit_free(dal_audit *a)
         return;
     dal__free(a->table);
     dal__free(a->insert_sql);
-    dal__free(a->create_sql[0]);
-    dal__free(a->create_sql[1]);
+    dal__free(a->create_sql);
     dal__free(a);
 }

@@ -478,8 +478,7 @@ static int trace_attach(dal_db *db, void *data, void **state)
     c->t = t;
     seed(c);
     wall_refresh(c);
-    c->system = db->drv && !strcmp(db->drv->name, "postgres")
-                ? "postgresql" : db->drv ? db->drv->name : "";
+    c->system = db->drv ? db->drv->system : "";
     db->trace = c;
     if (t->flags & DAL_TRACE_SQLCOMMENT)
         db->sql_comment = write_comment;

@@ -1172,6 +1172,7 @@ static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
 
 const struct dal_driver dal__pg_driver = {
     .name = "postgres",
+    .system = "postgresql",
     .schemes = pg_schemes,
     .param_marker = '$',
     .dialect = &dal__pg_dialect,

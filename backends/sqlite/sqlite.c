@@ -625,6 +625,7 @@ static const char *const sq_schemes[] = {"sqlite", NULL};
 
 const struct dal_driver dal__sqlite_driver = {
     .name = "sqlite",
+    .system = "sqlite",
     .schemes = sq_schemes,
     .param_marker = '?',
     .dialect = &dal__sqlite_dialect,

@@ -146,8 +146,8 @@ DAL_EXTERN void dal_guard_free(dal_guard *g);
  *           not disturbed either.
  *
  * The table (created on demand with create_table, as CREATE TABLE IF
- * NOT EXISTS before a connection's first write, else by you) is, with
- * WITHOUT ROWID on SQLite only:
+ * NOT EXISTS before a connection's first write, else by you) is, on
+ * both backends:
  *
  *   CREATE TABLE dal_audit (
  *       id TEXT PRIMARY KEY,       -- unique; sorts in time order
