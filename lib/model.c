@@ -1800,30 +1800,6 @@ int dal_model_bulk_create(dal_db *db, const dal_model *m, void *objs, int n,
     return rc;
 }
 
-/* UPDATE t SET f = :f, ... WHERE pk = :pk [AND live]; *sets: how many. */
-static dal_query *update_query(const dal_model *m, const char *const *names,
-                               int nnames, int *sets)
-{
-    const dal_field *pk = find_flag(m, DAL_F_PK);
-    dal_query *q = dal_update(m->table);
-
-    *sets = 0;
-    for (int i = 0; i < m->nfields; i++) {
-        const dal_field *f = &m->fields[i];
-
-        if (f->flags & (DAL_F_PK | DAL_F_CREATED_AT | DAL_F_SOFT_DELETE))
-            continue;
-        if (nnames && !has_name(names, nnames, f->name)
-            && !(f->flags & DAL_F_UPDATED_AT))
-            continue;
-        dal_q_set(q, f->name, dal_param(f->name));
-        ++*sets;
-    }
-    dal_q_where(q, dal_eq(dal_col(pk->name), dal_param(pk->name)));
-    where_live(q, m, 0);
-    return q;
-}
-
 /* The fields a bulk update sends: the key and what it sets. */
 static uint64_t update_mask(const dal_model *m, const char *const *names,
                             int nnames, int *sets)
@@ -1847,6 +1823,22 @@ static uint64_t update_mask(const dal_model *m, const char *const *names,
         ++*sets;
     }
     return mask;
+}
+
+/* UPDATE t SET f = :f, ... WHERE pk = :pk [AND live]; *sets: how many. */
+static dal_query *update_query(const dal_model *m, const char *const *names,
+                               int nnames, int *sets)
+{
+    const dal_field *pk = find_flag(m, DAL_F_PK);
+    uint64_t mask = update_mask(m, names, nnames, sets);
+    dal_query *q = dal_update(m->table);
+
+    for (int i = 0; i < m->nfields; i++)
+        if ((mask & ((uint64_t)1 << i)) && &m->fields[i] != pk)
+            dal_q_set(q, m->fields[i].name, dal_param(m->fields[i].name));
+    dal_q_where(q, dal_eq(dal_col(pk->name), dal_param(pk->name)));
+    where_live(q, m, 0);
+    return q;
 }
 
 /*
