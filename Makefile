@@ -85,7 +85,8 @@ $(TOOL): tools/dal.c $(STATIC_LIB) $(HEADERS)
 	$(CC) $(BASE_CFLAGS) -Iinclude tools/dal.c -o $@ $(STATIC_LIB) \
 	    $(LDFLAGS_ALL) $(DEP_LIBS)
 
-$(BUILD)/tests/%: tests/%.c $(STATIC_LIB) $(HEADERS) lib/dal-int.h
+$(BUILD)/tests/%: tests/%.c $(STATIC_LIB) $(HEADERS) lib/dal-int.h \
+                 $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(STATIC_LIB) $(LDFLAGS_ALL) \
 	    $(CHECK_LIBS) $(DEP_LIBS)

@@ -37,57 +37,9 @@ static dal_db *db;
 
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* ---- counting allocator ---------------------------------------------- */
+/* ---- counting allocator (harness.h) --------------------------------- */
 
-static long live_blocks, base_blocks;
-static long fail_at, fail_seq;
-static int fail_hit;
-
-static int inject_failure(void)
-{
-    if (fail_at <= 0 || ++fail_seq != fail_at)
-        return 0;
-    fail_hit = 1;
-    return 1;
-}
-
-static void *c_malloc(size_t n)
-{
-    void *p;
-
-    if (inject_failure())
-        return NULL;
-    p = malloc(n);
-    if (p)
-        live_blocks++;
-    return p;
-}
-
-static void *c_realloc(void *p, size_t n)
-{
-    void *q;
-
-    if (inject_failure())
-        return NULL;
-    q = realloc(p, n);
-    if (q && !p)
-        live_blocks++;
-    return q;
-}
-
-static void c_free(void *p)
-{
-    if (p)
-        live_blocks--;
-    free(p);
-}
-
-static void nomem_arm(long n)
-{
-    fail_seq = 0;
-    fail_hit = 0;
-    fail_at = n;
-}
+#include "harness.h"
 
 /* ---- helpers --------------------------------------------------------- */
 

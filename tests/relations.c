@@ -18,10 +18,10 @@
  * can fail libdal's N-th allocation (the nomem tests).
  *
  * "One query for the whole set, never one per parent" is checked by
- * counting statements: the library has no public trace hook, so setup()
- * gives the test's handle a copy of its driver (lib/dal-int.h) whose
- * step() counts the executions that reach their end (DAL_DONE or an
- * error). On PostgreSQL the count is checked once more through the
+ * counting statements below the core, where nothing can skip them:
+ * setup() gives the test's handle a copy of its driver (lib/dal-int.h)
+ * whose step() counts the executions that reach their end (DAL_DONE or
+ * an error). On PostgreSQL the count is checked once more through the
  * server's own statistics (pg_stat_xact_user_tables.seq_scan).
  *
  * PostgreSQL tests share one database, so every test uses tables of its
@@ -54,62 +54,9 @@ static char file_url[160];
 
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* ---- counting allocator ---------------------------------------------- */
+/* ---- counting allocator (harness.h) --------------------------------- */
 
-static long live_blocks;  /* blocks libdal holds */
-static long base_blocks;  /* live_blocks when the test started */
-
-/* Failure injection: while fail_at is N > 0, libdal's N-th allocation
- * since nomem_arm() returns NULL. */
-static long fail_at;
-static long fail_seq;
-static int fail_hit;
-
-static int inject_failure(void)
-{
-    if (fail_at <= 0 || ++fail_seq != fail_at)
-        return 0;
-    fail_hit = 1;
-    return 1;
-}
-
-static void *c_malloc(size_t n)
-{
-    void *p;
-
-    if (inject_failure())
-        return NULL;
-    p = malloc(n);
-    if (p)
-        live_blocks++;
-    return p;
-}
-
-static void *c_realloc(void *p, size_t n)
-{
-    void *q;
-
-    if (inject_failure())
-        return NULL;
-    q = realloc(p, n);
-    if (q && !p)
-        live_blocks++;
-    return q;
-}
-
-static void c_free(void *p)
-{
-    if (p)
-        live_blocks--;
-    free(p);
-}
-
-static void nomem_arm(long n)
-{
-    fail_seq = 0;
-    fail_hit = 0;
-    fail_at = n;
-}
+#include "harness.h"
 
 /* ---- statement counter ----------------------------------------------- */
 
