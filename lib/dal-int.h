@@ -124,6 +124,7 @@ typedef struct dal__kv {
 
 struct dal_driver;
 struct dal_dialect;
+struct dal__adriver;
 
 /*
  * A URL split into its parts. The core fills it and takes out the
@@ -271,6 +272,9 @@ struct dal_driver {
     /* Connect conn again to the same server after it was lost (the
      * session's state is gone). NULL when the backend cannot. */
     int (*reconnect)(dal_db *db, void *conn);
+    /* The async glue (lib/async-int.h), or NULL: the core then runs the
+     * blocking driver on a thread per connection (lib/athread.c). */
+    const struct dal__adriver *async;
 };
 
 /* Internal bind flag: the text is followed by a NUL byte. */
