@@ -275,6 +275,36 @@ struct dal_driver {
     /* The async glue (lib/async-int.h), or NULL: the core then runs the
      * blocking driver on a thread per connection (lib/athread.c). */
     const struct dal__adriver *async;
+    /* Pipelined batches (struct dal__pipe below), or NULL: the core then
+     * runs a batch's statements one at a time (batch.c). */
+    const struct dal__pipe *pipe;
+};
+
+/*
+ * Pipeline mode, for dal_batch_run() (batch.c). The core prepares each
+ * statement for one run (cached 0), binds it, delivers its BEFORE event,
+ * then calls enter, send for each statement (sync after each, or after
+ * the last), recv for each sent statement and sync_recv for each sync,
+ * in that order, and exit; then, per statement, note and its AFTER
+ * event. Nothing runs through the core between enter and exit.
+ */
+struct dal__pipe {
+    /* Enter pipeline mode. */
+    int (*enter)(dal_db *db, void *conn);
+    /* Queue stmt with its bound parameters. */
+    int (*send)(dal_db *db, void *conn, void *stmt);
+    /* Queue a synchronization point and send everything queued. */
+    int (*sync)(dal_db *db, void *conn);
+    /* Read the next statement's result into stmt, whose rows step() then
+     * returns: DAL_OK, its error (recorded), or DAL_E_TX / 25P02 when an
+     * earlier failure since the last sync kept it from running. */
+    int (*recv)(dal_db *db, void *conn, void *stmt);
+    /* Read the next synchronization point. */
+    int (*sync_recv)(dal_db *db, void *conn);
+    /* Leave pipeline mode (after every result was read). */
+    int (*exit)(dal_db *db, void *conn);
+    /* Make stmt's result (read by recv) the one changes() reports. */
+    void (*note)(void *conn, void *stmt);
 };
 
 /* Internal bind flag: the text is followed by a NUL byte. */

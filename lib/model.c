@@ -1664,7 +1664,7 @@ static int copy_row(void *ctx, int r, dal_value *vals)
     return DAL_OK;
 }
 
-/* Load rows structs from objs, all sending mask, through the driver. */
+/* Load rows structs from objs, all sending mask, with dal_load(). */
 static int copy_run(dal_db *db, const dal_model *m, const char *objs,
                     int rows, uint64_t mask)
 {
@@ -1681,7 +1681,7 @@ static int copy_run(dal_db *db, const dal_model *m, const char *objs,
     cc.objs = objs;
     cc.fields = fields;
     cc.ncols = n;
-    return dal__copy_in(db, m->table, cols, n, rows, copy_row, &cc);
+    return dal_load(db, m->table, cols, n, rows, copy_row, &cc);
 }
 
 /* Run the batches of bulk_create; *filled: structs whose id was set;
@@ -1692,7 +1692,6 @@ static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
     const dal_field *pk = find_flag(m, DAL_F_PK);
     uint64_t pkbit = (uint64_t)1 << (pk - m->fields), st_mask = 0;
     int max = db->drv->dialect->max_params, st_rows = 0, rc = DAL_OK;
-    int copy_in = db->drv->copy_in != NULL;
     dal__buf sql = {0};
     dal_stmt *st = NULL;
 
@@ -1719,14 +1718,14 @@ static int bulk_insert(dal_db *db, const dal_model *m, char *objs, int n,
             if (!(flags & DAL_BULK_NO_IDS))
                 ret = pk;
         }
-        /* No ids to return: the backend's bulk path takes the whole run
-         * of rows in one statement. */
-        per = !ret && copy_in ? n
+        /* No ids to return: the bulk load (dal_load: COPY, or chunked
+         * multi-row INSERTs) takes the whole run of rows. */
+        per = !ret ? n
               : max / ncols < BULK_ROWS ? max / ncols : BULK_ROWS;
         while (start + rows < n && rows < per
                && send_mask(m, first + (size_t)rows * m->size) == mask)
             rows++;
-        if (!ret && copy_in) {
+        if (!ret) {
             rc = copy_run(db, m, first, rows, mask);
             start += rows;
             continue;

@@ -1097,6 +1097,174 @@ oom:
     return nomem(db);
 }
 
+/* ---- pipelined batches (lib/batch.c) -------------------------------- */
+
+/*
+ * A batch's statements go out in pipeline mode, all before the first
+ * result is read. While sending, the connection is non-blocking and the
+ * server's results are read into libpq's buffer whenever the socket is
+ * full: with both sides writing and neither reading, a large batch (or
+ * a large result) would otherwise deadlock.
+ */
+static int pipe_flush(dal_db *db, pg_conn *c)
+{
+    struct pollfd pfd;
+    int r;
+
+    while ((r = PQflush(c->pc)) != 0) {
+        if (r < 0)
+            return conn_err(db, c);
+        pfd.fd = PQsocket(c->pc);
+        pfd.events = POLLIN | POLLOUT;
+        pfd.revents = 0;
+        if (pfd.fd < 0)
+            return conn_err(db, c);
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            return dal__seterrf(db, DAL_E_CONNECT, "08006", "poll: %s",
+                                strerror(errno));
+        if ((pfd.revents & (POLLIN | POLLERR | POLLHUP))
+            && !PQconsumeInput(c->pc))
+            return conn_err(db, c);
+    }
+    return DAL_OK;
+}
+
+static int pg_pipe_enter(dal_db *db, void *conn)
+{
+    pg_conn *c = conn;
+
+    /* Queued DEALLOCATEs are a plain query, which pipeline mode would
+     * refuse: they go first. */
+    flush_dealloc(c);
+    if (PQsetnonblocking(c->pc, 1) != 0)
+        return conn_err(db, c);
+    if (PQenterPipelineMode(c->pc) != 1) {
+        PQsetnonblocking(c->pc, 0);
+        return conn_err(db, c);
+    }
+    return DAL_OK;
+}
+
+static int pg_pipe_send(dal_db *db, void *conn, void *stmt)
+{
+    pg_conn *c = conn;
+    pg_stmt *s = stmt;
+    int ok;
+
+    if (s->name[0])
+        ok = PQsendQueryPrepared(c->pc, s->name, s->nparams, s->values,
+                                 s->lengths, s->formats, 0);
+    else
+        ok = PQsendQueryParams(c->pc, s->sql, s->nparams, NULL, s->values,
+                               s->lengths, s->formats, 0);
+    if (ok != 1)
+        return conn_err(db, c);
+    return pipe_flush(db, c);
+}
+
+static int pg_pipe_sync(dal_db *db, void *conn)
+{
+    pg_conn *c = conn;
+
+    if (PQpipelineSync(c->pc) != 1)
+        return conn_err(db, c);
+    return pipe_flush(db, c);
+}
+
+/* The NULL that ends one statement's results in pipeline mode. */
+static void pipe_end_of_stmt(pg_conn *c)
+{
+    PGresult *extra;
+
+    while ((extra = PQgetResult(c->pc)) != NULL)
+        PQclear(extra);
+}
+
+static int pg_pipe_recv(dal_db *db, void *conn, void *stmt)
+{
+    pg_conn *c = conn;
+    pg_stmt *s = stmt;
+    PGresult *res;
+    int rc;
+
+    /* Results are read blocking: everything was sent. */
+    if (PQisnonblocking(c->pc))
+        PQsetnonblocking(c->pc, 0);
+    PQclear(s->res);
+    s->res = NULL;
+    res = PQgetResult(c->pc);
+    if (!res)
+        return conn_err(db, c);
+    switch (PQresultStatus(res)) {
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+    case PGRES_EMPTY_QUERY:
+        break;
+    case PGRES_PIPELINE_ABORTED:
+        PQclear(res);
+        pipe_end_of_stmt(c);
+        return dal__seterrf(db, DAL_E_TX, "25P02", "not run: an earlier "
+                            "statement of the batch failed");
+    default:
+        rc = result_err(db, c, res);
+        PQclear(res);
+        pipe_end_of_stmt(c);
+        return rc;
+    }
+    pipe_end_of_stmt(c);
+    if ((rc = describe(db, s, res)) != DAL_OK) {
+        PQclear(res);
+        return rc;
+    }
+    note_changes(c, res);
+    s->res = res;
+    s->nrows = PQntuples(res);
+    s->row = -1; /* the first step() gives row 0 */
+    return DAL_OK;
+}
+
+static int pg_pipe_sync_recv(dal_db *db, void *conn)
+{
+    pg_conn *c = conn;
+    PGresult *res = PQgetResult(c->pc);
+    int ok = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+
+    PQclear(res);
+    return ok ? DAL_OK : conn_err(db, c);
+}
+
+static int pg_pipe_exit(dal_db *db, void *conn)
+{
+    pg_conn *c = conn;
+    int rc = DAL_OK;
+
+    if (PQisnonblocking(c->pc))
+        PQsetnonblocking(c->pc, 0);
+    if (PQexitPipelineMode(c->pc) != 1) {
+        /* Only a broken connection leaves results unread here. */
+        rc = conn_err(db, c);
+    }
+    return rc;
+}
+
+static void pg_pipe_note(void *conn, void *stmt)
+{
+    pg_stmt *s = stmt;
+
+    if (s->res)
+        note_changes(conn, s->res);
+}
+
+static const struct dal__pipe pg_pipe = {
+    .enter = pg_pipe_enter,
+    .send = pg_pipe_send,
+    .sync = pg_pipe_sync,
+    .recv = pg_pipe_recv,
+    .sync_recv = pg_pipe_sync_recv,
+    .exit = pg_pipe_exit,
+    .note = pg_pipe_note,
+};
+
 /* ---- notifications ------------------------------------------------- */
 
 static int pg_wait_notify(dal_db *db, void *conn, int timeout_ms,
@@ -1207,4 +1375,5 @@ const struct dal_driver dal__pg_driver = {
     .copy_in = pg_copy_in,
     .wait_notify = pg_wait_notify,
     .reconnect = pg_reconnect,
+    .pipe = &pg_pipe,
 };

@@ -226,8 +226,9 @@ DAL_EXTERN int dal_model_restore(dal_db *db, const dal_model *m, void *obj);
  * filled so far are set back to 0. Consecutive rows that leave the same
  * DAL_F_AUTO / DAL_F_DEFAULT fields to the database go in one run. When
  * no ids are to be returned (DAL_BULK_NO_IDS, or no DAL_F_AUTO key left
- * to the database), PostgreSQL loads each run with one COPY FROM STDIN.
- * Otherwise, and always on SQLite, a run goes in multi-row INSERT
+ * to the database), each run is loaded with dal_load() (dal/batch.h:
+ * one COPY FROM STDIN on PostgreSQL, chunked multi-row INSERTs on
+ * SQLite). Otherwise a run goes in multi-row INSERT
  * statements of up to 500 rows (fewer when the backend's parameter
  * limit needs it), prepared once and bound again for each batch, and
  * generated ids are filled back into each struct through RETURNING, in
