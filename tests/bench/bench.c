@@ -46,6 +46,11 @@
  *                         handed to an exporter callback that counts
  *                         it) on, "raw" has no observer. The ratio is
  *                         the cost of the hooks path.
+ *             batch       1000 single-row INSERTs as one dal_batch_run
+ *                         (pipelined on PostgreSQL) against the same
+ *                         with dal_exec_params() one after another in a
+ *                         transaction; both sides libdal, the line is
+ *                         batch=<stmts/s> seq=<stmts/s> speedup=<x>.
  *   Table-replacing workloads (insert_tx, bulk_create, naive_create)
  *   count an op per row. The users tables are made by libdal
  *   (dal_model_create_table; the raw side runs the SQL that
@@ -1880,8 +1885,107 @@ static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: bench sqlite-mem|sqlite-wal|pg-unix "
             "point_select|insert_tx|scan|ast_point_select|\n"
-            "             bulk_create|naive_create|model_find\n");
+            "             bulk_create|naive_create|model_find|"
+            "point_select_observed|batch\n");
     exit(2);
+}
+
+/*
+ * The batch workload (`bench TARGET batch`), apart from the raw-vs-dal
+ * cells: 1000 single-row INSERTs as one pipelined dal_batch_run
+ * (DAL_BATCH_ATOMIC) against the same 1000 run one after another with
+ * dal_exec_params() inside dal_begin()/dal_commit(). Both sides are
+ * libdal; the line is
+ *   BENCH <target> batch batch=<stmts/s> seq=<stmts/s> speedup=<x>
+ * where x is seq ns per statement / batch ns per statement.
+ */
+#define BATCH_STMTS 1000
+
+static void batch_die(dal_db *d, const char *what)
+{
+    fprintf(stderr, "bench batch: %s: %s\n", what, d ? dal_errmsg(d)
+                                                     : "no handle");
+    exit(1);
+}
+
+static double batch_side(dal_db *d, int pipelined)
+{
+    static const char *ins = "INSERT INTO bench_batch (id, name, n) "
+                             "VALUES (?, ?, ?)";
+    dal_batch *b = NULL;
+    int64_t t0;
+    int i;
+
+    if (dal_exec(d, "DELETE FROM bench_batch") != DAL_OK)
+        batch_die(d, "DELETE");
+    if (pipelined && dal_batch_new(d, &b) != DAL_OK)
+        batch_die(d, "dal_batch_new");
+    t0 = dal_clock_ns();
+    if (!pipelined && dal_begin(d, 0) != DAL_OK)
+        batch_die(d, "BEGIN");
+    for (i = 0; i < BATCH_STMTS; i++) {
+        dal_value p[3] = {DAL_V_INT64(i), DAL_V_TEXT("a batch row"),
+                          DAL_V_INT64(i * 7)};
+
+        if (pipelined ? dal_batch_add(b, ins, p, 3)
+                      : dal_exec_params(d, ins, p, 3))
+            batch_die(d, "insert");
+    }
+    if (pipelined ? dal_batch_run(b, DAL_BATCH_ATOMIC) : dal_commit(d))
+        batch_die(d, pipelined ? "dal_batch_run" : "COMMIT");
+    t0 = dal_clock_ns() - t0;
+    dal_batch_free(b);
+    return (double)t0 / BATCH_STMTS;
+}
+
+static int bench_batch(const char *tname)
+{
+    const char *url = NULL;
+    double ns[2][MAX_RUNS];
+    long runs = env_long("BENCH_RUNS", 5, 1, MAX_RUNS), i;
+    dal_db *d = NULL;
+    int k;
+
+    if (!strcmp(tname, "sqlite-mem")) {
+        url = "sqlite::memory:";
+    } else if (!strcmp(tname, "sqlite-wal")) {
+        url = "sqlite:///tmp/dal-bench-batch.db?journal=wal";
+        unlink("/tmp/dal-bench-batch.db");
+    } else if (!strcmp(tname, "pg-unix")) {
+        url = getenv("DAL_TEST_PG_SOCKET_URL");
+        if (url == NULL || *url == '\0') {
+            fprintf(stderr, "bench: DAL_TEST_PG_SOCKET_URL is not set\n"
+                    "BENCH pg-unix batch skipped\n");
+            return 77;
+        }
+    } else {
+        usage();
+    }
+    if (dal_open(url, &d) != DAL_OK)
+        batch_die(d, "dal_open");
+    if (dal_exec(d, "DROP TABLE IF EXISTS bench_batch") != DAL_OK
+        || dal_exec(d, "CREATE TABLE bench_batch (id BIGINT PRIMARY KEY, "
+                    "name TEXT, n BIGINT)") != DAL_OK)
+        batch_die(d, "CREATE TABLE");
+    batch_side(d, 0); /* warm-up: statement cache, server plans */
+    batch_side(d, 1);
+    for (i = 0; i < runs; i++)
+        for (k = 0; k < 2; k++) {
+            int side = (int)((i + k) % 2);
+
+            ns[side][i] = batch_side(d, side);
+        }
+    dal_exec(d, "DROP TABLE bench_batch");
+    dal_close(d);
+    if (!strcmp(tname, "sqlite-wal"))
+        unlink("/tmp/dal-bench-batch.db");
+    ns[0][0] = median(ns[0], (int)runs);
+    ns[1][0] = median(ns[1], (int)runs);
+    fprintf(stderr, "  median: batch %.1f ns/stmt, seq %.1f ns/stmt\n",
+            ns[1][0], ns[0][0]);
+    printf("BENCH %s batch batch=%.0f seq=%.0f speedup=%.2f\n", tname,
+           1e9 / ns[1][0], 1e9 / ns[0][0], ns[0][0] / ns[1][0]);
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -1894,6 +1998,8 @@ int main(int argc, char **argv)
 
     if (argc != 3)
         usage();
+    if (!strcmp(argv[2], "batch"))
+        return bench_batch(argv[1]);
     t = lookup(argv[1], target_names, 3);
     w = lookup(argv[2], workload_names, N_WORKLOADS);
     if (t < 0 || w < 0)

@@ -92,7 +92,7 @@ fi
 targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pg-unix}" |
           tr ',' ' ')
 all_workloads="point_select insert_tx scan ast_point_select bulk_create
-naive_create model_find point_select_observed"
+naive_create model_find point_select_observed batch"
 workloads=$(printf '%s' "${BENCH_WORKLOADS:-$all_workloads}" | tr ',' ' ')
 for t in $targets; do
     case $t in
@@ -104,7 +104,7 @@ for w in $workloads; do
     case $w in
         point_select | insert_tx | scan | ast_point_select) ;;
         bulk_create | naive_create | model_find) ;;
-        point_select_observed) ;;
+        point_select_observed | batch) ;;
         *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
     esac
 done
