@@ -681,7 +681,7 @@ int dal_batch_nrows(const dal_batch *b, int i)
 {
     const batch_item *it = item_at(b, i);
 
-    return it ? it->nrows : 0;
+    return it && it->rc == DAL_OK ? it->nrows : 0;
 }
 
 int dal_batch_ncols(const dal_batch *b, int i)
@@ -696,7 +696,8 @@ const dal_value *dal_batch_value(const dal_batch *b, int i, int row,
 {
     const batch_item *it = item_at(b, i);
 
-    if (!it || row < 0 || row >= it->nrows || col < 0 || col >= it->ncols)
+    if (!it || it->rc != DAL_OK || row < 0 || row >= it->nrows || col < 0
+        || col >= it->ncols)
         return NULL;
     return &it->rows[(size_t)row * (size_t)it->ncols + (size_t)col];
 }
