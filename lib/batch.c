@@ -709,6 +709,7 @@ typedef struct load_ctx {
     int ncols;
     dal_load_fn row;
     void *ctx;
+    int stable; /* values stay valid until the load returns */
 } load_ctx;
 
 /* The caller's row function, and its values checked: COPY's text form
@@ -794,11 +795,11 @@ static int insert_sql(dal__buf *b, const char *table,
     for (r = 0; r < rows && !rc; r++) {
         rc = dal__buf_adds(b, r ? ", (" : "(");
         for (c = 0; c < ncols && !rc; c++) {
-            if (marker == '?')
-                snprintf(num, sizeof num, "%s?", c ? ", " : "");
-            else
-                snprintf(num, sizeof num, "%s%c%d", c ? ", " : "", marker,
-                         ++k);
+            if (marker == '?') {
+                rc = dal__buf_adds(b, c ? ", ?" : "?");
+                continue;
+            }
+            snprintf(num, sizeof num, "%s%c%d", c ? ", " : "", marker, ++k);
             rc = dal__buf_adds(b, num);
         }
         rc = rc || dal__buf_addc(b, ')');
@@ -807,6 +808,25 @@ static int insert_sql(dal__buf *b, const char *table,
 }
 
 #define LOAD_ROWS 500
+
+/* Bind v (already checked) as parameter k of impl, bytes not copied. */
+static int bind_direct(dal_db *db, void *impl, int k, const dal_value *v)
+{
+    const struct dal_driver *drv = db->drv;
+
+    switch (v->type) {
+    case DAL_TYPE_BOOL: return drv->bind_bool(db, impl, k, v->u.b);
+    case DAL_TYPE_INT64: return drv->bind_int64(db, impl, k, v->u.i);
+    case DAL_TYPE_DOUBLE: return drv->bind_double(db, impl, k, v->u.d);
+    case DAL_TYPE_TEXT:
+        return drv->bind_text(db, impl, k, v->u.s.p, v->u.s.len,
+                              DAL_STATIC);
+    case DAL_TYPE_BLOB:
+        return drv->bind_blob(db, impl, k, v->u.s.p, v->u.s.len,
+                              DAL_STATIC);
+    default: return drv->bind_null(db, impl, k);
+    }
+}
 
 /* The load as multi-row INSERTs: one statement per chunk of rows,
  * prepared once per chunk size and run through dal_step(). */
@@ -820,6 +840,11 @@ static int load_inserts(load_ctx *lc, const char *table,
     dal__buf sql = {0};
     dal_stmt *st = NULL;
     int start, rows, st_rows = 0, r, c, k, rc = DAL_OK;
+
+    /* Values that stay put until the load returns (the model's structs),
+     * checked by checked_row() and not wanted by any hook: bound through
+     * the driver without copies, as the model's own INSERTs are. */
+    int direct = lc->stable && !db->obs_params;
 
     for (start = 0; start < nrows && rc == DAL_OK; start += rows) {
         rows = nrows - start < per ? nrows - start : per;
@@ -839,8 +864,9 @@ static int load_inserts(load_ctx *lc, const char *table,
         }
         for (r = 0, k = 1; r < rows && rc == DAL_OK; r++) {
             rc = checked_row(lc, start + r, vals);
-            for (c = 0; c < ncols && rc == DAL_OK; c++)
-                rc = dal_bind_value(st, k++, &vals[c]);
+            for (c = 0; c < ncols && rc == DAL_OK; c++, k++)
+                rc = direct ? bind_direct(db, st->impl, k, &vals[c])
+                            : dal_bind_value(st, k, &vals[c]);
         }
         if (rc == DAL_OK && (rc = dal_step(st)) == DAL_DONE)
             rc = dal_reset(st);
@@ -855,6 +881,12 @@ static int load_inserts(load_ctx *lc, const char *table,
 
 int dal_load(dal_db *db, const char *table, const char *const *cols,
              int ncols, int nrows, dal_load_fn row, void *ctx)
+{
+    return dal__load(db, table, cols, ncols, nrows, row, ctx, 0);
+}
+
+int dal__load(dal_db *db, const char *table, const char *const *cols,
+              int ncols, int nrows, dal_load_fn row, void *ctx, int stable)
 {
     char err[160], what[32];
     load_ctx lc;
@@ -889,6 +921,7 @@ int dal_load(dal_db *db, const char *table, const char *const *cols,
     lc.ncols = ncols;
     lc.row = row;
     lc.ctx = ctx;
+    lc.stable = stable;
     /* A transaction, or a savepoint in the caller's: a COPY is one
      * statement, but a failed one must not take the caller's
      * transaction down with it; the INSERTs are many. */

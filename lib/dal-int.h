@@ -463,6 +463,13 @@ int dal__cc_agg(dal__cc *cc, const dal_expr *e);
  * COPY "table" (cols) FROM STDIN, may refuse it, and is told its rows
  * (db.c).
  */
+/*
+ * dal_load() (batch.c); with stable set, the values row() writes stay
+ * valid until the load returns (the model's structs), and the SQLite
+ * path binds them without copies.
+ */
+int dal__load(dal_db *db, const char *table, const char *const *cols,
+              int ncols, int nrows, dal_load_fn row, void *ctx, int stable);
 int dal__copy_in(dal_db *db, const char *table, const char *const *cols,
                  int ncols, int nrows,
                  int (*row)(void *ctx, int r, dal_value *vals), void *ctx);

@@ -1681,7 +1681,8 @@ static int copy_run(dal_db *db, const dal_model *m, const char *objs,
     cc.objs = objs;
     cc.fields = fields;
     cc.ncols = n;
-    return dal_load(db, m->table, cols, n, rows, copy_row, &cc);
+    /* The structs outlive the load: their values are bound uncopied. */
+    return dal__load(db, m->table, cols, n, rows, copy_row, &cc, 1);
 }
 
 /* Run the batches of bulk_create; *filled: structs whose id was set;
