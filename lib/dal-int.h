@@ -536,6 +536,9 @@ struct dal_db {
      * record of it while the pool owns it. */
     const char *role;
     struct dal__pconn *pooled;
+    /* dal_step() calls on db: a pool skips the reset of a connection
+     * that ran nothing while it was handed out. */
+    uint64_t steps;
 };
 
 /* ---- observer (observe.c) ------------------------------------------ */

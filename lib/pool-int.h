@@ -35,6 +35,7 @@ typedef struct dal__pconn {
     int64_t expires_ns;     /* retire after (0: never) */
     int64_t idle_since_ns;  /* when it was last given back */
     int in_use;
+    uint64_t steps_out;     /* db->steps when it was handed out */
     struct dal__pconn *next; /* the set's idle stack */
     struct dal__pconn *aprev, *anext; /* every open one of the set */
 } dal__pconn;

@@ -842,6 +842,7 @@ static int acquire(dal_pool *pool, int flags, const char *tenant,
         }
         pool->waiting--;
     }
+    pc->steps_out = pc->db->steps;
     if (tenant && (rc = enter_tenant(pool, pc->db, tenant)) != DAL_OK) {
         dal_pool_release(pool, pc->db);
         return rc;
@@ -898,9 +899,10 @@ int dal_pool_acquire_tenant(dal_pool *pool, const char *tenant, int flags,
 
 /*
  * Bring db back to how it was opened. Nonzero when it may be handed out
- * again; zero when it failed (lost, or the server refused).
+ * again; zero when it failed (lost, or the server refused). A connection
+ * that ran no statement since it was handed out has nothing to undo.
  */
-static int reset(dal_db *db)
+static int reset(dal_db *db, uint64_t steps_out)
 {
     dal__buf b = {0};
     const char *p;
@@ -909,6 +911,11 @@ static int reset(dal_db *db)
     if (!db->conn)
         return 0;
     dal__clearerr(db);
+    if (db->steps == steps_out) {
+        dal_set_tenant(db, NULL);
+        dal_set_actor(db, NULL);
+        return 1;
+    }
     if (db->drv->in_tx(db->conn)) {
         rc = dal_exec_params(db, "ROLLBACK", NULL, 0);
         if (db->tx_depth > 0 && DAL__UNLIKELY(db->obs != NULL))
@@ -951,7 +958,7 @@ int dal_pool_release(dal_pool *pool, dal_db *db)
     if (db->nstmts > 0)
         return fail(DAL_E_MISUSE, "dal_pool_release: %d statement(s) of "
                     "the connection are not finalized", db->nstmts);
-    ok = reset(db);
+    ok = reset(db, pc->steps_out);
     if (DAL__UNLIKELY(db->obs != NULL))
         dal__obs_event(db, DAL_EV_RETURN, ok ? DAL_OK : DAL_E_CONNECT, 0);
     set = pc->set;
