@@ -21,5 +21,6 @@
 #include "dal/rcache.h"
 #include "dal/metrics.h"
 #include "dal/batch.h"
+#include "dal/pool.h"
 
 #endif /* DAL_H */

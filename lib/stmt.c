@@ -453,6 +453,7 @@ int dal_step(dal_stmt *st)
         return DAL_E_MISUSE;
     db = st->db;
     CLEAR(db);
+    db->steps++;
     if (st->state == DAL__ST_DONE) {
         /* Stepping a finished statement runs it anew, as in SQLite. */
         db->drv->reset(st->impl);

@@ -1985,6 +1985,122 @@ static int bench_batch(const char *tname)
             ns[1][0], ns[0][0]);
     printf("BENCH %s batch batch=%.0f seq=%.0f speedup=%.2f\n", tname,
            1e9 / ns[1][0], 1e9 / ns[0][0], ns[0][0] / ns[1][0]);
+/* ---- pool checkout (bench pool checkout) --------------------------- */
+
+/*
+ * dal_pool_acquire + dal_pool_release of a connection to sqlite::memory:
+ * (max_size 4, so that 8 and 16 threads contend for connections), by 1,
+ * 2, 4, 8 and 16 threads, against "raw": what a program without a pool
+ * does per unit of work, dal_open + dal_close of sqlite::memory:, by as
+ * many threads. An op is one checkout and return (or one open and
+ * close); ops/s count every thread's ops over the run's wall time.
+ * One line per thread count:
+ *   BENCH pool checkout dal=<ops/s> raw=<ops/s> ratio=<r> threads=<n>
+ * with r = raw ns per op / pool ns per op (above 1: the pool is faster).
+ */
+#include <pthread.h>
+
+struct pool_worker {
+    dal_pool *pool; /* NULL: the raw side */
+    long ops;
+    pthread_barrier_t *start;
+};
+
+static void *pool_work(void *arg)
+{
+    struct pool_worker *w = arg;
+    dal_db *db;
+    long i;
+
+    pthread_barrier_wait(w->start);
+    for (i = 0; i < w->ops; i++) {
+        if (w->pool) {
+            if (dal_pool_acquire(w->pool, 0, &db) != DAL_OK)
+                die("dal_pool_acquire: %s", dal_pool_errmsg());
+            if (dal_pool_release(w->pool, db) != DAL_OK)
+                die("dal_pool_release: %s", dal_pool_errmsg());
+        } else {
+            if (dal_open("sqlite::memory:", &db) != DAL_OK)
+                die("dal_open: %s", dal_errmsg(db));
+            dal_close(db);
+        }
+    }
+    return NULL;
+}
+
+/* Wall seconds for nthreads threads doing ops each on pool (or raw). */
+static double pool_run(dal_pool *pool, int nthreads, long ops)
+{
+    struct pool_worker w[16];
+    pthread_t t[16];
+    pthread_barrier_t start;
+    double t0;
+    int i;
+
+    if (pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1) != 0)
+        die("pthread_barrier_init failed");
+    for (i = 0; i < nthreads; i++) {
+        w[i].pool = pool;
+        w[i].ops = ops;
+        w[i].start = &start;
+        if (pthread_create(&t[i], NULL, pool_work, &w[i]) != 0)
+            die("pthread_create failed");
+    }
+    pthread_barrier_wait(&start);
+    t0 = now();
+    for (i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    t0 = now() - t0;
+    pthread_barrier_destroy(&start);
+    return t0;
+}
+
+static int pool_bench(const char *workload_name)
+{
+    static const int threads[] = {1, 2, 4, 8, 16};
+    double ns[2][MAX_RUNS], med[2], secs;
+    long runs, run_ms, ops[2];
+    dal_pool_config cfg;
+    dal_pool *pool;
+    int k, i, j, side;
+
+    if (strcmp(workload_name, "checkout") != 0)
+        usage();
+    runs = env_long("BENCH_RUNS", 5, 1, MAX_RUNS);
+    run_ms = env_long("BENCH_RUN_MS", 400, 1, 60000);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_size = 4;
+    cfg.acquire_timeout_ms = -1;
+    for (k = 0; k < (int)(sizeof threads / sizeof threads[0]); k++) {
+        cur_side = "dal";
+        if (dal_pool_new("sqlite::memory:", &cfg, &pool) != DAL_OK)
+            die("dal_pool_new: %s", dal_pool_errmsg());
+        /* Calibrate each side's ops per thread to about run_ms. */
+        for (side = 0; side < 2; side++) {
+            ops[side] = 100;
+            while ((secs = pool_run(side ? pool : NULL, threads[k],
+                                    ops[side])) < 0.05)
+                ops[side] *= 4;
+            ops[side] = (long)((double)ops[side] * run_ms / 1000 / secs)
+                        + 1;
+        }
+        for (i = 0; i < runs; i++)
+            for (j = 0; j < 2; j++) {
+                side = (i + j) % 2;
+                cur_side = side ? "dal" : "raw";
+                ns[side][i] = pool_run(side ? pool : NULL, threads[k],
+                                       ops[side]) * 1e9
+                              / ((double)ops[side] * threads[k]);
+            }
+        dal_pool_free(pool);
+        for (side = 0; side < 2; side++)
+            med[side] = median(ns[side], (int)runs);
+        fprintf(stderr, "  threads %d: median raw %.1f ns/op, pool %.1f "
+                "ns/op\n", threads[k], med[0], med[1]);
+        printf("BENCH pool checkout dal=%.0f raw=%.0f ratio=%.2f "
+               "threads=%d\n", 1e9 / med[1], 1e9 / med[0],
+               med[0] / med[1], threads[k]);
+    }
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -2000,6 +2116,8 @@ int main(int argc, char **argv)
         usage();
     if (!strcmp(argv[2], "batch"))
         return bench_batch(argv[1]);
+    if (!strcmp(argv[1], "pool"))
+        return pool_bench(argv[2]);
     t = lookup(argv[1], target_names, 3);
     w = lookup(argv[2], workload_names, N_WORKLOADS);
     if (t < 0 || w < 0)

@@ -23,6 +23,11 @@
 # r = raw ns per op / libdal ns per op, of the median runs: 1.00 is no
 # overhead, below 1 libdal is slower. Everything else goes to stderr.
 #
+# Target pool runs one workload, checkout (dal_pool_acquire + release
+# on sqlite::memory: with max_size 4, by 1, 2, 4, 8 and 16 threads, one
+# line each: BENCH pool checkout dal=<ops/s> raw=<ops/s> ratio=<r>
+# threads=<n>, raw being dal_open + dal_close per op); it runs unpinned,
+# since its threads need the machine's CPUs.
 # Targets: sqlite-mem, sqlite-wal, pg-unix. Workloads: point_select,
 # insert_tx, scan, ast_point_select (libdal with a query built by the AST
 # against libdal with the same query as SQL text), and on a six-field
@@ -89,14 +94,14 @@ if [ ! -x "$bin" ]; then
     exit 1
 fi
 
-targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pg-unix}" |
+targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pool pg-unix}" |
           tr ',' ' ')
 all_workloads="point_select insert_tx scan ast_point_select bulk_create
 naive_create model_find point_select_observed batch"
 workloads=$(printf '%s' "${BENCH_WORKLOADS:-$all_workloads}" | tr ',' ' ')
 for t in $targets; do
     case $t in
-        sqlite-mem | sqlite-wal | pg-unix) ;;
+        sqlite-mem | sqlite-wal | pool | pg-unix) ;;
         *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;;
     esac
 done
@@ -143,6 +148,12 @@ want_pg=0
 for t in $targets; do
     if [ "$t" = pg-unix ]; then
         want_pg=1
+        continue
+    fi
+    if [ "$t" = pool ]; then
+        echo "bench pool checkout:" >&2
+        "$bin" pool checkout || {
+            echo "run.sh: bench pool checkout failed" >&2; failed=1; }
         continue
     fi
     for w in $workloads; do
