@@ -78,8 +78,10 @@ typedef struct dal__probe {
 /* One round trip: in_recovery, replay LSN and lag. Errors are the
  * query's, recorded on db. */
 int dal__cluster_probe(dal_db *db, dal__probe *p);
-/* pg_current_wal_lsn() (on a primary), or on a server in recovery its
- * replay LSN. */
+/* On a primary, the WAL position past everything committed so far
+ * (pg_current_wal_insert_lsn(), which covers commits not yet flushed
+ * under synchronous_commit=off); on a server in recovery, its replay
+ * LSN. */
 int dal__cluster_current_lsn(dal_db *db, uint64_t *lsn);
 /* Parse "X/Y" (pg_lsn's text form); DAL_E_DATA when malformed. */
 int dal__lsn_parse(const char *s, uint64_t *lsn);

@@ -433,9 +433,14 @@ int dal__cluster_current_lsn(dal_db *db, uint64_t *lsn)
     char *s = NULL;
     int rc;
 
+    /* The insert position, not pg_current_wal_lsn() (the write
+     * position): under synchronous_commit=off a commit record may still
+     * sit in the WAL buffers, before the write position, and a replica
+     * that replayed up to that would not yet have the commit. */
     rc = dal_query_text(db, "SELECT CASE WHEN pg_is_in_recovery() THEN "
-                        "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() "
-                        "END::text", NULL, 0, &s, NULL);
+                        "pg_last_wal_replay_lsn() "
+                        "ELSE pg_current_wal_insert_lsn() END::text",
+                        NULL, 0, &s, NULL);
     if (rc == DAL_DONE || (rc == DAL_OK && !s))
         rc = dal__seterrf(db, DAL_ERROR, NULL, "the server knows no WAL "
                           "position");
