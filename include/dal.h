@@ -20,5 +20,6 @@
 #include "dal/trace.h"
 #include "dal/rcache.h"
 #include "dal/metrics.h"
+#include "dal/pool.h"
 
 #endif /* DAL_H */

@@ -272,6 +272,19 @@ struct dal_driver {
     /* Connect conn again to the same server after it was lost (the
      * session's state is gone). NULL when the backend cannot. */
     int (*reconnect)(dal_db *db, void *conn);
+    /*
+     * Write into b the statements that bring a session back to how it
+     * was opened (a pool runs them on a connection given back, after any
+     * transaction was rolled back), each followed by a NUL byte; the
+     * driver forgets the session settings it remembers. Statements of
+     * the statement cache must stay valid. NULL when there is nothing to
+     * reset.
+     */
+    int (*reset_sql)(dal_db *db, void *conn, dal__buf *b);
+    /* The start of the statement that makes a schema the only one
+     * unqualified names resolve to (a quoted identifier follows), for
+     * schema-per-tenant pools; NULL when the backend has no schemas. */
+    const char *schema_set_sql;
     /* The async glue (lib/async-int.h), or NULL: the core then runs the
      * blocking driver on a thread per connection (lib/athread.c). */
     const struct dal__adriver *async;
@@ -518,6 +531,11 @@ struct dal_db {
      * with it set, the statement cache is bypassed (stmtcache.c). */
     void *trace;
     int (*sql_comment)(dal_db *db, dal__buf *b);
+    /* Set by a pool (pool.c): the connection's role for hooks (static
+     * "primary" or "replica"; NULL means "primary"), and the pool's
+     * record of it while the pool owns it. */
+    const char *role;
+    struct dal__pconn *pooled;
 };
 
 /* ---- observer (observe.c) ------------------------------------------ */
@@ -588,6 +606,13 @@ enum { DAL__ST_READY = 0, DAL__ST_ROW = 1, DAL__ST_DONE = 2 };
 /* Run the migrations registered as name on db (migrate.c). */
 int dal__auto_migrate(dal_db *db, const char *name);
 
+/* dal_tx_run() with a connection from get() per attempt, given back to
+ * put() with the attempt's code; a connection lost at BEGIN is retried
+ * on the next one (tx.c, for pool.c). DAL_E_MISUSE for a bad policy. */
+int dal__tx_run_with(int flags, int (*fn)(dal_db *db, void *data),
+                     void *data, const dal_retry_policy *policy,
+                     int (*get)(void *ctx, dal_db **db),
+                     void (*put)(void *ctx, dal_db *db, int rc), void *ctx);
 /* Roll back the innermost transaction level, keeping the current error
  * (tx.c). */
 void dal__rollback_keep_error(dal_db *db);

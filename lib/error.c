@@ -95,7 +95,10 @@ int dal__rc_from_sqlstate(const char *s)
         return DAL_E_CANCELED;
     if (!strcmp(s, "53200"))
         return DAL_ERROR; /* the server ran out of memory, not us */
-    if (!strncmp(s, "08", 2))
+    /* The server ended the session (shutdown, pg_terminate_backend):
+     * the connection is lost like any class 08 failure. */
+    if (!strncmp(s, "08", 2) || !strcmp(s, "57P01") || !strcmp(s, "57P02")
+        || !strcmp(s, "57P03"))
         return DAL_E_CONNECT;
     if (!strncmp(s, "23", 2))
         return DAL_E_CONSTRAINT;

@@ -252,7 +252,7 @@ static void event_init(dal_db *db, dal_event *ev, dal_event_kind kind)
     ev->kind = kind;
     ev->db = db;
     ev->backend = db->drv ? db->drv->name : "";
-    ev->role = "primary";
+    ev->role = db->role ? db->role : "primary";
     ev->url = db->url.redacted ? db->url.redacted : "";
     ev->rows = -1;
     ev->origin = db->obs_origin;

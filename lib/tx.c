@@ -242,15 +242,19 @@ static void unwind_to(dal_db *db, int level)
     }
 }
 
-/* One attempt: begin, fn, commit or roll back. */
+/* One attempt: begin, fn, commit or roll back. *at_begin says whether
+ * it failed in dal_begin(), before fn ran. */
 static int run_once(dal_db *db, int flags, int (*fn)(dal_db *, void *),
-                    void *data)
+                    void *data, int *at_begin)
 {
     int level = dal_tx_depth(db) + 1;
     int rc;
 
-    if ((rc = dal_begin(db, flags)) != DAL_OK)
+    *at_begin = 0;
+    if ((rc = dal_begin(db, flags)) != DAL_OK) {
+        *at_begin = 1;
         return rc;
+    }
     rc = fn(db, data);
     if (rc == DAL_OK && dal_tx_depth(db) != level)
         rc = dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_tx_run: the "
@@ -287,7 +291,7 @@ static int64_t jitter(uint64_t *seed, int64_t n)
 int dal_tx_run(dal_db *db, int flags, int (*fn)(dal_db *db, void *data),
                void *data, const dal_retry_policy *policy)
 {
-    int attempts = 1, base = 10, most = 1000, total = 0, i, rc;
+    int attempts = 1, base = 10, most = 1000, total = 0, i, rc, at_begin;
     uint64_t seed;
     int64_t t0, ceiling, wait;
 
@@ -308,13 +312,67 @@ int dal_tx_run(dal_db *db, int flags, int (*fn)(dal_db *db, void *data),
     }
     /* Inside a transaction: once, in a savepoint (see core.h). */
     if (dal_tx_depth(db) > 0)
-        return run_once(db, flags, fn, data);
+        return run_once(db, flags, fn, data, &at_begin);
     t0 = dal_clock_ns();
     seed = (uint64_t)t0 ^ (uint64_t)(uintptr_t)&seed;
     seed = seed ? seed : 0x9e3779b97f4a7c15u;
     for (i = 1;; i++) {
-        rc = run_once(db, flags, fn, data);
+        rc = run_once(db, flags, fn, data, &at_begin);
         if (rc == DAL_OK || !dal_is_retryable(rc) || i >= attempts)
+            return rc;
+        ceiling = i - 1 < 30 ? (int64_t)base << (i - 1) : most;
+        if (ceiling > most)
+            ceiling = most;
+        wait = policy->no_jitter ? ceiling : jitter(&seed, ceiling);
+        if (total > 0
+            && (dal_clock_ns() - t0) / 1000000 + wait >= total)
+            return rc;
+        dal__sleep_ms(wait);
+    }
+}
+
+/*
+ * dal_tx_run() on a connection taken from get() for each attempt and
+ * given back to put() after it (with the attempt's code). Besides the
+ * retryable class, an attempt whose BEGIN found the connection lost is
+ * made again at once on the next connection: nothing of the transaction
+ * reached the server, and the pool closes the lost one.
+ */
+int dal__tx_run_with(int flags, int (*fn)(dal_db *db, void *data),
+                     void *data, const dal_retry_policy *policy,
+                     int (*get)(void *ctx, dal_db **db),
+                     void (*put)(void *ctx, dal_db *db, int rc), void *ctx)
+{
+    int attempts = 1, base = 10, most = 1000, total = 0, i, rc, at_begin;
+    uint64_t seed;
+    int64_t t0, ceiling, wait;
+    dal_db *db;
+
+    if (policy) {
+        if (policy->max_attempts < 0 || policy->base_delay_ms < 0
+            || policy->max_delay_ms < 0 || policy->max_total_ms < 0)
+            return DAL_E_MISUSE;
+        attempts = policy->max_attempts ? policy->max_attempts : 3;
+        base = policy->base_delay_ms ? policy->base_delay_ms : base;
+        most = policy->max_delay_ms ? policy->max_delay_ms : most;
+        total = policy->max_total_ms;
+    }
+    t0 = dal_clock_ns();
+    seed = (uint64_t)t0 ^ (uint64_t)(uintptr_t)&seed;
+    seed = seed ? seed : 0x9e3779b97f4a7c15u;
+    for (i = 1;; i++) {
+        if ((rc = get(ctx, &db)) != DAL_OK)
+            return rc;
+        rc = run_once(db, flags, fn, data, &at_begin);
+        put(ctx, db, rc);
+        if (rc == DAL_OK || i >= attempts)
+            return rc;
+        if (rc == DAL_E_CONNECT && at_begin) {
+            if (total > 0 && (dal_clock_ns() - t0) / 1000000 >= total)
+                return rc;
+            continue;
+        }
+        if (!dal_is_retryable(rc))
             return rc;
         ceiling = i - 1 < 30 ? (int64_t)base << (i - 1) : most;
         if (ceiling > most)

@@ -1168,6 +1168,26 @@ static int pg_reconnect(dal_db *db, void *conn)
     return DAL_OK;
 }
 
+/*
+ * What DISCARD ALL does, except DEALLOCATE ALL and DISCARD PLANS: the
+ * statement cache keeps its server-side prepared statements across
+ * checkouts. The statement_timeout that RESET ALL lifts is forgotten,
+ * so that the guard sets it again.
+ */
+static int pg_reset_sql(dal_db *db, void *conn, dal__buf *b)
+{
+    static const char sql[] = "CLOSE ALL\0SET SESSION AUTHORIZATION "
+                              "DEFAULT\0RESET ALL\0UNLISTEN *\0SELECT "
+                              "pg_advisory_unlock_all()\0DISCARD TEMP";
+    pg_conn *c = conn;
+
+    c->timeout_ms = 0;
+    c->timeout_kept = 0;
+    if (dal__buf_add(b, sql, sizeof sql))
+        return nomem(db);
+    return DAL_OK;
+}
+
 static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
 
 const struct dal_driver dal__pg_driver = {
@@ -1207,4 +1227,6 @@ const struct dal_driver dal__pg_driver = {
     .copy_in = pg_copy_in,
     .wait_notify = pg_wait_notify,
     .reconnect = pg_reconnect,
+    .reset_sql = pg_reset_sql,
+    .schema_set_sql = "SET search_path TO ",
 };

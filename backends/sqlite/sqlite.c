@@ -24,6 +24,9 @@ typedef struct sq_conn {
     int timeout_ms;
     int timed_out;
     int64_t deadline_ns;
+    /* What the connection was opened with, for sq_reset_sql. */
+    int fk;
+    long busy;
 } sq_conn;
 
 /* ---- errors -------------------------------------------------------- */
@@ -318,6 +321,8 @@ static int sq_open(dal_db *db, dal__url *u, void **connp)
         }
         return rc;
     }
+    c->fk = fk;
+    c->busy = busy;
     sqlite3_busy_timeout(c->h, (int)busy);
     /* A "name" that is no column must be an error, as on PostgreSQL,
      * not the string 'name' (SQLite's old leniency). */
@@ -621,6 +626,26 @@ static const char *sq_end_sql(void *conn)
     return "PRAGMA query_only=0";
 }
 
+/* The pragmas as sq_open set them: a pool's reset on return. */
+static int sq_reset_sql(dal_db *db, void *conn, dal__buf *b)
+{
+    sq_conn *c = conn;
+    char sql[64];
+
+    c->ro_tx = 0;
+    snprintf(sql, sizeof sql, "PRAGMA foreign_keys=%s", c->fk ? "ON" : "OFF");
+    if (dal__buf_add(b, sql, strlen(sql) + 1)
+        || dal__buf_add(b, "PRAGMA case_sensitive_like=ON",
+                        sizeof "PRAGMA case_sensitive_like=ON")
+        || dal__buf_add(b, "PRAGMA query_only=0",
+                        sizeof "PRAGMA query_only=0"))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    snprintf(sql, sizeof sql, "PRAGMA busy_timeout=%ld", c->busy);
+    if (dal__buf_add(b, sql, strlen(sql) + 1))
+        return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    return DAL_OK;
+}
+
 static const char *const sq_schemes[] = {"sqlite", NULL};
 
 const struct dal_driver dal__sqlite_driver = {
@@ -657,4 +682,6 @@ const struct dal_driver dal__sqlite_driver = {
     .end_sql = sq_end_sql,
     .stale_plan = NULL,
     .set_timeout = sq_set_timeout,
+    .reset_sql = sq_reset_sql,
+    .schema_set_sql = NULL,
 };

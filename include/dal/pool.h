@@ -1,0 +1,201 @@
+/*
+ * dal/pool.h - a thread-safe connection pool.
+ *
+ * A dal_db is used by one thread at a time; a dal_pool hands connections
+ * out to any number of threads and takes them back. It keeps between
+ * min_size and max_size connections per database, waits a bounded time
+ * for a free one (DAL_E_POOL_TIMEOUT, never a silent NULL), pings a
+ * connection on checkout when it sat idle longer than a threshold,
+ * retires connections after a maximum lifetime (with jitter, so that
+ * they do not all reconnect at once) or after an idle timeout, and
+ * resets every connection it takes back (an open transaction rolled
+ * back, session settings restored), so that no checkout sees what the
+ * previous one left behind.
+ *
+ * Tenants: a URL holding "{tenant}" is a template, and each tenant gets a
+ * database (and a sub-pool of connections) of its own: one SQLite file
+ * per tenant, or one PostgreSQL database per tenant. Without the
+ * template, a PostgreSQL pool puts each tenant in a schema of its own
+ * (SET search_path on checkout, reset on return). Tenant names follow
+ * identifier rules (see dal_pool_acquire_tenant()).
+ *
+ * Threads: every function here may be called from any thread, except
+ * dal_pool_free(), which the caller calls once no other thread uses the
+ * pool. A connection handed out belongs to the thread that acquired it
+ * until it gives it back with dal_pool_release().
+ */
+#ifndef DAL_POOL_H
+#define DAL_POOL_H
+
+#include <stdint.h>
+
+#include "dal/core.h"
+#include "dal/observe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dal_pool dal_pool;
+
+/*
+ * How a pool behaves. Zero fields take the defaults in brackets; a
+ * negative value means "never" or "none" where that is said. The URL
+ * may set the same values as query options (pool_min=, pool_max=,
+ * pool_timeout=, pool_health_idle=, pool_max_lifetime=,
+ * pool_lifetime_jitter=, pool_idle_timeout=, pool_reaper_interval=,
+ * pool_max_tenants=), which win over the struct; libdal takes them out of
+ * the URL before the driver sees the rest. Times are in milliseconds.
+ */
+typedef struct dal_pool_config {
+    int min_size;          /* connections kept open per database [0] */
+    int max_size;          /* connections per database at most [10] */
+    int acquire_timeout_ms; /* wait for a free connection [5000];
+                              < 0 waits without end */
+    int health_idle_ms;    /* ping on checkout when idle longer [1000];
+                              < 0 never pings */
+    int max_lifetime_ms;   /* retire connections this old [0: never] */
+    int lifetime_jitter_ms; /* ... up to this much earlier, at random
+                               per connection [0] */
+    int idle_timeout_ms;   /* close connections idle this long, down to
+                              min_size [0: never] */
+    int reaper_interval_ms; /* how often the reaper thread runs [1000];
+                               < 0: no reaper thread (lifetime is then
+                               checked on checkout and return only) */
+    int max_tenants;       /* tenant databases with a sub-pool open at
+                              once (URL template only) [16] */
+    /* Attached to every connection the pool opens (dal_open_observed()):
+     * its hooks see connect, checkout, return and every statement. It
+     * must outlive the pool. May be NULL. */
+    dal_observer *observer;
+} dal_pool_config;
+
+/* Flags of dal_pool_acquire(). */
+#define DAL_POOL_READ 0x1 /* the caller only reads: a replica may serve
+                             (the primary when none is configured) */
+
+/*
+ * Make a pool for url (see dal_open() for URLs) with cfg (NULL: every
+ * default) in *out. Opens min_size connections before returning (for a
+ * tenant template, none until a tenant is asked for) and starts the
+ * reaper thread. Free it with dal_pool_free().
+ * Returns DAL_OK; DAL_E_URL (malformed URL or pool option, bad config:
+ * the message is in dal_pool_errmsg()); DAL_E_CONNECT (one of the first
+ * min_size connections failed; nothing is kept); DAL_E_MISUSE (NULL
+ * argument, min_size > max_size); DAL_NOMEM. *out is NULL on error.
+ */
+DAL_EXTERN int dal_pool_new(const char *url, const dal_pool_config *cfg,
+                            dal_pool **out);
+
+/*
+ * Stop the reaper thread (and wait for it), close every connection, and
+ * free pool. Every connection must have been released first: those
+ * still handed out are closed as well, and must not be used after.
+ * NULL is accepted.
+ */
+DAL_EXTERN void dal_pool_free(dal_pool *pool);
+
+/*
+ * Hand a connection out in *dbp: an idle one (pinged first when it sat
+ * idle longer than health_idle_ms; a dead one is closed and replaced),
+ * or a new one while fewer than max_size are open, or the first one
+ * released within acquire_timeout_ms. flags: 0 or DAL_POOL_READ. The
+ * connection is the caller's until dal_pool_release(); never dal_close()
+ * it. The observer's hooks see DAL_EV_CHECKOUT.
+ * Returns DAL_OK; DAL_E_POOL_TIMEOUT (none became free in time);
+ * DAL_E_CONNECT (a new connection failed; message in dal_pool_errmsg());
+ * DAL_E_MISUSE (NULL argument, unknown flag, a tenant template pool
+ * asked without a tenant, the pool is being freed); DAL_NOMEM.
+ * *dbp is NULL on error.
+ */
+DAL_EXTERN int dal_pool_acquire(dal_pool *pool, int flags, dal_db **dbp);
+
+/*
+ * dal_pool_acquire() for tenant: with a URL template, a connection to
+ * the tenant's own database (its sub-pool is made on first use; when
+ * max_tenants sub-pools exist, the one unused longest with no connection
+ * handed out is closed, or the call waits as for a connection); without
+ * one, on PostgreSQL, a connection whose search_path is the tenant's
+ * schema only ("tenant", which the caller creates), reset on return.
+ * The connection carries tenant as its label (dal_tenant()).
+ * tenant must be 1 to 63 characters: ASCII letters, digits and '_', not
+ * starting with a digit; anything else is DAL_E_MISUSE.
+ * Schema per tenant isolates unqualified names; a statement that names
+ * another schema explicitly still reaches it (use a database per tenant,
+ * or PostgreSQL privileges, where that matters).
+ * Returns what dal_pool_acquire() returns, and DAL_E_UNSUPPORTED for a
+ * backend without schemas (SQLite) when the URL is not a template.
+ */
+DAL_EXTERN int dal_pool_acquire_tenant(dal_pool *pool, const char *tenant,
+                                       int flags, dal_db **dbp);
+
+/*
+ * Give db back to pool. An open transaction is rolled back, session
+ * settings are restored to what the connection was opened with
+ * (PostgreSQL: RESET ALL, CLOSE ALL, UNLISTEN *, advisory locks released,
+ * temporary tables dropped; prepared statements of the statement cache
+ * are kept. SQLite: the pragmas libdal set on open), the tenant and
+ * actor labels are cleared, and the observer's hooks see DAL_EV_RETURN.
+ * A connection whose reset fails, whose last error says it was lost, or
+ * that outlived max_lifetime_ms, is closed instead.
+ * db must come from pool and not be released twice (DAL_E_MISUSE);
+ * every statement of db that the caller prepared must have been
+ * finalized. Returns DAL_OK or DAL_E_MISUSE; db NULL is accepted.
+ */
+DAL_EXTERN int dal_pool_release(dal_pool *pool, dal_db *db);
+
+/* A pool's figures, from dal_pool_stats(). Counters run since the pool
+ * was made; times are nanoseconds. */
+typedef struct dal_pool_counters {
+    int total;      /* connections open (idle + in use) */
+    int idle;       /* open and free */
+    int in_use;     /* handed out */
+    int waiting;    /* callers waiting for a free connection now */
+    uint64_t acquires;         /* successful checkouts */
+    uint64_t acquire_waits;    /* ... of which had to wait */
+    uint64_t acquire_timeouts; /* DAL_E_POOL_TIMEOUT returned */
+    int64_t acquire_wait_ns;   /* time spent in acquire, in all */
+    int64_t acquire_wait_max_ns; /* the longest single acquire */
+    uint64_t created;    /* connections opened */
+    uint64_t destroyed;  /* connections closed */
+    uint64_t failed;     /* connection attempts that failed */
+    uint64_t health_checks;   /* pings on checkout */
+    uint64_t health_failures; /* ... that found a dead connection */
+} dal_pool_counters;
+
+/*
+ * Copy pool's figures into *out (over every database of the pool:
+ * primary, replicas, tenants). Safe while other threads use the pool.
+ * Returns DAL_OK or DAL_E_MISUSE (NULL argument).
+ */
+DAL_EXTERN int dal_pool_stats(dal_pool *pool, dal_pool_counters *out);
+
+/*
+ * Run fn(db, data) in a transaction (dal_tx_run() with flags and policy)
+ * on a connection of pool, acquired with acquire_flags and released
+ * after. Besides dal_tx_run()'s retryable errors, a connection found
+ * lost when the transaction began (DAL_E_CONNECT at BEGIN: nothing of
+ * the transaction reached the server) is closed and the attempt made
+ * again on another connection, within the policy's attempts and time.
+ * policy NULL runs it once. Returns fn's or the transaction's code, or
+ * dal_pool_acquire()'s; the message is in dal_pool_errmsg().
+ */
+DAL_EXTERN int dal_pool_tx_run(dal_pool *pool, int acquire_flags,
+                               int flags,
+                               int (*fn)(dal_db *db, void *data),
+                               void *data,
+                               const dal_retry_policy *policy);
+
+/*
+ * The message of the calling thread's last failed pool call (the
+ * connection's error for DAL_E_CONNECT, the option for DAL_E_URL), or ""
+ * when there is none. Valid until the thread's next pool call; passwords
+ * never appear in it.
+ */
+DAL_EXTERN const char *dal_pool_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DAL_POOL_H */
