@@ -111,14 +111,17 @@ int dal__cluster_failures(dal__cluster *c, int kind, int i);
 /* ---- routing --------------------------------------------------------- */
 
 /*
- * The replica a read should use: among usable replicas within the lag
- * budget (by their last probe) and, when min_lsn is not 0, whose last
- * probe had replayed min_lsn, the one with the fewest checked-out
- * connections, ties taken in turn. -1 when none qualifies (the read goes
- * to the primary). dal__cluster_checkout/_checkin keep the counts.
+ * The replica a read should use: among usable replicas not in skip (bit
+ * i: replica i, for i < 64) that are not known (by a probe younger than
+ * replica_probe_ms) to be over the lag budget or, when min_lsn is not 0,
+ * behind min_lsn, the
+ * one with the fewest checked-out connections, ties taken in turn. -1
+ * when none qualifies (the read goes to the primary). The caller probes
+ * a replica whose probe is due before using it.
+ * dal__cluster_checkout/_checkin keep the counts.
  */
 int dal__cluster_pick_replica(dal__cluster *c, uint64_t min_lsn,
-                              int64_t now_ns);
+                              uint64_t skip, int64_t now_ns);
 void dal__cluster_checkout(dal__cluster *c, int kind, int i);
 void dal__cluster_checkin(dal__cluster *c, int kind, int i);
 

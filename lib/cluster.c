@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "cluster-int.h"
+#include "pool-int.h"
 
 #define RETRY_MS_DEFAULT 500
 #define RETRY_MAX_MS_DEFAULT 30000
@@ -527,9 +528,9 @@ int dal__cluster_failures(dal__cluster *c, int kind, int i)
 /* ---- routing --------------------------------------------------------- */
 
 int dal__cluster_pick_replica(dal__cluster *c, uint64_t min_lsn,
-                              int64_t now_ns)
+                              uint64_t skip, int64_t now_ns)
 {
-    int n = c->nhosts[DAL__CL_REPLICA], best = -1, k, i;
+    int n = c->nhosts[DAL__CL_REPLICA], best = -1, k, i, fresh;
 
     pthread_mutex_lock(&c->lock);
     for (k = 0; k < n; k++) {
@@ -538,16 +539,17 @@ int dal__cluster_pick_replica(dal__cluster *c, uint64_t min_lsn,
         /* Start the scan at the turn's replica, so that ties rotate. */
         i = (int)((c->rr + (unsigned)k) % (unsigned)n);
         h = &c->hosts[DAL__CL_REPLICA][i];
-        if (h->fails && now_ns < h->retry_at)
+        if ((i < 64 && (skip >> i & 1)) || (h->fails && now_ns < h->retry_at))
             continue;
-        /* An unprobed replica is taken: the caller probes it before
-         * use and calls again when it does not qualify. */
-        if (h->probed && c->max_lag_ms >= 0
-            && h->probe.lag_ms > c->max_lag_ms)
+        /* A replica is judged by its probe while the probe is fresh; an
+         * unprobed one, or one whose probe is stale, is taken, and the
+         * caller probes it before use (and skips it when it fails). */
+        fresh = h->probed && now_ns - h->probed_at < c->probe_ms * 1000000;
+        if (fresh && c->max_lag_ms >= 0 && h->probe.lag_ms > c->max_lag_ms)
             continue;
-        if (min_lsn && (!h->probed
-                        || (h->probe.in_recovery
-                            && h->probe.replay_lsn < min_lsn)))
+        /* Read-your-writes: not before it replayed the write. */
+        if (fresh && min_lsn && h->probe.in_recovery
+            && h->probe.replay_lsn < min_lsn)
             continue;
         if (best < 0 || h->nout < c->hosts[DAL__CL_REPLICA][best].nout)
             best = i;
@@ -673,4 +675,269 @@ int dal__cluster_find_primary(dal__cluster *c, dal_db **dbp, int *index,
             n, n == 1 ? "" : "s", tried && last[0] ? "; last: " : "",
             tried ? last : "");
     return DAL_E_CONNECT;
+}
+
+/* ---- the pool's side ---------------------------------------------- */
+
+/*
+ * What the cluster's acquire wants from the pool's pick, which runs
+ * inside the pool's own checkout loop under its lock: per thread, since
+ * each thread runs its own checkout.
+ */
+static _Thread_local struct {
+    uint64_t min_lsn;     /* read-your-writes: replay needed */
+    uint64_t skip;        /* replicas this checkout found unfit */
+    int force_primary;    /* read-your-writes by time */
+    dal__pset *picked;    /* the set the last pick chose */
+} want;
+
+int dal__cluster_pool_init(dal_pool *pool, const char *url)
+{
+    dal__cluster *c = NULL;
+    dal__pset *set;
+    char err[512];
+    int rc, k, i;
+
+    rc = dal__cluster_parse(url, &c, err, sizeof err);
+    if (rc == DAL_NOMEM)
+        return dal__pool_fail(rc, "%s", dal_errstr(rc));
+    if (rc)
+        return dal__pool_fail(rc, "%s", err);
+    if (!c)
+        return dal__pset_add(pool, url, DAL__ROLE_PRIMARY, NULL, &set);
+    pool->cluster = c;
+    pool->cl_nprimary = c->nhosts[DAL__CL_PRIMARY];
+    for (k = 0; k < 2; k++)
+        for (i = 0; i < c->nhosts[k]; i++) {
+            rc = dal__pset_add(pool, c->hosts[k][i].url,
+                               k == DAL__CL_PRIMARY ? DAL__ROLE_PRIMARY
+                                                    : DAL__ROLE_REPLICA,
+                               NULL, &set);
+            if (rc)
+                return dal__pool_fail(rc, "%s", dal_errstr(rc));
+            set->cl_index = i;
+            /* Which candidate is the primary is found at the first
+             * checkout; keeping connections open to all of them would
+             * keep some to standbys. */
+            if (k == DAL__CL_PRIMARY && c->nhosts[k] > 1)
+                set->min_size = 0;
+        }
+    return DAL_OK;
+}
+
+static int set_kind(const dal__pset *s)
+{
+    return s->role == DAL__ROLE_REPLICA ? DAL__CL_REPLICA : DAL__CL_PRIMARY;
+}
+
+dal__pset *dal__cluster_pool_pick(dal_pool *pool, int flags, int *rc)
+{
+    dal__cluster *c = pool->cluster;
+    int r, p;
+
+    want.picked = NULL;
+    if ((flags & DAL_POOL_READ) && !want.force_primary) {
+        r = dal__cluster_pick_replica(c, want.min_lsn, want.skip,
+                                      dal_clock_ns());
+        if (r >= 0)
+            return want.picked = pool->sets[pool->cl_nprimary + r];
+    }
+    p = dal__cluster_primary(c, NULL);
+    if (p < 0) {
+        *rc = DAL_E_CONNECT;
+        return NULL;
+    }
+    return want.picked = pool->sets[p];
+}
+
+/* Close the idle connections of every primary candidate but keep (the
+ * old primary's, after a failover), so that none is handed out again. */
+static void drain(dal_pool *pool, int keep)
+{
+    dal__pconn *grave = NULL, *pc, *next;
+    dal__pset *s;
+    int i;
+
+    pthread_mutex_lock(&pool->mu);
+    for (i = 0; i < pool->cl_nprimary; i++) {
+        s = pool->sets[i];
+        if (i == keep)
+            continue;
+        while ((pc = s->idle) != NULL) {
+            s->idle = pc->next;
+            s->nidle--;
+            s->nopen--;
+            pool->c.destroyed++;
+            pc->next = grave;
+            grave = pc;
+        }
+    }
+    pthread_cond_broadcast(&pool->freed);
+    pthread_mutex_unlock(&pool->mu);
+    for (pc = grave; pc; pc = next) {
+        next = pc->next;
+        dal__pconn_close(pc);
+    }
+}
+
+/* Find the primary when it is unknown, and drain the others' idle
+ * connections when it moved. */
+static int ensure_primary(dal_pool *pool)
+{
+    dal__cluster *c = pool->cluster;
+    dal_db *db = NULL;
+    char err[512];
+    int rc, idx = -1;
+
+    if (dal__cluster_primary(c, NULL) >= 0)
+        return DAL_OK;
+    rc = dal__cluster_find_primary(c, &db, &idx, err, sizeof err);
+    /* The probe's connection is not kept: a pooled one is opened by the
+     * pool's own path, with the pool's observer. */
+    dal_close(db);
+    if (rc == DAL_NOMEM)
+        return dal__pool_fail(rc, "%s", dal_errstr(rc));
+    if (rc)
+        return dal__pool_fail(rc, "%s", err);
+    drain(pool, idx);
+    return DAL_OK;
+}
+
+/* Give back a connection the cluster's acquire does not hand out. */
+static void put_back(dal_pool *pool, dal_db *db, int retire)
+{
+    dal__pconn *pc = db->pooled;
+
+    if (retire)
+        pc->expires_ns = 1; /* past its lifetime: closed on return */
+    dal_pool_release(pool, db);
+}
+
+int dal__cluster_acquire(dal_pool *pool, int flags, const char *tenant,
+                         dal_db **dbp)
+{
+    dal__cluster *c = pool->cluster;
+    int nhosts = c->nhosts[0] + c->nhosts[1];
+    int read = (flags & DAL_POOL_READ) != 0, attempt, rc, kind, i;
+    int64_t now = dal_clock_ns();
+    uint64_t min_lsn = 0;
+    int force_primary = 0;
+    dal__pconn *pc;
+    dal__pset *set;
+    dal__probe p;
+
+    if (read && c->ryw != DAL__RYW_OFF) {
+        pthread_mutex_lock(&pool->mu);
+        min_lsn = c->ryw == DAL__RYW_LSN ? pool->ryw_lsn : 0;
+        force_primary = c->ryw == DAL__RYW_TIME && now < pool->ryw_until_ns;
+        pthread_mutex_unlock(&pool->mu);
+    }
+    /* Each failed host is marked down and each unfit replica skipped,
+     * so each is tried about once. */
+    want.skip = 0;
+    for (attempt = 0; attempt < 2 * nhosts + 2; attempt++) {
+        if (!read || force_primary || c->nhosts[DAL__CL_REPLICA] == 0
+            || dal__cluster_pick_replica(c, min_lsn, want.skip,
+                                         dal_clock_ns()) < 0)
+            if ((rc = ensure_primary(pool)) != DAL_OK)
+                return rc;
+        want.min_lsn = min_lsn;
+        want.force_primary = force_primary;
+        rc = dal__pool_acquire(pool, flags, tenant, dbp);
+        set = want.picked;
+        if (rc == DAL_E_CONNECT) {
+            if (set)
+                dal__cluster_mark_down(c, set_kind(set), set->cl_index,
+                                       dal_clock_ns());
+            continue;
+        }
+        if (rc)
+            return rc;
+        pc = (*dbp)->pooled;
+        set = pc->set;
+        kind = set_kind(set);
+        i = set->cl_index;
+        if (kind == DAL__CL_PRIMARY
+            && i != dal__cluster_primary(c, NULL)) {
+            /* A connection to a former primary. */
+            put_back(pool, *dbp, 1);
+            continue;
+        }
+        if (kind == DAL__CL_REPLICA
+            && (min_lsn || dal__cluster_probe_due(c, kind, i,
+                                                  dal_clock_ns()))) {
+            rc = dal__cluster_probe(*dbp, &p);
+            if (rc == DAL_NOMEM) {
+                put_back(pool, *dbp, 0);
+                *dbp = NULL;
+                return dal__pool_fail(rc, "%s", dal_errstr(rc));
+            }
+            if (rc) {
+                dal__cluster_mark_down(c, kind, i, dal_clock_ns());
+                put_back(pool, *dbp, 1);
+                continue;
+            }
+            dal__cluster_mark_up(c, kind, i, &p, dal_clock_ns());
+            if ((c->max_lag_ms >= 0 && p.lag_ms > c->max_lag_ms)
+                || (min_lsn && p.in_recovery && p.replay_lsn < min_lsn)) {
+                if (i < 64)
+                    want.skip |= UINT64_C(1) << i;
+                else
+                    want.force_primary = force_primary = 1;
+                put_back(pool, *dbp, 0);
+                continue;
+            }
+        }
+        pc->cl_write = !read;
+        pc->cl_counted = 1;
+        dal__cluster_checkout(c, kind, i);
+        return DAL_OK;
+    }
+    *dbp = NULL;
+    return dal__pool_fail(DAL_E_CONNECT, "no host of the cluster could "
+                          "serve the checkout after %d attempts", attempt);
+}
+
+void dal__cluster_release(dal_pool *pool, dal__pconn *pc)
+{
+    dal__cluster *c = pool->cluster;
+    dal_db *db = pc->db;
+    int kind = set_kind(pc->set), i = pc->set->cl_index;
+    int lost = db->err.code == DAL_E_CONNECT;
+    int ro = !strcmp(db->err.sqlstate, "25006");
+    int64_t now = dal_clock_ns();
+    uint64_t lsn;
+
+    if (pc->cl_counted) {
+        dal__cluster_checkin(c, kind, i);
+        pc->cl_counted = 0;
+    }
+    if (kind == DAL__CL_REPLICA) {
+        if (lost)
+            dal__cluster_mark_down(c, kind, i, now);
+        return;
+    }
+    if (lost) {
+        dal__cluster_mark_down(c, kind, i, now);
+    } else if (ro) {
+        /* The primary has become a standby: find the new one, and do not
+         * keep this connection. */
+        dal__cluster_primary_lost(c, now);
+        pc->expires_ns = 1;
+    } else if (i != dal__cluster_primary(c, NULL)) {
+        pc->expires_ns = 1; /* drained: the primary moved meanwhile */
+    } else if (pc->cl_write && c->ryw == DAL__RYW_LSN
+               && !db->drv->in_tx(db->conn)
+               && dal__cluster_current_lsn(db, &lsn) == DAL_OK) {
+        pthread_mutex_lock(&pool->mu);
+        if (lsn > pool->ryw_lsn)
+            pool->ryw_lsn = lsn;
+        pthread_mutex_unlock(&pool->mu);
+    } else if (pc->cl_write && c->ryw == DAL__RYW_TIME) {
+        pthread_mutex_lock(&pool->mu);
+        if (now + c->ryw_ms * 1000000 > pool->ryw_until_ns)
+            pool->ryw_until_ns = now + c->ryw_ms * 1000000;
+        pthread_mutex_unlock(&pool->mu);
+    }
+    pc->cl_write = 0;
 }

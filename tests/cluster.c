@@ -19,7 +19,9 @@
  * it is this file's own rather than tests/harness.h's.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@
 #include <dal.h>
 
 #include "cluster-int.h"
+#include "pool-int.h"
 
 static const char *primary_url, *standby_url, *cluster_url, *multi_url;
 
@@ -257,7 +260,7 @@ START_TEST(t_pick)
                                         sizeof err), DAL_OK);
     /* Equal load: the replicas take turns. */
     for (i = 0; i < 9; i++) {
-        r = dal__cluster_pick_replica(c, 0, t);
+        r = dal__cluster_pick_replica(c, 0, 0, t);
         ck_assert(r >= 0 && r < 3);
         seen[r]++;
     }
@@ -268,13 +271,13 @@ START_TEST(t_pick)
     dal__cluster_checkout(c, DAL__CL_REPLICA, 0);
     dal__cluster_checkout(c, DAL__CL_REPLICA, 1);
     for (i = 0; i < 4; i++)
-        ck_assert_int_eq(dal__cluster_pick_replica(c, 0, t), 2);
+        ck_assert_int_eq(dal__cluster_pick_replica(c, 0, 0, t), 2);
     dal__cluster_checkin(c, DAL__CL_REPLICA, 0);
     dal__cluster_checkin(c, DAL__CL_REPLICA, 1);
     /* Down: r2 taken out. */
     dal__cluster_mark_down(c, DAL__CL_REPLICA, 2, t);
     for (i = 0; i < 6; i++)
-        ck_assert_int_ne(dal__cluster_pick_replica(c, 0, t), 2);
+        ck_assert_int_ne(dal__cluster_pick_replica(c, 0, 0, t), 2);
     /* Over the lag budget: r0 skipped while its probe is trusted. */
     p.lag_ms = 101;
     p.replay_lsn = 500;
@@ -282,16 +285,27 @@ START_TEST(t_pick)
     ck_assert(!dal__cluster_probe_due(c, DAL__CL_REPLICA, 0, t + 49 * MS));
     ck_assert(dal__cluster_probe_due(c, DAL__CL_REPLICA, 0, t + 50 * MS));
     for (i = 0; i < 6; i++)
-        ck_assert_int_eq(dal__cluster_pick_replica(c, 0, t), 1);
-    /* Read-your-writes: only a probed replica past the LSN qualifies. */
+        ck_assert_int_eq(dal__cluster_pick_replica(c, 0, 0, t), 1);
+    /* A stale probe is no reason to skip: r0 is taken, to be probed. */
+    for (i = 0; i < 2; i++)
+        seen[dal__cluster_pick_replica(c, 0, 0, t + 50 * MS)] = 100;
+    ck_assert_int_eq(seen[0], 100);
+    /* ... unless the checkout skips it. */
+    ck_assert_int_eq(dal__cluster_pick_replica(c, 0, 1, t + 50 * MS), 1);
+    ck_assert_int_eq(dal__cluster_pick_replica(c, 0, 3, t + 50 * MS), -1);
+    /* Read-your-writes: a freshly probed replica behind the LSN is
+     * skipped. */
     p.lag_ms = 0;
     dal__cluster_mark_up(c, DAL__CL_REPLICA, 0, &p, t);
-    ck_assert_int_eq(dal__cluster_pick_replica(c, 500, t), 0);
-    ck_assert_int_eq(dal__cluster_pick_replica(c, 501, t), -1);
+    p.replay_lsn = 400;
+    dal__cluster_mark_up(c, DAL__CL_REPLICA, 1, &p, t);
+    ck_assert_int_eq(dal__cluster_pick_replica(c, 500, 0, t), 0);
+    ck_assert_int_eq(dal__cluster_pick_replica(c, 400, 2, t), 0);
+    ck_assert_int_eq(dal__cluster_pick_replica(c, 501, 0, t), -1);
     /* Every replica out: the read goes to the primary. */
     dal__cluster_mark_down(c, DAL__CL_REPLICA, 0, t);
     dal__cluster_mark_down(c, DAL__CL_REPLICA, 1, t);
-    ck_assert_int_eq(dal__cluster_pick_replica(c, 0, t), -1);
+    ck_assert_int_eq(dal__cluster_pick_replica(c, 0, 0, t), -1);
     dal__cluster_free(c);
 }
 END_TEST
@@ -477,6 +491,422 @@ START_TEST(t_find_primary)
 }
 END_TEST
 
+/* ---- cluster[postgres]: the pool on the real cluster ----------------- */
+
+static char *url_with(const char *base, const char *opts)
+{
+    static char buf[4][1024];
+    static int n;
+    char *b = buf[n++ % 4];
+
+    snprintf(b, sizeof buf[0], "%s%s%s", base, strchr(base, '?') ? "&" : "?",
+             opts);
+    return b;
+}
+
+static dal_pool *pool_ok(const char *url)
+{
+    dal_pool *p = NULL;
+    int rc = dal_pool_new(url, NULL, &p);
+
+    ck_assert_msg(rc == DAL_OK, "dal_pool_new(%s): %s", url,
+                  dal_pool_errmsg());
+    return p;
+}
+
+static dal_db *get(dal_pool *p, int flags)
+{
+    dal_db *db = NULL;
+    int rc = dal_pool_acquire(p, flags, &db);
+
+    ck_assert_msg(rc == DAL_OK, "dal_pool_acquire(%d): %s (%s)", flags,
+                  dal_errstr(rc), dal_pool_errmsg());
+    return db;
+}
+
+/* Whether a checkout with flags lands on a server in recovery. */
+static int64_t served_by_standby(dal_pool *p, int flags)
+{
+    dal_db *db = get(p, flags);
+    int64_t v = q_int(db, "SELECT pg_is_in_recovery()::int");
+
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+    return v;
+}
+
+static void pg_ctl(const char *args)
+{
+    char cmd[2048];
+    int rc;
+
+    snprintf(cmd, sizeof cmd, "\"%s\" %s >/dev/null 2>&1",
+             getenv("DAL_TEST_PG_CTL"), args);
+    rc = system(cmd);
+    ck_assert_msg(rc == 0, "%s -> %d", cmd, rc);
+}
+
+/* The standby's host:port, for replicas= */
+static const char *standby_host(void)
+{
+    static char h[256];
+    const char *s = strchr(standby_url, '@') + 1;
+
+    snprintf(h, sizeof h, "%.*s", (int)strcspn(s, "/"), s);
+    return h;
+}
+
+static void exec_ok(dal_db *db, const char *sql)
+{
+    int rc = dal_exec(db, sql);
+
+    ck_assert_msg(rc == DAL_OK, "%s: %s", sql, S(dal_errmsg(db)));
+}
+
+START_TEST(t_routing)
+{
+    dal_pool *p = pool_ok(url_with(cluster_url, "replica_probe_ms=0"));
+    int i;
+
+    /* Reads go to the standby, writes (and flags 0) to the primary. */
+    for (i = 0; i < 5; i++) {
+        ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 1);
+        ck_assert_int_eq(served_by_standby(p, 0), 0);
+    }
+    dal_pool_free(p);
+}
+END_TEST
+
+START_TEST(t_read_your_writes)
+{
+    dal_pool *p = pool_ok(url_with(cluster_url, "read_your_writes=on"));
+    dal_db *db;
+    int64_t n, on_standby = 0;
+    dal_value v;
+    int i;
+
+    db = get(p, 0);
+    exec_ok(db, "DROP TABLE IF EXISTS cl_ryw");
+    exec_ok(db, "CREATE TABLE cl_ryw (id int PRIMARY KEY)");
+    dal_pool_release(p, db);
+    /* With synchronous_commit=off the standby is usually a few hundred
+     * ms behind: a read right after the write must still see it. */
+    for (i = 1; i <= 40; i++) {
+        v = DAL_V_INT64(i);
+        db = get(p, 0);
+        ck_assert_int_eq(dal_exec_params(db, "INSERT INTO cl_ryw "
+                                         "VALUES ($1)", &v, 1), DAL_OK);
+        dal_pool_release(p, db);
+        db = get(p, DAL_POOL_READ);
+        ck_assert_int_eq(dal_query_int64(db, "SELECT count(*) FROM cl_ryw "
+                                         "WHERE id = $1", &v, 1, &n),
+                         DAL_OK);
+        ck_assert_msg(n == 1, "row %d not seen by the read after it", i);
+        on_standby += q_int(db, "SELECT pg_is_in_recovery()::int");
+        dal_pool_release(p, db);
+    }
+    printf("cluster: read-your-writes: %" PRId64 " of 40 reads served by "
+           "the standby\n", on_standby);
+    /* Once the standby has replayed the last write, it serves reads. */
+    for (i = 0; i < 500; i++) {
+        if (served_by_standby(p, DAL_POOL_READ))
+            break;
+        sleep_ms(10);
+    }
+    ck_assert_int_lt(i, 500);
+    dal_pool_free(p);
+
+    /* By time: for 2 s after a write, reads stay on the primary. */
+    p = pool_ok(url_with(cluster_url, "read_your_writes=2000"));
+    ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 1);
+    db = get(p, 0);
+    exec_ok(db, "INSERT INTO cl_ryw VALUES (1000)");
+    dal_pool_release(p, db);
+    ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 0);
+    sleep_ms(2100);
+    ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 1);
+    dal_pool_free(p);
+}
+END_TEST
+
+START_TEST(t_lag_budget)
+{
+    dal_pool *p = pool_ok(url_with(cluster_url, "max_replica_lag_ms=100"
+                                   "&replica_probe_ms=0"));
+    dal_db *s = open_ok(standby_url), *db;
+    dal__probe sp;
+    int i;
+
+    ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 1);
+    db = get(p, 0);
+    exec_ok(db, "CREATE TABLE IF NOT EXISTS cl_lag2 (x int)");
+    dal_pool_release(p, db);
+    sleep_ms(300);
+    exec_ok(s, "SELECT pg_wal_replay_pause()");
+    db = get(p, 0);
+    exec_ok(db, "INSERT INTO cl_lag2 VALUES (1)");
+    dal_pool_release(p, db);
+    for (i = 0; i < 300; i++) {
+        ck_assert_int_eq(dal__cluster_probe(s, &sp), DAL_OK);
+        if (sp.lag_ms > 150)
+            break;
+        sleep_ms(10);
+    }
+    ck_assert_int_gt(sp.lag_ms, 150);
+    /* Over the budget: reads go to the primary. */
+    for (i = 0; i < 3; i++)
+        ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 0);
+    exec_ok(s, "SELECT pg_wal_replay_resume()");
+    for (i = 0; i < 500; i++) {
+        if (served_by_standby(p, DAL_POOL_READ))
+            break;
+        sleep_ms(10);
+    }
+    ck_assert_int_lt(i, 500);
+    dal_close(s);
+    dal_pool_free(p);
+}
+END_TEST
+
+START_TEST(t_replica_down)
+{
+    dal_pool *p = pool_ok(url_with(cluster_url, "replica_probe_ms=0"
+                                   "&replica_retry_ms=100"));
+    char args[1024];
+    int i;
+
+    ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 1);
+    snprintf(args, sizeof args, "-D \"%s\" stop -m fast -w",
+             getenv("DAL_TEST_PG_STANDBY_DATA"));
+    pg_ctl(args);
+    /* The idle connection to the standby is dead: the probe finds out,
+     * and every read is served by the primary, without an error. */
+    for (i = 0; i < 10; i++)
+        ck_assert_int_eq(served_by_standby(p, DAL_POOL_READ), 0);
+    ck_assert_int_ge(dal__cluster_failures(((struct dal_pool *)p)->cluster,
+                                           DAL__CL_REPLICA, 0), 1);
+    snprintf(args, sizeof args, "-D \"%s\" -l \"%s/standby.log\" start -w",
+             getenv("DAL_TEST_PG_STANDBY_DATA"),
+             getenv("DAL_TEST_PG_CLUSTER_DIR"));
+    pg_ctl(args);
+    /* Probed again after its backoff, it serves reads again. */
+    for (i = 0; i < 500; i++) {
+        if (served_by_standby(p, DAL_POOL_READ))
+            break;
+        sleep_ms(20);
+    }
+    ck_assert_int_lt(i, 500);
+    dal_pool_free(p);
+}
+END_TEST
+
+struct worker {
+    dal_pool *pool;
+    int id;
+    int errors;
+    int unseen;
+    int on_standby;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    dal_value v[2];
+    dal_db *db;
+    int64_t n, rec;
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        v[0] = DAL_V_INT64(w->id);
+        v[1] = DAL_V_INT64(i);
+        if (dal_pool_acquire(w->pool, 0, &db) != DAL_OK) {
+            w->errors++;
+            continue;
+        }
+        if (dal_exec_params(db, "INSERT INTO cl_threads VALUES ($1, $2)",
+                            v, 2) != DAL_OK)
+            w->errors++;
+        dal_pool_release(w->pool, db);
+        if (dal_pool_acquire(w->pool, DAL_POOL_READ, &db) != DAL_OK) {
+            w->errors++;
+            continue;
+        }
+        if (dal_query_int64(db, "SELECT count(*) FROM cl_threads WHERE "
+                            "t = $1 AND i = $2", v, 2, &n) != DAL_OK
+            || dal_query_int64(db, "SELECT pg_is_in_recovery()::int",
+                               NULL, 0, &rec) != DAL_OK)
+            w->errors++;
+        else if (n != 1)
+            w->unseen++;
+        else
+            w->on_standby += (int)rec;
+        dal_pool_release(w->pool, db);
+    }
+    return NULL;
+}
+
+START_TEST(t_contention)
+{
+    dal_pool_config cfg = {0};
+    dal_pool *p = NULL;
+    struct worker w[8];
+    pthread_t th[8];
+    dal_db *db;
+    int i, errors = 0, unseen = 0, standby = 0;
+
+    cfg.max_size = 3;
+    cfg.acquire_timeout_ms = 20000;
+    ck_assert_int_eq(dal_pool_new(url_with(cluster_url,
+                                           "read_your_writes=on"), &cfg,
+                                  &p), DAL_OK);
+    db = get(p, 0);
+    exec_ok(db, "DROP TABLE IF EXISTS cl_threads");
+    exec_ok(db, "CREATE TABLE cl_threads (t int, i int)");
+    dal_pool_release(p, db);
+    for (i = 0; i < 8; i++) {
+        w[i] = (struct worker){p, i, 0, 0, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, work, &w[i]), 0);
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        errors += w[i].errors;
+        unseen += w[i].unseen;
+        standby += w[i].on_standby;
+    }
+    ck_assert_int_eq(errors, 0);
+    ck_assert_int_eq(unseen, 0);
+    db = get(p, 0);
+    ck_assert_int_eq(q_int(db, "SELECT count(*) FROM cl_threads"), 800);
+    dal_pool_release(p, db);
+    printf("cluster: contention: 800 writes, 800 reads (%d on the "
+           "standby)\n", standby);
+    dal_pool_free(p);
+}
+END_TEST
+
+START_TEST(t_readonly_error)
+{
+    dal_pool *p = pool_ok(multi_url);
+    dal__cluster *c;
+    dal_db *db;
+    unsigned e0, e1;
+
+    db = get(p, 0);
+    exec_ok(db, "CREATE TABLE IF NOT EXISTS cl_ro (x int)");
+    exec_ok(db, "SET default_transaction_read_only = on");
+    ck_assert_int_eq(dal_exec(db, "INSERT INTO cl_ro VALUES (1)"),
+                     DAL_E_READONLY);
+    ck_assert_str_eq(dal_sqlstate(db), "25006");
+    c = ((struct dal_pool *)p)->cluster;
+    ck_assert_int_eq(dal__cluster_primary(c, &e0), 0);
+    dal_pool_release(p, db);
+    /* 25006: the primary is looked for again, the connection dropped. */
+    ck_assert_int_eq(dal__cluster_primary(c, &e1), -1);
+    ck_assert_uint_eq(e1, e0 + 1);
+    db = get(p, 0);
+    exec_ok(db, "INSERT INTO cl_ro VALUES (2)");
+    dal_pool_release(p, db);
+    ck_assert_int_eq(dal__cluster_primary(c, NULL), 0);
+    dal_pool_free(p);
+}
+END_TEST
+
+static int64_t elapsed_ms(int64_t t0)
+{
+    return (dal_clock_ns() - t0) / MS;
+}
+
+START_TEST(t_failover)
+{
+    char opts[300], args[1024];
+    dal_pool *p;
+    dal_db *db, *s;
+    dal_value v;
+    uint64_t lsn = 0, rlsn = 0;
+    int64_t t0, ms;
+    int i, rc, attempts = 0;
+
+    snprintf(opts, sizeof opts, "replicas=%s&replica_probe_ms=0",
+             standby_host());
+    p = pool_ok(url_with(multi_url, opts));
+    db = get(p, 0);
+    exec_ok(db, "DROP TABLE IF EXISTS cl_fo");
+    exec_ok(db, "CREATE TABLE cl_fo (id int PRIMARY KEY)");
+    dal_pool_release(p, db);
+    /* Rows 1-50 commit with remote_apply: the commit returns once the
+     * standby has applied it (synchronous_standby_names is '*'). */
+    for (i = 1; i <= 50; i++) {
+        v = DAL_V_INT64(i);
+        db = get(p, 0);
+        exec_ok(db, "SET synchronous_commit = remote_apply");
+        ck_assert_int_eq(dal_exec_params(db, "INSERT INTO cl_fo VALUES "
+                                         "($1)", &v, 1), DAL_OK);
+        dal_pool_release(p, db);
+    }
+    /* Rows 51-100 commit asynchronously; they count as committed once
+     * the standby replayed past the primary's WAL position after them. */
+    db = get(p, 0);
+    for (i = 51; i <= 100; i++) {
+        v = DAL_V_INT64(i);
+        ck_assert_int_eq(dal_exec_params(db, "INSERT INTO cl_fo VALUES "
+                                         "($1)", &v, 1), DAL_OK);
+    }
+    ck_assert_int_eq(dal__cluster_current_lsn(db, &lsn), DAL_OK);
+    dal_pool_release(p, db);
+    s = open_ok(standby_url);
+    for (i = 0; i < 1000 && rlsn < lsn; i++) {
+        ck_assert_int_eq(dal__cluster_current_lsn(s, &rlsn), DAL_OK);
+        if (rlsn < lsn)
+            sleep_ms(10);
+    }
+    ck_assert_uint_ge(rlsn, lsn);
+    dal_close(s);
+    /* An idle connection to the primary stays in the pool. */
+    db = get(p, 0);
+    dal_pool_release(p, db);
+
+    snprintf(args, sizeof args, "-D \"%s\" stop -m immediate -w",
+             getenv("DAL_TEST_PG_PRIMARY_DATA"));
+    pg_ctl(args);
+    snprintf(args, sizeof args, "-D \"%s\" promote -w",
+             getenv("DAL_TEST_PG_STANDBY_DATA"));
+    pg_ctl(args);
+    t0 = dal_clock_ns();
+    for (;;) {
+        attempts++;
+        v = DAL_V_INT64(1000 + attempts);
+        rc = dal_pool_acquire(p, 0, &db);
+        if (rc == DAL_OK) {
+            rc = dal_exec_params(db, "INSERT INTO cl_fo VALUES ($1)", &v,
+                                 1);
+            dal_pool_release(p, db);
+        }
+        if (rc == DAL_OK || elapsed_ms(t0) > 20000)
+            break;
+        sleep_ms(5);
+    }
+    ms = elapsed_ms(t0);
+    ck_assert_msg(rc == DAL_OK, "no write within 20 s of the promotion: "
+                  "%s", dal_pool_errmsg());
+    printf("cluster: failover: first write %" PRId64 " ms after the "
+           "promotion, %d attempt(s)\n", ms, attempts);
+    ck_assert_int_eq(dal__cluster_primary(((struct dal_pool *)p)->cluster,
+                                          NULL), 1);
+    /* Nothing committed before the kill was lost. */
+    db = get(p, 0);
+    ck_assert_int_eq(q_int(db, "SELECT count(*) FROM cl_fo WHERE id <= 100"),
+                     100);
+    ck_assert_int_eq(q_int(db, "SELECT pg_is_in_recovery()::int"), 0);
+    exec_ok(db, "INSERT INTO cl_fo VALUES (5000)");
+    dal_pool_release(p, db);
+    /* Reads work too (the promoted replica, or the primary). */
+    db = get(p, DAL_POOL_READ);
+    ck_assert_int_eq(q_int(db, "SELECT count(*) FROM cl_fo WHERE id = 5000"),
+                     1);
+    dal_pool_release(p, db);
+    dal_pool_free(p);
+}
+END_TEST
+
 /* ---- main ------------------------------------------------------------ */
 
 static Suite *unit_suite(void)
@@ -505,6 +935,14 @@ static Suite *pg_suite(void)
     tcase_add_test(tc, t_probe);
     tcase_add_test(tc, t_lag);
     tcase_add_test(tc, t_find_primary);
+    tcase_add_test(tc, t_routing);
+    tcase_add_test(tc, t_read_your_writes);
+    tcase_add_test(tc, t_lag_budget);
+    tcase_add_test(tc, t_replica_down);
+    tcase_add_test(tc, t_contention);
+    tcase_add_test(tc, t_readonly_error);
+    /* Last: it leaves the standby as the only server. */
+    tcase_add_test(tc, t_failover);
     suite_add_tcase(s, tc);
     return s;
 }

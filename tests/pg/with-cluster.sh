@@ -226,7 +226,8 @@ fi
 export DAL_TEST_PG_PRIMARY_URL=$url1
 export DAL_TEST_PG_STANDBY_URL=$url2
 export DAL_TEST_PG_CLUSTER_URL="$url1?replicas=127.0.0.1:$port2"
-export DAL_TEST_PG_MULTIHOST_URL="postgres://postgres@127.0.0.1:$port1,127.0.0.1:$port2/postgres"
+hosts="127.0.0.1:$port1,127.0.0.1:$port2"
+export DAL_TEST_PG_MULTIHOST_URL="postgres://postgres@$hosts/postgres"
 export DAL_TEST_PG_URL=$url1
 export DAL_TEST_PG_PRIMARY_DATA=$dir/primary
 export DAL_TEST_PG_STANDBY_DATA=$dir/standby
