@@ -356,6 +356,31 @@ START_TEST(t_parse_nomem)
 }
 END_TEST
 
+/* Replicas on SQLite: refused, with the option named; a READ checkout
+ * of a plain SQLite pool is served by its one database. */
+START_TEST(t_sqlite_refused)
+{
+    dal_pool *p = (dal_pool *)1;
+    dal_db *db = NULL;
+    int64_t v = 0;
+
+    ck_assert_int_eq(dal_pool_new("sqlite::memory:?replicas=127.0.0.1:5432",
+                                  NULL, &p), DAL_E_UNSUPPORTED);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(dal_pool_errmsg(), "option 'replicas' needs a "
+                         "PostgreSQL primary"), "%s", dal_pool_errmsg());
+    ck_assert_int_eq(dal_pool_new("sqlite::memory:?max_replica_lag_ms=5",
+                                  NULL, &p), DAL_E_UNSUPPORTED);
+    ck_assert_int_eq(dal_pool_new("sqlite::memory:", NULL, &p), DAL_OK);
+    ck_assert_int_eq(dal_pool_acquire(p, DAL_POOL_READ, &db), DAL_OK);
+    ck_assert_int_eq(dal_query_int64(db, "SELECT 41 + 1", NULL, 0, &v),
+                     DAL_OK);
+    ck_assert_int_eq(v, 42);
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+    dal_pool_free(p);
+}
+END_TEST
+
 /* ---- cluster[postgres]: the internal API on the real cluster --------- */
 
 static dal_db *open_ok(const char *url)
@@ -921,6 +946,7 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, t_pick);
     tcase_add_test(tc, t_lsn);
     tcase_add_test(tc, t_parse_nomem);
+    tcase_add_test(tc, t_sqlite_refused);
     suite_add_tcase(s, tc);
     return s;
 }
