@@ -13,6 +13,7 @@
 #   make check-cluster   tests/cluster on a primary + streaming standby
 #                        (tests/pg/with-cluster.sh; run by make check when
 #                        the PostgreSQL server binaries are installed)
+#   make check-tsan      the pool's 16 x 10,000 checkouts under TSan
 
 -include config.mk
 
@@ -51,7 +52,7 @@ SHARED_LIB = $(BUILD)/libdal.so.$(ABI_VERSION)
 
 .PHONY: all check check-build check-exports check-man demo bench install \
         uninstall installcheck dist distcheck clean distclean deps \
-        check-valgrind check-cluster
+        check-valgrind check-cluster check-tsan
 
 all: $(STATIC_LIB) $(SHARED_LIB) $(EXAMPLES) $(TOOL)
 
@@ -132,6 +133,17 @@ check-cluster: $(BUILD)/tests/cluster
 
 check-valgrind: check-build
 	@BUILD=$(BUILD) VALGRIND=1 bash tests/pg/with-pg.sh sh tests/run-all.sh
+
+# The pool under ThreadSanitizer: the library and tests/pool built with
+# -fsanitize=thread in a build directory of their own, then the
+# contention test (16 threads x 10,000 checkouts) run in one process.
+TSAN_BUILD ?= build-tsan
+check-tsan: deps
+	$(MAKE) BUILD=$(TSAN_BUILD) SANITIZE=thread OPT='-O1 -g' \
+	    $(TSAN_BUILD)/tests/pool
+	POOL_ONLY=contention CK_FORK=no \
+	    TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
+	    $(TSAN_BUILD)/tests/pool
 
 installcheck:
 	@BUILD=$(BUILD) sh tests/installcheck.sh

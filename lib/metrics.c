@@ -22,6 +22,7 @@
 #include "dal-int.h"
 #include "dal/metrics.h"
 #include "dal/rcache.h"
+#include "dal/pool.h"
 
 #define NKIND 7  /* dal_stmt_kind values */
 #define NOUT 3   /* ok, error, refused */
@@ -84,6 +85,12 @@ typedef struct watched_rcache {
     char *name;
 } watched_rcache;
 
+/* A pool whose gauges and counters are exported, under its name. */
+typedef struct watched_pool {
+    dal_pool *pool;
+    char *name;
+} watched_pool;
+
 struct dal_metrics {
     pthread_mutex_t mu;
     totals **be;
@@ -92,6 +99,8 @@ struct dal_metrics {
     int nshards;
     watched_rcache *rc; /* set up before use, read-only then */
     int nrc;
+    watched_pool *pools; /* likewise */
+    int npools;
 };
 
 /* Only the owning thread writes a shard: a load and a store suffice. */
@@ -141,6 +150,9 @@ int dal_metrics_free(dal_metrics *m)
     for (i = 0; i < m->nrc; i++)
         dal__free(m->rc[i].name);
     dal__free(m->rc);
+    for (i = 0; i < m->npools; i++)
+        dal__free(m->pools[i].name);
+    dal__free(m->pools);
     pthread_mutex_destroy(&m->mu);
     dal__free(m);
     return DAL_OK;
@@ -631,6 +643,117 @@ static int write_rcaches(dal__buf *b, const dal_metrics *m)
     return rc;
 }
 
+int dal_metrics_add_pool(dal_metrics *m, dal_pool *pool, const char *name)
+{
+    watched_pool *grown;
+    char *copy;
+    int i;
+
+    if (!m || !pool || !name || !*name)
+        return DAL_E_MISUSE;
+    for (i = 0; i < m->npools; i++)
+        if (m->pools[i].pool == pool || !strcmp(m->pools[i].name, name))
+            return DAL_E_MISUSE;
+    if (!(copy = dal__strdup(name)))
+        return DAL_NOMEM;
+    grown = dal__realloc(m->pools, (size_t)(m->npools + 1) * sizeof *grown);
+    if (!grown) {
+        dal__free(copy);
+        return DAL_NOMEM;
+    }
+    m->pools = grown;
+    m->pools[m->npools].pool = pool;
+    m->pools[m->npools].name = copy;
+    m->npools++;
+    return DAL_OK;
+}
+
+/* One sample of a pool family: name{pool="...",label="value"} v, where
+ * v is written by the format (an integer, or seconds with a fraction). */
+static int pool_sample(dal__buf *b, const char *name, const char *pool,
+                       const char *label, const char *value, int64_t v,
+                       int seconds)
+{
+    int rc = addf(b, "%s{pool=\"", name);
+
+    if (rc == DAL_OK)
+        rc = add_value(b, pool);
+    if (rc == DAL_OK && label)
+        rc = addf(b, "\",%s=\"%s", label, value);
+    if (rc == DAL_OK && seconds)
+        rc = addf(b, "\"} %" PRId64 ".%09" PRId64 "\n", v / 1000000000,
+                  v % 1000000000);
+    else if (rc == DAL_OK)
+        rc = addf(b, "\"} %" PRId64 "\n", v);
+    return rc;
+}
+
+/* The pools' families: each pool read once, then written. */
+static int write_pools(dal__buf *b, const dal_metrics *m)
+{
+    static const char *const ev[] = {"created", "destroyed", "failed"};
+    dal_pool_counters *c;
+    int i, k, rc = DAL_OK;
+
+    if (m->npools == 0)
+        return DAL_OK;
+    c = dal__calloc((size_t)m->npools, sizeof *c);
+    if (!c)
+        return DAL_NOMEM;
+    for (i = 0; i < m->npools; i++)
+        dal_pool_stats(m->pools[i].pool, &c[i]);
+#define TRY(x) do { if (rc == DAL_OK) rc = (x); } while (0)
+    TRY(family(b, "dal_pool_connections", "gauge",
+               "Pooled connections open now, by state."));
+    for (i = 0; i < m->npools; i++) {
+        TRY(pool_sample(b, "dal_pool_connections", m->pools[i].name,
+                        "state", "idle", c[i].idle, 0));
+        TRY(pool_sample(b, "dal_pool_connections", m->pools[i].name,
+                        "state", "in_use", c[i].in_use, 0));
+    }
+    TRY(family(b, "dal_pool_size", "gauge",
+               "Pooled connections open now (idle and in use)."));
+    for (i = 0; i < m->npools; i++)
+        TRY(pool_sample(b, "dal_pool_size", m->pools[i].name, NULL, NULL,
+                        c[i].total, 0));
+    TRY(family(b, "dal_pool_waiting", "gauge",
+               "Callers waiting for a pooled connection now."));
+    for (i = 0; i < m->npools; i++)
+        TRY(pool_sample(b, "dal_pool_waiting", m->pools[i].name, NULL,
+                        NULL, c[i].waiting, 0));
+    TRY(family(b, "dal_pool_acquire_timeouts_total", "counter",
+               "Checkouts that gave up waiting (DAL_E_POOL_TIMEOUT)."));
+    for (i = 0; i < m->npools; i++)
+        TRY(pool_sample(b, "dal_pool_acquire_timeouts_total",
+                        m->pools[i].name, NULL, NULL,
+                        (int64_t)c[i].acquire_timeouts, 0));
+    TRY(family(b, "dal_pool_acquire_wait_seconds", "summary",
+               "Time spent getting a pooled connection, per checkout."));
+    for (i = 0; i < m->npools; i++) {
+        TRY(pool_sample(b, "dal_pool_acquire_wait_seconds_sum",
+                        m->pools[i].name, NULL, NULL,
+                        c[i].acquire_wait_ns, 1));
+        TRY(pool_sample(b, "dal_pool_acquire_wait_seconds_count",
+                        m->pools[i].name, NULL, NULL,
+                        (int64_t)c[i].acquires, 0));
+    }
+    TRY(family(b, "dal_pool_connection_events_total", "counter",
+               "Pooled connections created, destroyed, and failed to "
+               "open."));
+    for (i = 0; i < m->npools; i++)
+        for (k = 0; k < 3; k++) {
+            const uint64_t v[3] = {c[i].created, c[i].destroyed,
+                                   c[i].failed};
+
+            TRY(pool_sample(b, "dal_pool_connection_events_total",
+                            m->pools[i].name, "event", ev[k],
+                            (int64_t)v[k], 0));
+        }
+#undef TRY
+    dal__free(c);
+    return rc;
+}
+
 int dal_metrics_write_prometheus(dal_metrics *m, char **textp,
                                  size_t *lenp)
 {
@@ -656,6 +779,8 @@ int dal_metrics_write_prometheus(dal_metrics *m, char **textp,
     dal__free(t);
     if (rc == DAL_OK)
         rc = write_rcaches(&b, m);
+    if (rc == DAL_OK)
+        rc = write_pools(&b, m);
     if (rc != DAL_OK) {
         dal__buf_free(&b);
         return rc;

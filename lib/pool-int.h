@@ -36,6 +36,7 @@ typedef struct dal__pconn {
     int64_t idle_since_ns;  /* when it was last given back */
     int in_use;
     struct dal__pconn *next; /* the set's idle stack */
+    struct dal__pconn *aprev, *anext; /* every open one of the set */
     /* Cluster pools (cluster.c): checked out for writing, and counted in
      * the cluster's per-host checkouts. */
     int cl_write;
@@ -52,6 +53,7 @@ struct dal__pset {
      * least used ones age out under idle_timeout_ms. */
     dal__pconn *idle;
     int nidle;
+    dal__pconn *all;  /* idle and in use, for dal_pool_free() */
     int nopen;        /* idle + in use */
     int nopening;     /* being opened outside the lock */
     int64_t last_used_ns;

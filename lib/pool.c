@@ -238,6 +238,30 @@ static void pset_free(dal__pset *s)
     dal__free(s);
 }
 
+/* Count pc as one of set's open connections (under the lock). */
+static void link_open(dal__pset *set, dal__pconn *pc)
+{
+    pc->aprev = NULL;
+    pc->anext = set->all;
+    if (set->all)
+        set->all->aprev = pc;
+    set->all = pc;
+    set->nopen++;
+}
+
+/* ... and no more (under the lock). */
+static void unlink_open(dal__pset *set, dal__pconn *pc)
+{
+    if (pc->aprev)
+        pc->aprev->anext = pc->anext;
+    else
+        set->all = pc->anext;
+    if (pc->anext)
+        pc->anext->aprev = pc->aprev;
+    pc->aprev = pc->anext = NULL;
+    set->nopen--;
+}
+
 /* A number below n + 1, different per connection and moment. */
 static int64_t spread(const void *p, int64_t n)
 {
@@ -335,6 +359,7 @@ static int evict_tenant(dal_pool *pool, dal__pconn **grave)
         return 0;
     while ((pc = victim->idle) != NULL) {
         victim->idle = pc->next;
+        unlink_open(victim, pc);
         pc->next = *grave;
         *grave = pc;
         pool->c.destroyed++;
@@ -445,7 +470,7 @@ static int top_up(dal_pool *pool)
                 return rc;
             }
             pool->c.created++;
-            s->nopen++;
+            link_open(s, pc);
             s->nidle++;
             pc->next = s->idle;
             s->idle = pc;
@@ -606,8 +631,8 @@ void dal_pool_free(dal_pool *pool)
     /* Only this thread is left: the caller promised it. */
     for (i = 0; i < pool->nsets; i++) {
         s = pool->sets[i];
-        while ((pc = s->idle) != NULL) {
-            s->idle = pc->next;
+        while ((pc = s->all) != NULL) {
+            unlink_open(s, pc);
             pc->next = grave;
             grave = pc;
         }
@@ -644,10 +669,10 @@ static void reap(dal_pool *pool, int64_t now, dal__pconn **grave)
                   && s->nopen > s->min_size;
             if (old || (pc->expires_ns && now >= pc->expires_ns)) {
                 *link = pc->next;
+                unlink_open(s, pc);
                 pc->next = *grave;
                 *grave = pc;
                 s->nidle--;
-                s->nopen--;
                 pool->c.destroyed++;
             } else {
                 link = &pc->next;
@@ -689,7 +714,7 @@ static void *reaper_main(void *arg)
 static void retire(dal_pool *pool, dal__pconn *pc)
 {
     lock(pool);
-    pc->set->nopen--;
+    unlink_open(pc->set, pc);
     pool->c.destroyed++;
     wake_one(pool);
     unlock(pool);
@@ -804,7 +829,7 @@ static int acquire(dal_pool *pool, int flags, const char *tenant,
                 return rc;
             }
             pool->c.created++;
-            set->nopen++;
+            link_open(set, pc);
             pc->in_use = 1;
             unlock(pool);
             break;

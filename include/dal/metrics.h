@@ -16,7 +16,7 @@
  * and may then be shared by connections used in several threads.
  *
  * Pool gauges (connections total, idle, in use, waiting, acquire wait)
- * are not here yet: libdal has no pool to feed them.
+ * come from the pools added with dal_metrics_add_pool().
  */
 #ifndef DAL_METRICS_H
 #define DAL_METRICS_H
@@ -122,6 +122,26 @@ struct dal_rcache;
 DAL_EXTERN int dal_metrics_add_rcache(dal_metrics *m,
                                       struct dal_rcache *cache,
                                       const char *name);
+
+/*
+ * Export pool's figures (dal_pool_stats()) with m, under the label
+ * pool="name" (name is copied):
+ *   dal_pool_connections{pool,state}        gauge (state: idle, in_use)
+ *   dal_pool_size{pool}                     gauge (idle + in use)
+ *   dal_pool_waiting{pool}                  gauge
+ *   dal_pool_acquire_timeouts_total{pool}   counter
+ *   dal_pool_acquire_wait_seconds{pool}     summary (_sum and _count,
+ *       over every successful checkout)
+ *   dal_pool_connection_events_total{pool,event}  counter
+ *       (event: created, destroyed, failed)
+ * The pool is read each time m is written, so it must stay alive until
+ * m is freed. Call it while setting m up, before m is written from other
+ * threads. Returns DAL_OK, DAL_E_MISUSE (a NULL argument, an empty name,
+ * a pool or name added already) or DAL_NOMEM.
+ */
+struct dal_pool;
+DAL_EXTERN int dal_metrics_add_pool(dal_metrics *m, struct dal_pool *pool,
+                                    const char *name);
 
 /* ---- statement statistics ------------------------------------------ */
 
