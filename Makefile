@@ -10,6 +10,9 @@
 #   make dist / distcheck
 #   make check SANITIZE=address,undefined BUILD=build-asan
 #   make check-valgrind
+#   make check-cluster   tests/cluster on a primary + streaming standby
+#                        (tests/pg/with-cluster.sh; run by make check when
+#                        the PostgreSQL server binaries are installed)
 #   make check-tsan      the pool's 16 x 10,000 checkouts under TSan
 
 -include config.mk
@@ -49,7 +52,7 @@ SHARED_LIB = $(BUILD)/libdal.so.$(ABI_VERSION)
 
 .PHONY: all check check-build check-exports check-man demo bench install \
         uninstall installcheck dist distcheck clean distclean deps \
-        check-valgrind check-tsan
+        check-valgrind check-cluster check-tsan
 
 all: $(STATIC_LIB) $(SHARED_LIB) $(EXAMPLES) $(TOOL)
 
@@ -115,7 +118,18 @@ check-build: deps all $(TESTS) check-exports check-man
 # failures included (tests/pg/with-pg.sh).
 check: check-build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) \
-	    bash tests/pg/with-pg.sh sh tests/run-all.sh
+	    bash tests/pg/with-pg.sh sh tests/run-all.sh; rc=$$?; \
+	if bash tests/pg/with-cluster.sh --available; then \
+	    $(MAKE) --no-print-directory check-cluster || rc=1; \
+	else \
+	    echo "check-cluster: skipped (no PostgreSQL server binaries)"; \
+	fi; exit $$rc
+
+# The replica and failover tests on their own cluster, which they change
+# for good (the primary is killed, the standby promoted).
+check-cluster: $(BUILD)/tests/cluster
+	@echo "==> cluster (primary + streaming standby)"
+	@bash tests/pg/with-cluster.sh $(BUILD)/tests/cluster
 
 check-valgrind: check-build
 	@BUILD=$(BUILD) VALGRIND=1 bash tests/pg/with-pg.sh sh tests/run-all.sh

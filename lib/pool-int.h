@@ -38,6 +38,10 @@ typedef struct dal__pconn {
     uint64_t steps_out;     /* db->steps when it was handed out */
     struct dal__pconn *next; /* the set's idle stack */
     struct dal__pconn *aprev, *anext; /* every open one of the set */
+    /* Cluster pools (cluster.c): checked out for writing, and counted in
+     * the cluster's per-host checkouts. */
+    int cl_write;
+    int cl_counted;
 } dal__pconn;
 
 struct dal__pset {
@@ -55,6 +59,7 @@ struct dal__pset {
     int nopening;     /* being opened outside the lock */
     int64_t last_used_ns;
     int down;         /* out of rotation (replicas: failed probe) */
+    int cl_index;     /* cluster pools: the host's index in its list */
 };
 
 struct dal_pool {
@@ -74,6 +79,14 @@ struct dal_pool {
     int waiting;
     dal_pool_counters c;   /* counters (total/idle/in_use computed) */
     uint64_t seed;         /* lifetime jitter */
+    /* A URL naming replicas or several primary candidates (cluster.c):
+     * sets[0..cl_nprimary) are the candidates, the replicas follow. The
+     * read-your-writes mark: reads need a replica past ryw_lsn, or go
+     * to the primary until ryw_until_ns. */
+    struct dal__cluster *cluster;
+    int cl_nprimary;
+    uint64_t ryw_lsn;
+    int64_t ryw_until_ns;
 };
 
 /* Make a set for url in pool (copied), appended to pool->sets; under
@@ -90,5 +103,27 @@ void dal__pconn_close(dal__pconn *pc);
  * under pool->mu. NULL with *rc set when none can. */
 dal__pset *dal__pool_pick(dal_pool *pool, int flags, const char *tenant,
                           int *rc);
+
+/* The pool's own checkout (pool.c), for the cluster's wrapper. */
+int dal__pool_acquire(dal_pool *pool, int flags, const char *tenant,
+                      dal_db **dbp);
+/* Set the calling thread's dal_pool_errmsg() and return rc (pool.c). */
+int dal__pool_fail(int rc, const char *fmt, ...) DAL__PRINTF(2, 3);
+
+/* ---- replicas and failover (cluster.c) ---- */
+
+/* Make pool's sets for url: one plain set, or for a cluster URL one per
+ * primary candidate and one per replica. Errors carry the message. */
+int dal__cluster_pool_init(dal_pool *pool, const char *url);
+/* dal__pool_pick() for a cluster pool (under pool->mu, no I/O). */
+dal__pset *dal__cluster_pool_pick(dal_pool *pool, int flags, int *rc);
+/* dal_pool_acquire() for a cluster pool: finds the primary, routes
+ * reads to replicas, probes them, and falls back to the primary. */
+int dal__cluster_acquire(dal_pool *pool, int flags, const char *tenant,
+                         dal_db **dbp);
+/* Before pc is reset on return: a lost primary or a 25006 starts a
+ * failover, a lost replica is taken out, a write moves the
+ * read-your-writes mark. */
+void dal__cluster_release(dal_pool *pool, dal__pconn *pc);
 
 #endif /* DAL_POOL_INT_H */

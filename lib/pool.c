@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster-int.h"
 #include "pool-int.h"
 
 #define NS_PER_MS 1000000LL
@@ -44,6 +45,16 @@ static int fail(int rc, const char *fmt, ...)
 }
 
 /* Keep db's message (already free of passwords) as the thread's. */
+int dal__pool_fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 static int fail_db(dal_db *db, int rc)
 {
     const char *m = db ? dal_errmsg(db) : NULL;
@@ -371,8 +382,9 @@ dal__pset *dal__pool_pick(dal_pool *pool, int flags, const char *tenant,
     dal__pset *s;
     char *url;
 
-    (void)flags; /* DAL_POOL_READ: no replica sets yet, the primary */
     *rc = DAL_OK;
+    if (pool->cluster)
+        return dal__cluster_pool_pick(pool, flags, rc);
     if (!pool->url_template)
         return pool->sets[0];
     if ((s = find_tenant(pool, tenant)) != NULL)
@@ -510,7 +522,6 @@ int dal_pool_new(const char *url, const dal_pool_config *cfg,
 {
     pthread_condattr_t ca;
     dal_pool *pool;
-    dal__pset *set;
     dal__url u;
     char *clean = NULL, *probe, err[512];
     int rc, inited = 0;
@@ -572,8 +583,7 @@ int dal_pool_new(const char *url, const dal_pool_config *cfg,
     if (strstr(clean, "{tenant}")) {
         pool->url_template = clean;
         clean = NULL;
-    } else if ((rc = dal__pset_add(pool, clean, DAL__ROLE_PRIMARY, NULL,
-                                   &set)) != DAL_OK) {
+    } else if ((rc = dal__cluster_pool_init(pool, clean)) != DAL_OK) {
         goto out;
     }
     if ((rc = top_up(pool)) != DAL_OK)
@@ -631,6 +641,7 @@ void dal_pool_free(dal_pool *pool)
     close_list(grave);
     dal__free(pool->sets);
     dal__free(pool->url_template);
+    dal__cluster_free(pool->cluster);
     pthread_cond_destroy(&pool->freed);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->mu);
@@ -872,7 +883,15 @@ int dal_pool_acquire(dal_pool *pool, int flags, dal_db **dbp)
     if (pool->url_template)
         return fail(DAL_E_MISUSE, "dal_pool_acquire: the pool's URL is a "
                     "tenant template; use dal_pool_acquire_tenant()");
+    if (pool->cluster)
+        return dal__cluster_acquire(pool, flags, NULL, dbp);
     return acquire(pool, flags, NULL, dbp);
+}
+
+int dal__pool_acquire(dal_pool *pool, int flags, const char *tenant,
+                      dal_db **dbp)
+{
+    return acquire(pool, flags, tenant, dbp);
 }
 
 int dal_pool_acquire_tenant(dal_pool *pool, const char *tenant, int flags,
@@ -892,6 +911,8 @@ int dal_pool_acquire_tenant(dal_pool *pool, const char *tenant, int flags,
         return fail(DAL_E_UNSUPPORTED, "dal_pool_acquire_tenant: %s has "
                     "no schemas; give the pool a URL template with "
                     "{tenant} (one database per tenant)", pool->drv->name);
+    if (pool->cluster)
+        return dal__cluster_acquire(pool, flags, tenant, dbp);
     return acquire(pool, flags, tenant, dbp);
 }
 
@@ -958,6 +979,8 @@ int dal_pool_release(dal_pool *pool, dal_db *db)
     if (db->nstmts > 0)
         return fail(DAL_E_MISUSE, "dal_pool_release: %d statement(s) of "
                     "the connection are not finalized", db->nstmts);
+    if (pool->cluster)
+        dal__cluster_release(pool, pc);
     ok = reset(db, pc->steps_out);
     if (DAL__UNLIKELY(db->obs != NULL))
         dal__obs_event(db, DAL_EV_RETURN, ok ? DAL_OK : DAL_E_CONNECT, 0);

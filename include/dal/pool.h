@@ -19,6 +19,28 @@
  * (SET search_path on checkout, reset on return). Tenant names follow
  * identifier rules (see dal_pool_acquire_tenant()).
  *
+ * Replicas and failover (PostgreSQL): the URL may list several primary
+ * candidates (postgres://u@h1:5432,h2:5432/db) and replicas
+ * (?replicas=h3:5432,h4:5432). The primary is the first candidate not in
+ * recovery (pg_is_in_recovery()), found at the first checkout and again
+ * after a connection to it is lost or a statement on it fails with 25006
+ * (read-only): connections to the former primary are then closed, idle
+ * ones at once and handed-out ones on return; the statement that met
+ * the failure reports it to its caller. DAL_POOL_READ checkouts go to the
+ * replica with the fewest connections handed out (ties in turn), after a
+ * probe when the replica's last one is older than replica_probe_ms
+ * [200]; a replica that cannot be reached is taken out and tried again
+ * after replica_retry_ms [500], doubling up to replica_retry_max_ms
+ * [30000]; with max_replica_lag_ms=N, one whose replay is more than N ms
+ * behind is skipped. Reads fall back to the primary, without an error,
+ * when no replica qualifies. read_your_writes=on: after a checkout
+ * without DAL_POOL_READ is given back, the pool's reads go only to
+ * replicas that have replayed the primary's WAL up to that point (one
+ * extra query on return); read_your_writes=N keeps reads on the primary
+ * for N ms after such a checkout. The mark is the pool's, for every
+ * thread: a stronger promise than per session. On SQLite, these options
+ * are refused with DAL_E_UNSUPPORTED. See docs/readme-cluster.md.
+ *
  * Threads: every function here may be called from any thread, except
  * dal_pool_free(), which the caller calls once no other thread uses the
  * pool. A connection handed out belongs to the thread that acquired it

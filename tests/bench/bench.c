@@ -1886,7 +1886,9 @@ static _Noreturn void usage(void)
     fprintf(stderr, "usage: bench sqlite-mem|sqlite-wal|pg-unix "
             "point_select|insert_tx|scan|ast_point_select|\n"
             "             bulk_create|naive_create|model_find|"
-            "point_select_observed|batch\n");
+            "point_select_observed|batch\n"
+            "       bench pool checkout\n"
+            "       bench pg-cluster failover_ms\n");
     exit(2);
 }
 
@@ -1985,6 +1987,9 @@ static int bench_batch(const char *tname)
             ns[1][0], ns[0][0]);
     printf("BENCH %s batch batch=%.0f seq=%.0f speedup=%.2f\n", tname,
            1e9 / ns[1][0], 1e9 / ns[0][0], ns[0][0] / ns[1][0]);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ---- pool checkout (bench pool checkout) --------------------------- */
 
 /*
@@ -2104,6 +2109,95 @@ static int pool_bench(const char *workload_name)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* ---- pg-cluster failover_ms ----------------------------------------- */
+
+/*
+ * `bench pg-cluster failover_ms`, under tests/pg/with-cluster.sh (which
+ * it uses up: the primary is killed and the standby promoted). A pool on
+ * both hosts as primary candidates, with the standby as a replica, writes
+ * rows and keeps an idle connection to the primary; then the primary is
+ * stopped with -m immediate and the standby promoted (pg_ctl promote -w).
+ * value is the time from promote's return to the first INSERT that
+ * succeeds through the pool, retrying at once after each failure; the
+ * line also tells how many checkouts that took.
+ */
+static void cl_pg_ctl(const char *data, const char *args)
+{
+    const char *ctl = getenv("DAL_TEST_PG_CTL");
+    char cmd[2048];
+
+    if (!ctl || !data)
+        die("pg-cluster: DAL_TEST_PG_CTL and the data dirs are unset");
+    snprintf(cmd, sizeof cmd, "\"%s\" -D \"%s\" %s >/dev/null 2>&1", ctl,
+             data, args);
+    if (system(cmd) != 0)
+        die("pg-cluster: %s failed", cmd);
+}
+
+static int bench_failover(void)
+{
+    const char *multi = getenv("DAL_TEST_PG_MULTIHOST_URL");
+    const char *standby = getenv("DAL_TEST_PG_STANDBY_URL");
+    char url[1024];
+    dal_pool *pool = NULL;
+    dal_db *db;
+    dal_value v;
+    struct timespec t0, t1;
+    int rc, i, attempts = 0;
+    double ms;
+
+    if (!multi || !*multi || !standby || !*standby) {
+        fprintf(stderr, "BENCH pg-cluster failover_ms skipped "
+                "(DAL_TEST_PG_MULTIHOST_URL unset: run under "
+                "tests/pg/with-cluster.sh)\n");
+        return 77;
+    }
+    standby = strchr(standby, '@') ? strchr(standby, '@') + 1 : standby;
+    snprintf(url, sizeof url, "%s?replicas=%.*s", multi,
+             (int)strcspn(standby, "/"), standby);
+    if (dal_pool_new(url, NULL, &pool) != DAL_OK)
+        die("pg-cluster: dal_pool_new: %s", dal_pool_errmsg());
+    if (dal_pool_acquire(pool, 0, &db) != DAL_OK)
+        die("pg-cluster: acquire: %s", dal_pool_errmsg());
+    if (dal_exec(db, "DROP TABLE IF EXISTS bench_fo; CREATE TABLE bench_fo "
+                 "(id bigint PRIMARY KEY)") != DAL_OK)
+        die("pg-cluster: %s", dal_errmsg(db));
+    for (i = 1; i <= 100; i++) {
+        v = DAL_V_INT64(i);
+        if (dal_exec_params(db, "INSERT INTO bench_fo VALUES ($1)", &v, 1)
+            != DAL_OK)
+            die("pg-cluster: %s", dal_errmsg(db));
+    }
+    dal_pool_release(pool, db);
+
+    cl_pg_ctl(getenv("DAL_TEST_PG_PRIMARY_DATA"), "stop -m immediate -w");
+    cl_pg_ctl(getenv("DAL_TEST_PG_STANDBY_DATA"), "promote -w");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        attempts++;
+        v = DAL_V_INT64(1000 + attempts);
+        rc = dal_pool_acquire(pool, 0, &db);
+        if (rc == DAL_OK) {
+            rc = dal_exec_params(db, "INSERT INTO bench_fo VALUES ($1)",
+                                 &v, 1);
+            dal_pool_release(pool, db);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3
+             + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (rc == DAL_OK)
+            break;
+        if (ms > 30000)
+            die("pg-cluster: no write within 30 s of the promotion: %s",
+                dal_pool_errmsg());
+    }
+    dal_pool_free(pool);
+    printf("BENCH pg-cluster failover_ms value=%.1f attempts=%d\n", ms,
+           attempts);
+    return 0;
+}
+
+
 int main(int argc, char **argv)
 {
     /* sides[0] is raw, sides[1] dal, sides[2] bulk_create's dal+ids. */
@@ -2112,6 +2206,9 @@ int main(int argc, char **argv)
     long runs, run_ms, n, bulk_rows, naive_rows, sn[3];
     int t, w, i, k, ast, nsides = 2;
 
+    if (argc == 3 && !strcmp(argv[1], "pg-cluster")
+        && !strcmp(argv[2], "failover_ms"))
+        return bench_failover();
     if (argc != 3)
         usage();
     if (!strcmp(argv[2], "batch"))

@@ -55,6 +55,13 @@
 #                    over the unix socket), not pinned by us. Otherwise
 #                    tests/pg/with-pg.sh starts a throwaway server (it uses
 #                    DAL_TEST_PG_URL's server instead when that is set).
+# Target pg-cluster, workload failover_ms (`make bench` runs it): under
+# tests/pg/with-cluster.sh (a fresh primary + streaming standby, used up
+# by the run), the time from `pg_ctl promote` returning until the first
+# successful write through a dal_pool that lists both hosts:
+#   BENCH pg-cluster failover_ms value=<ms> attempts=<checkouts>
+# With DAL_TEST_PG_MULTIHOST_URL set it runs against that cluster instead,
+# which it changes for good (the primary is killed, the standby promoted).
 # With no PostgreSQL to be had, the pg-unix cells print
 # `BENCH pg-unix <workload> skipped` to stderr and the rest still runs.
 #
@@ -94,14 +101,15 @@ if [ ! -x "$bin" ]; then
     exit 1
 fi
 
-targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pool pg-unix}" |
+targets=$(printf '%s' \
+    "${BENCH_TARGETS:-sqlite-mem sqlite-wal pool pg-unix pg-cluster}" |
           tr ',' ' ')
 all_workloads="point_select insert_tx scan ast_point_select bulk_create
 naive_create model_find point_select_observed batch"
 workloads=$(printf '%s' "${BENCH_WORKLOADS:-$all_workloads}" | tr ',' ' ')
 for t in $targets; do
     case $t in
-        sqlite-mem | sqlite-wal | pool | pg-unix) ;;
+        sqlite-mem | sqlite-wal | pool | pg-unix | pg-cluster) ;;
         *) echo "run.sh: unknown target '$t'" >&2; exit 2 ;;
     esac
 done
@@ -110,6 +118,7 @@ for w in $workloads; do
         point_select | insert_tx | scan | ast_point_select) ;;
         bulk_create | naive_create | model_find) ;;
         point_select_observed | batch) ;;
+        failover_ms) ;;
         *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
     esac
 done
@@ -124,6 +133,8 @@ fi
 failed=0
 
 cell() {
+    # failover_ms belongs to pg-cluster alone (see cluster_cell).
+    [ "$2" = failover_ms ] && return 0
     echo "bench $1 $2:" >&2
     if [ "$pin" != 0 ]; then
         taskset -c "$cpu" "$bin" "$1" "$2"
@@ -144,8 +155,36 @@ skip_pg() {
     done
 }
 
+# The failover bench, unpinned: it measures a latency, with two servers.
+cluster_cell() {
+    case " $workloads " in
+        *" failover_ms "*) ;;
+        *) [ -z "${BENCH_WORKLOADS:-}" ] || return 0 ;;
+    esac
+    echo "bench pg-cluster failover_ms:" >&2
+    if [ -n "${DAL_TEST_PG_MULTIHOST_URL:-}" ]; then
+        "$bin" pg-cluster failover_ms
+    elif bash "$top/tests/pg/with-cluster.sh" --available; then
+        bash "$top/tests/pg/with-cluster.sh" "$bin" pg-cluster failover_ms
+    else
+        echo "BENCH pg-cluster failover_ms skipped (no PostgreSQL server" \
+             "binaries)" >&2
+        return 0
+    fi
+    rc=$?
+    case $rc in
+        0 | 77) ;;
+        *) echo "run.sh: bench pg-cluster failover_ms failed (exit $rc)" >&2
+           failed=1 ;;
+    esac
+}
+
 want_pg=0
 for t in $targets; do
+    if [ "$t" = pg-cluster ]; then
+        cluster_cell
+        continue
+    fi
     if [ "$t" = pg-unix ]; then
         want_pg=1
         continue
