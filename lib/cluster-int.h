@@ -108,6 +108,21 @@ int dal__cluster_probe_due(dal__cluster *c, int kind, int i,
 /* Consecutive failures of host i (0 when healthy). */
 int dal__cluster_failures(dal__cluster *c, int kind, int i);
 
+/* ---- sessions --------------------------------------------------------- */
+
+/*
+ * A dal_pool_session (dal/pool.h): the read-your-writes mark of one
+ * caller. Only the thread using the session reads or writes it (its
+ * contract), so it has no lock; it never points at anything the pool
+ * frees, so that it may be freed before or after its pool.
+ */
+struct dal_pool_session {
+    const struct dal_pool *pool; /* the pool it was made for (compared
+                                    only) */
+    uint64_t ryw_lsn;      /* reads need a replica past this LSN */
+    int64_t ryw_until_ns;  /* reads stay on the primary until then */
+};
+
 /* ---- routing --------------------------------------------------------- */
 
 /*

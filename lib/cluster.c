@@ -813,8 +813,8 @@ static void put_back(dal_pool *pool, dal_db *db, int retire)
     dal_pool_release(pool, db);
 }
 
-int dal__cluster_acquire(dal_pool *pool, int flags, const char *tenant,
-                         dal_db **dbp)
+int dal__cluster_acquire(dal_pool *pool, dal_pool_session *session,
+                         int flags, const char *tenant, dal_db **dbp)
 {
     dal__cluster *c = pool->cluster;
     int nhosts = c->nhosts[0] + c->nhosts[1];
@@ -826,7 +826,13 @@ int dal__cluster_acquire(dal_pool *pool, int flags, const char *tenant,
     dal__pset *set;
     dal__probe p;
 
-    if (read && c->ryw != DAL__RYW_OFF) {
+    if (read && c->ryw != DAL__RYW_OFF && session) {
+        /* The session's own writes only: the pool's mark is for
+         * checkouts without a session. */
+        min_lsn = c->ryw == DAL__RYW_LSN ? session->ryw_lsn : 0;
+        force_primary = c->ryw == DAL__RYW_TIME
+                        && now < session->ryw_until_ns;
+    } else if (read && c->ryw != DAL__RYW_OFF) {
         pthread_mutex_lock(&pool->mu);
         min_lsn = c->ryw == DAL__RYW_LSN ? pool->ryw_lsn : 0;
         force_primary = c->ryw == DAL__RYW_TIME && now < pool->ryw_until_ns;
@@ -889,6 +895,7 @@ int dal__cluster_acquire(dal_pool *pool, int flags, const char *tenant,
             }
         }
         pc->cl_write = !read;
+        pc->cl_session = session;
         pc->cl_counted = 1;
         dal__cluster_checkout(c, kind, i);
         return DAL_OK;
@@ -906,8 +913,10 @@ void dal__cluster_release(dal_pool *pool, dal__pconn *pc)
     int lost = db->err.code == DAL_E_CONNECT;
     int ro = !strcmp(db->err.sqlstate, "25006");
     int64_t now = dal_clock_ns();
+    dal_pool_session *s = pc->cl_session;
     uint64_t lsn;
 
+    pc->cl_session = NULL;
     if (pc->cl_counted) {
         dal__cluster_checkin(c, kind, i);
         pc->cl_counted = 0;
@@ -929,15 +938,54 @@ void dal__cluster_release(dal_pool *pool, dal__pconn *pc)
     } else if (pc->cl_write && c->ryw == DAL__RYW_LSN
                && !db->drv->in_tx(db->conn)
                && dal__cluster_current_lsn(db, &lsn) == DAL_OK) {
-        pthread_mutex_lock(&pool->mu);
-        if (lsn > pool->ryw_lsn)
-            pool->ryw_lsn = lsn;
-        pthread_mutex_unlock(&pool->mu);
+        if (s) {
+            /* The session's thread is the one giving the connection
+             * back (the session's contract): no lock. */
+            if (lsn > s->ryw_lsn)
+                s->ryw_lsn = lsn;
+        } else {
+            pthread_mutex_lock(&pool->mu);
+            if (lsn > pool->ryw_lsn)
+                pool->ryw_lsn = lsn;
+            pthread_mutex_unlock(&pool->mu);
+        }
     } else if (pc->cl_write && c->ryw == DAL__RYW_TIME) {
-        pthread_mutex_lock(&pool->mu);
-        if (now + c->ryw_ms * 1000000 > pool->ryw_until_ns)
-            pool->ryw_until_ns = now + c->ryw_ms * 1000000;
-        pthread_mutex_unlock(&pool->mu);
+        int64_t until = now + c->ryw_ms * 1000000;
+
+        if (s) {
+            if (until > s->ryw_until_ns)
+                s->ryw_until_ns = until;
+        } else {
+            pthread_mutex_lock(&pool->mu);
+            if (until > pool->ryw_until_ns)
+                pool->ryw_until_ns = until;
+            pthread_mutex_unlock(&pool->mu);
+        }
     }
     pc->cl_write = 0;
+}
+
+/* ---- sessions ------------------------------------------------------ */
+
+int dal_pool_session_new(dal_pool *pool, dal_pool_session **out)
+{
+    dal_pool_session *s;
+
+    dal__pool_fail(DAL_OK, "%s", "");
+    if (out)
+        *out = NULL;
+    if (!pool || !out)
+        return dal__pool_fail(DAL_E_MISUSE, "dal_pool_session_new: NULL "
+                              "argument");
+    s = dal__calloc(1, sizeof *s);
+    if (!s)
+        return dal__pool_fail(DAL_NOMEM, "%s", dal_errstr(DAL_NOMEM));
+    s->pool = pool;
+    *out = s;
+    return DAL_OK;
+}
+
+void dal_pool_session_free(dal_pool_session *session)
+{
+    dal__free(session);
 }

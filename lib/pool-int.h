@@ -38,10 +38,12 @@ typedef struct dal__pconn {
     uint64_t steps_out;     /* db->steps when it was handed out */
     struct dal__pconn *next; /* the set's idle stack */
     struct dal__pconn *aprev, *anext; /* every open one of the set */
-    /* Cluster pools (cluster.c): checked out for writing, and counted in
-     * the cluster's per-host checkouts. */
+    /* Cluster pools (cluster.c): checked out for writing, counted in
+     * the cluster's per-host checkouts, and the session it was checked
+     * out in (NULL: none), whose read-your-writes mark it moves. */
     int cl_write;
     int cl_counted;
+    dal_pool_session *cl_session;
 } dal__pconn;
 
 struct dal__pset {
@@ -81,8 +83,9 @@ struct dal_pool {
     uint64_t seed;         /* lifetime jitter */
     /* A URL naming replicas or several primary candidates (cluster.c):
      * sets[0..cl_nprimary) are the candidates, the replicas follow. The
-     * read-your-writes mark: reads need a replica past ryw_lsn, or go
-     * to the primary until ryw_until_ns. */
+     * read-your-writes mark of checkouts without a session: reads need
+     * a replica past ryw_lsn, or go to the primary until ryw_until_ns
+     * (a session keeps its own, in struct dal_pool_session). */
     struct dal__cluster *cluster;
     int cl_nprimary;
     uint64_t ryw_lsn;
@@ -118,12 +121,13 @@ int dal__cluster_pool_init(dal_pool *pool, const char *url);
 /* dal__pool_pick() for a cluster pool (under pool->mu, no I/O). */
 dal__pset *dal__cluster_pool_pick(dal_pool *pool, int flags, int *rc);
 /* dal_pool_acquire() for a cluster pool: finds the primary, routes
- * reads to replicas, probes them, and falls back to the primary. */
-int dal__cluster_acquire(dal_pool *pool, int flags, const char *tenant,
-                         dal_db **dbp);
+ * reads to replicas, probes them, and falls back to the primary. With
+ * session (may be NULL), reads wait for that session's writes only. */
+int dal__cluster_acquire(dal_pool *pool, dal_pool_session *session,
+                         int flags, const char *tenant, dal_db **dbp);
 /* Before pc is reset on return: a lost primary or a 25006 starts a
  * failover, a lost replica is taken out, a write moves the
- * read-your-writes mark. */
+ * read-your-writes mark (its session's, or else the pool's). */
 void dal__cluster_release(dal_pool *pool, dal__pconn *pc);
 
 #endif /* DAL_POOL_INT_H */

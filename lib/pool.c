@@ -872,20 +872,49 @@ static int acquire(dal_pool *pool, int flags, const char *tenant,
     return DAL_OK;
 }
 
-int dal_pool_acquire(dal_pool *pool, int flags, dal_db **dbp)
+/*
+ * The checks and routing of every public checkout: fn names the caller
+ * in messages; named says a tenant was asked for (tenant then must be a
+ * valid name); session may be NULL.
+ */
+static int checkout(dal_pool *pool, dal_pool_session *session,
+                    const char *tenant, int named, int flags, dal_db **dbp,
+                    const char *fn)
 {
     errbuf[0] = '\0';
     if (dbp)
         *dbp = NULL;
     if (!pool || !dbp || (flags & ~DAL_POOL_READ))
-        return fail(DAL_E_MISUSE, "dal_pool_acquire: NULL argument or "
-                    "unknown flag");
-    if (pool->url_template)
-        return fail(DAL_E_MISUSE, "dal_pool_acquire: the pool's URL is a "
-                    "tenant template; use dal_pool_acquire_tenant()");
+        return fail(DAL_E_MISUSE, "%s: NULL argument or unknown flag", fn);
+    if (session && session->pool != pool)
+        return fail(DAL_E_MISUSE, "%s: the session belongs to another "
+                    "pool", fn);
+    if (!named) {
+        if (pool->url_template)
+            return fail(DAL_E_MISUSE, "%s: the pool's URL is a tenant "
+                        "template; name a tenant (dal_pool_acquire_tenant())",
+                        fn);
+        tenant = NULL;
+    } else {
+        if (!tenant_ok(tenant))
+            return fail(DAL_E_MISUSE, "%s: invalid tenant name (1 to 63 "
+                        "ASCII letters, digits and '_', not starting with "
+                        "a digit)", fn);
+        if (!pool->url_template && !pool->drv->schema_set_sql)
+            return fail(DAL_E_UNSUPPORTED, "%s: %s has no schemas; give "
+                        "the pool a URL template with {tenant} (one "
+                        "database per tenant)", fn, pool->drv->name);
+    }
     if (pool->cluster)
-        return dal__cluster_acquire(pool, flags, NULL, dbp);
-    return acquire(pool, flags, NULL, dbp);
+        return dal__cluster_acquire(pool, session, flags, tenant, dbp);
+    /* One database (or one per tenant): every read sees every write,
+     * so a session has nothing to do. */
+    return acquire(pool, flags, tenant, dbp);
+}
+
+int dal_pool_acquire(dal_pool *pool, int flags, dal_db **dbp)
+{
+    return checkout(pool, NULL, NULL, 0, flags, dbp, "dal_pool_acquire");
 }
 
 int dal__pool_acquire(dal_pool *pool, int flags, const char *tenant,
@@ -897,23 +926,15 @@ int dal__pool_acquire(dal_pool *pool, int flags, const char *tenant,
 int dal_pool_acquire_tenant(dal_pool *pool, const char *tenant, int flags,
                             dal_db **dbp)
 {
-    errbuf[0] = '\0';
-    if (dbp)
-        *dbp = NULL;
-    if (!pool || !dbp || (flags & ~DAL_POOL_READ))
-        return fail(DAL_E_MISUSE, "dal_pool_acquire_tenant: NULL argument "
-                    "or unknown flag");
-    if (!tenant_ok(tenant))
-        return fail(DAL_E_MISUSE, "dal_pool_acquire_tenant: invalid "
-                    "tenant name (1 to 63 ASCII letters, digits and '_', "
-                    "not starting with a digit)");
-    if (!pool->url_template && !pool->drv->schema_set_sql)
-        return fail(DAL_E_UNSUPPORTED, "dal_pool_acquire_tenant: %s has "
-                    "no schemas; give the pool a URL template with "
-                    "{tenant} (one database per tenant)", pool->drv->name);
-    if (pool->cluster)
-        return dal__cluster_acquire(pool, flags, tenant, dbp);
-    return acquire(pool, flags, tenant, dbp);
+    return checkout(pool, NULL, tenant, 1, flags, dbp,
+                    "dal_pool_acquire_tenant");
+}
+
+int dal_pool_acquire_session(dal_pool *pool, dal_pool_session *session,
+                             const char *tenant, int flags, dal_db **dbp)
+{
+    return checkout(pool, session, tenant, tenant != NULL, flags, dbp,
+                    "dal_pool_acquire_session");
 }
 
 /* ---- return --------------------------------------------------------- */

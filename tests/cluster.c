@@ -381,6 +381,134 @@ START_TEST(t_sqlite_refused)
 }
 END_TEST
 
+/* Sessions: checked like checkouts, and no-ops where there is one
+ * database (SQLite, here a file shared by the pool's connections). */
+START_TEST(t_session_api)
+{
+    char dir[] = "/tmp/dal-cl-sessXXXXXX", url[256], tmpl[256], f[300];
+    dal_pool *p = NULL, *q = NULL, *t = NULL;
+    dal_pool_session *a = (dal_pool_session *)1, *b = NULL;
+    dal_db *db = (dal_db *)1, *rd = NULL;
+    dal_value v = DAL_V_INT64(7);
+    int64_t n = -1;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(url, sizeof url, "sqlite:%s/s.db?journal=wal", dir);
+    snprintf(tmpl, sizeof tmpl, "sqlite:%s/t_{tenant}.db", dir);
+    ck_assert_int_eq(dal_pool_new(url, NULL, &p), DAL_OK);
+    ck_assert_int_eq(dal_pool_new("sqlite::memory:", NULL, &q), DAL_OK);
+    ck_assert_int_eq(dal_pool_new(tmpl, NULL, &t), DAL_OK);
+
+    ck_assert_int_eq(dal_pool_session_new(NULL, &a), DAL_E_MISUSE);
+    ck_assert_ptr_null(a);
+    ck_assert_msg(strstr(dal_pool_errmsg(), "dal_pool_session_new"), "%s",
+                  dal_pool_errmsg());
+    ck_assert_int_eq(dal_pool_session_new(p, NULL), DAL_E_MISUSE);
+    ck_assert_int_eq(dal_pool_session_new(p, &a), DAL_OK);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_str_eq(dal_pool_errmsg(), "");
+    ck_assert_int_eq(dal_pool_session_new(q, &b), DAL_OK);
+
+    /* Misuse: another pool's session, unknown flag, NULL out. */
+    ck_assert_int_eq(dal_pool_acquire_session(p, b, NULL, 0, &db),
+                     DAL_E_MISUSE);
+    ck_assert_ptr_null(db);
+    ck_assert_msg(strstr(dal_pool_errmsg(), "another pool"), "%s",
+                  dal_pool_errmsg());
+    ck_assert_int_eq(dal_pool_acquire_session(p, a, NULL, 0x100, &db),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_pool_acquire_session(p, a, NULL, 0, NULL),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_pool_acquire_session(NULL, a, NULL, 0, &db),
+                     DAL_E_MISUSE);
+    /* A tenant needs a template or schemas (SQLite has none). */
+    ck_assert_int_eq(dal_pool_acquire_session(p, a, "t1", 0, &db),
+                     DAL_E_UNSUPPORTED);
+
+    /* A write in the session, then reads in it and in none: one
+     * database, every read sees the row. */
+    ck_assert_int_eq(dal_pool_acquire_session(p, a, NULL, 0, &db), DAL_OK);
+    ck_assert_int_eq(dal_exec(db, "CREATE TABLE s (x int)"), DAL_OK);
+    ck_assert_int_eq(dal_exec_params(db, "INSERT INTO s VALUES ($1)", &v,
+                                     1), DAL_OK);
+    /* A read while the write connection is still out: another one. */
+    ck_assert_int_eq(dal_pool_acquire_session(p, a, NULL, DAL_POOL_READ,
+                                              &rd), DAL_OK);
+    ck_assert_ptr_ne(rd, db);
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+    ck_assert_int_eq(dal_pool_release(p, rd), DAL_OK);
+    ck_assert_int_eq(dal_pool_acquire_session(p, a, NULL, DAL_POOL_READ,
+                                              &db), DAL_OK);
+    ck_assert_int_eq(dal_query_int64(db, "SELECT count(*) FROM s WHERE "
+                                     "x = $1", &v, 1, &n), DAL_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+    ck_assert_int_eq(dal_pool_acquire_session(p, NULL, NULL, DAL_POOL_READ,
+                                              &db), DAL_OK);
+    n = -1;
+    ck_assert_int_eq(dal_query_int64(db, "SELECT count(*) FROM s", NULL, 0,
+                                     &n), DAL_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+
+    /* A template pool: a session with a tenant; none is misuse. */
+    dal_pool_session_free(a);
+    ck_assert_int_eq(dal_pool_session_new(t, &a), DAL_OK);
+    ck_assert_int_eq(dal_pool_acquire_session(t, a, NULL, 0, &db),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_pool_acquire_session(t, a, "9bad", 0, &db),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_pool_acquire_session(t, a, "acme", 0, &db),
+                     DAL_OK);
+    ck_assert_str_eq(dal_tenant(db), "acme");
+    ck_assert_int_eq(dal_pool_release(t, db), DAL_OK);
+
+    /* Sessions may outlive their pools. */
+    dal_pool_free(p);
+    dal_pool_free(q);
+    dal_pool_free(t);
+    dal_pool_session_free(a);
+    dal_pool_session_free(b);
+    dal_pool_session_free(NULL);
+    snprintf(f, sizeof f, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(f), 0);
+}
+END_TEST
+
+START_TEST(t_session_nomem)
+{
+    dal_pool *p = NULL;
+    dal_pool_session *s;
+    long n;
+    int rc, hit;
+
+    ck_assert_int_eq(dal_pool_new("postgres://127.0.0.1:1/db?replicas="
+                                  "127.0.0.1:2&read_your_writes=on", NULL,
+                                  &p), DAL_OK);
+    for (n = 1; ; n++) {
+        long before = atomic_load(&live_blocks);
+
+        s = (dal_pool_session *)1;
+        nomem_arm(n);
+        rc = dal_pool_session_new(p, &s);
+        hit = atomic_load(&fail_hit);
+        nomem_arm(0);
+        if (!hit) {
+            ck_assert_int_eq(rc, DAL_OK);
+            dal_pool_session_free(s);
+            break;
+        }
+        ck_assert_int_eq(rc, DAL_NOMEM);
+        ck_assert_ptr_null(s);
+        ck_assert_msg(strstr(dal_pool_errmsg(), "memory"), "%s",
+                      dal_pool_errmsg());
+        ck_assert_int_eq(atomic_load(&live_blocks), before);
+    }
+    ck_assert_int_ge(n, 2);
+    dal_pool_free(p);
+}
+END_TEST
+
 /* ---- cluster[postgres]: the internal API on the real cluster --------- */
 
 static dal_db *open_ok(const char *url)
@@ -653,6 +781,180 @@ START_TEST(t_read_your_writes)
 }
 END_TEST
 
+static dal_db *get_s(dal_pool *p, dal_pool_session *s, int flags)
+{
+    dal_db *db = NULL;
+    int rc = dal_pool_acquire_session(p, s, NULL, flags, &db);
+
+    ck_assert_msg(rc == DAL_OK, "dal_pool_acquire_session(%d): %s (%s)",
+                  flags, dal_errstr(rc), dal_pool_errmsg());
+    return db;
+}
+
+/* Whether a checkout in session s (NULL: none) lands on the standby. */
+static int64_t standby_s(dal_pool *p, dal_pool_session *s, int flags)
+{
+    dal_db *db = get_s(p, s, flags);
+    int64_t v = q_int(db, "SELECT pg_is_in_recovery()::int");
+
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+    return v;
+}
+
+/* Rows of cl_sess with id, read in session s: (rows, on the standby). */
+static int64_t read_row_s(dal_pool *p, dal_pool_session *s, int64_t id,
+                          int64_t *on_standby)
+{
+    dal_db *db = get_s(p, s, DAL_POOL_READ);
+    dal_value v = DAL_V_INT64(id);
+    int64_t n = -1;
+
+    ck_assert_int_eq(dal_query_int64(db, "SELECT count(*) FROM cl_sess "
+                                     "WHERE id = $1", &v, 1, &n), DAL_OK);
+    *on_standby = q_int(db, "SELECT pg_is_in_recovery()::int");
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+    return n;
+}
+
+static void write_row_s(dal_pool *p, dal_pool_session *s, int64_t id)
+{
+    dal_db *db = get_s(p, s, 0);
+    dal_value v = DAL_V_INT64(id);
+
+    ck_assert_int_eq(dal_exec_params(db, "INSERT INTO cl_sess VALUES ($1)",
+                                     &v, 1), DAL_OK);
+    ck_assert_int_eq(dal_pool_release(p, db), DAL_OK);
+}
+
+/*
+ * Read-your-writes per session, by LSN. The standby's replay is paused,
+ * so it is stale for certain: session A, which writes, must read every
+ * row it wrote, hence from the primary; session B, which wrote nothing,
+ * and checkouts without a session (the pool's mark is older than the
+ * pause), read from the standby meanwhile, and do not see A's rows.
+ */
+START_TEST(t_session_ryw_lsn)
+{
+    dal_pool *p = pool_ok(url_with(cluster_url, "read_your_writes=on"
+                                   "&replica_probe_ms=0"));
+    dal_pool_session *a = NULL, *b = NULL;
+    dal_db *s = open_ok(standby_url), *db;
+    int64_t rec, i;
+
+    ck_assert_int_eq(dal_pool_session_new(p, &a), DAL_OK);
+    ck_assert_int_eq(dal_pool_session_new(p, &b), DAL_OK);
+    db = get(p, 0);
+    exec_ok(db, "DROP TABLE IF EXISTS cl_sess");
+    exec_ok(db, "CREATE TABLE cl_sess (id int PRIMARY KEY)");
+    dal_pool_release(p, db);
+    /* Without a session, reads wait for that write; once the standby
+     * has it, they go there. */
+    for (i = 0; i < 500; i++) {
+        if (served_by_standby(p, DAL_POOL_READ))
+            break;
+        sleep_ms(10);
+    }
+    ck_assert_int_lt(i, 500);
+    /* A new session has no mark: B reads from the standby. */
+    ck_assert_int_eq(standby_s(p, b, DAL_POOL_READ), 1);
+
+    exec_ok(s, "SELECT pg_wal_replay_pause()");
+    for (i = 1; i <= 10; i++) {
+        write_row_s(p, a, i);
+        /* A sees its row every time: from the primary. */
+        ck_assert_msg(read_row_s(p, a, i, &rec) == 1, "session A did not "
+                      "see its row %" PRId64, i);
+        ck_assert_int_eq(rec, 0);
+        /* B, in the same period, reads the stale standby. */
+        ck_assert_int_eq(read_row_s(p, b, i, &rec), 0);
+        ck_assert_int_eq(rec, 1);
+        /* ... and so do checkouts without a session: A's writes did not
+         * move the pool's mark. */
+        ck_assert_int_eq(read_row_s(p, NULL, i, &rec), 0);
+        ck_assert_int_eq(rec, 1);
+    }
+    /* A write without a session keeps today's pool-wide behaviour:
+     * reads without a session go to the primary and see it, while the
+     * sessions are unaffected by it (B still on the standby). */
+    write_row_s(p, NULL, 100);
+    ck_assert_int_eq(read_row_s(p, NULL, 100, &rec), 1);
+    ck_assert_int_eq(rec, 0);
+    ck_assert_int_eq(read_row_s(p, b, 100, &rec), 0);
+    ck_assert_int_eq(rec, 1);
+    ck_assert_int_eq(read_row_s(p, a, 10, &rec), 1);
+    ck_assert_int_eq(rec, 0);
+    /* A read in A with its write connection still out sees no mark of
+     * that write yet (it is recorded on release), but its earlier ones. */
+    db = get_s(p, a, 0);
+    exec_ok(db, "INSERT INTO cl_sess VALUES (11)");
+    ck_assert_int_eq(read_row_s(p, a, 10, &rec), 1);
+    ck_assert_int_eq(rec, 0);
+    dal_pool_release(p, db);
+    ck_assert_int_eq(read_row_s(p, a, 11, &rec), 1);
+    ck_assert_int_eq(rec, 0);
+
+    /* Replay resumed: A's reads return to the standby once it replayed
+     * past A's last write, and still see every row. */
+    exec_ok(s, "SELECT pg_wal_replay_resume()");
+    for (i = 0; i < 500; i++) {
+        if (read_row_s(p, a, 11, &rec) == 1 && rec == 1)
+            break;
+        sleep_ms(10);
+    }
+    ck_assert_int_lt(i, 500);
+    for (i = 1; i <= 11; i++)
+        ck_assert_int_eq(read_row_s(p, a, i, &rec), 1);
+    dal_close(s);
+    dal_pool_free(p);
+    /* Freed after the pool: allowed. */
+    dal_pool_session_free(a);
+    dal_pool_session_free(b);
+}
+END_TEST
+
+/* Read-your-writes per session, by time: A's reads stay on the primary
+ * for 2 s after A's write; B's, and those without a session, do not. */
+START_TEST(t_session_ryw_time)
+{
+    dal_pool *p = pool_ok(url_with(cluster_url, "read_your_writes=2000"
+                                   "&replica_probe_ms=0"));
+    dal_pool_session *a = NULL, *b = NULL;
+    dal_db *db;
+
+    ck_assert_int_eq(dal_pool_session_new(p, &a), DAL_OK);
+    ck_assert_int_eq(dal_pool_session_new(p, &b), DAL_OK);
+    ck_assert_int_eq(standby_s(p, a, DAL_POOL_READ), 1);
+    db = get_s(p, a, 0);
+    exec_ok(db, "CREATE TABLE IF NOT EXISTS cl_sess2 (x int)");
+    exec_ok(db, "INSERT INTO cl_sess2 VALUES (1)");
+    dal_pool_release(p, db);
+    ck_assert_int_eq(standby_s(p, a, DAL_POOL_READ), 0);
+    ck_assert_int_eq(standby_s(p, b, DAL_POOL_READ), 1);
+    ck_assert_int_eq(standby_s(p, NULL, DAL_POOL_READ), 1);
+    ck_assert_int_eq(standby_s(p, a, DAL_POOL_READ), 0);
+    /* A read checkout in a session is no write: B's mark stays. */
+    ck_assert_int_eq(standby_s(p, b, DAL_POOL_READ), 1);
+    sleep_ms(2100);
+    ck_assert_int_eq(standby_s(p, a, DAL_POOL_READ), 1);
+    /* Now B writes: B on the primary, A back on the standby. */
+    db = get_s(p, b, 0);
+    exec_ok(db, "INSERT INTO cl_sess2 VALUES (2)");
+    dal_pool_release(p, db);
+    ck_assert_int_eq(standby_s(p, b, DAL_POOL_READ), 0);
+    ck_assert_int_eq(standby_s(p, a, DAL_POOL_READ), 1);
+    /* Without a session: the pool's window, for every sessionless read,
+     * none of the sessions'. */
+    db = get(p, 0);
+    exec_ok(db, "INSERT INTO cl_sess2 VALUES (3)");
+    dal_pool_release(p, db);
+    ck_assert_int_eq(standby_s(p, NULL, DAL_POOL_READ), 0);
+    ck_assert_int_eq(standby_s(p, a, DAL_POOL_READ), 1);
+    dal_pool_session_free(a);
+    dal_pool_session_free(b);
+    dal_pool_free(p);
+}
+END_TEST
+
 START_TEST(t_lag_budget)
 {
     dal_pool *p = pool_ok(url_with(cluster_url, "max_replica_lag_ms=100"
@@ -730,6 +1032,7 @@ struct worker {
     int errors;
     int unseen;
     int on_standby;
+    dal_pool_session *session; /* NULL: checkouts without one */
 };
 
 static void *work(void *arg)
@@ -743,7 +1046,8 @@ static void *work(void *arg)
     for (i = 0; i < 100; i++) {
         v[0] = DAL_V_INT64(w->id);
         v[1] = DAL_V_INT64(i);
-        if (dal_pool_acquire(w->pool, 0, &db) != DAL_OK) {
+        if (dal_pool_acquire_session(w->pool, w->session, NULL, 0, &db)
+            != DAL_OK) {
             w->errors++;
             continue;
         }
@@ -751,7 +1055,8 @@ static void *work(void *arg)
                             v, 2) != DAL_OK)
             w->errors++;
         dal_pool_release(w->pool, db);
-        if (dal_pool_acquire(w->pool, DAL_POOL_READ, &db) != DAL_OK) {
+        if (dal_pool_acquire_session(w->pool, w->session, NULL,
+                                     DAL_POOL_READ, &db) != DAL_OK) {
             w->errors++;
             continue;
         }
@@ -787,12 +1092,18 @@ START_TEST(t_contention)
     exec_ok(db, "DROP TABLE IF EXISTS cl_threads");
     exec_ok(db, "CREATE TABLE cl_threads (t int, i int)");
     dal_pool_release(p, db);
+    /* Half the threads read their writes through a session of their
+     * own, half through the pool's mark. */
     for (i = 0; i < 8; i++) {
-        w[i] = (struct worker){p, i, 0, 0, 0};
+        w[i] = (struct worker){p, i, 0, 0, 0, NULL};
+        if (i % 2)
+            ck_assert_int_eq(dal_pool_session_new(p, &w[i].session),
+                             DAL_OK);
         ck_assert_int_eq(pthread_create(&th[i], NULL, work, &w[i]), 0);
     }
     for (i = 0; i < 8; i++) {
         pthread_join(th[i], NULL);
+        dal_pool_session_free(w[i].session);
         errors += w[i].errors;
         unseen += w[i].unseen;
         standby += w[i].on_standby;
@@ -947,6 +1258,8 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, t_lsn);
     tcase_add_test(tc, t_parse_nomem);
     tcase_add_test(tc, t_sqlite_refused);
+    tcase_add_test(tc, t_session_api);
+    tcase_add_test(tc, t_session_nomem);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -963,6 +1276,8 @@ static Suite *pg_suite(void)
     tcase_add_test(tc, t_find_primary);
     tcase_add_test(tc, t_routing);
     tcase_add_test(tc, t_read_your_writes);
+    tcase_add_test(tc, t_session_ryw_lsn);
+    tcase_add_test(tc, t_session_ryw_time);
     tcase_add_test(tc, t_lag_budget);
     tcase_add_test(tc, t_replica_down);
     tcase_add_test(tc, t_contention);

@@ -34,12 +34,17 @@
  * [30000]; with max_replica_lag_ms=N, one whose replay is more than N ms
  * behind is skipped. Reads fall back to the primary, without an error,
  * when no replica qualifies. read_your_writes=on: after a checkout
- * without DAL_POOL_READ is given back, the pool's reads go only to
- * replicas that have replayed the primary's WAL up to that point (one
- * extra query on return); read_your_writes=N keeps reads on the primary
- * for N ms after such a checkout. The mark is the pool's, for every
- * thread: a stronger promise than per session. On SQLite, these options
- * are refused with DAL_E_UNSUPPORTED. See docs/readme-cluster.md.
+ * without DAL_POOL_READ is given back, reads go only to replicas that
+ * have replayed the primary's WAL up to that point (one extra query on
+ * return); read_your_writes=N keeps reads on the primary for N ms after
+ * such a checkout. Whose reads: with a session (dal_pool_session_new(),
+ * dal_pool_acquire_session()), a write moves that session's mark only,
+ * and the session's reads wait for its own writes only, so that other
+ * callers keep reading from replicas. Without a session, a write moves
+ * the pool's mark, and every checkout without a session, in any thread,
+ * waits for it. On SQLite, these options are refused with
+ * DAL_E_UNSUPPORTED (sessions work, and change nothing there). See
+ * docs/readme-cluster.md.
  *
  * Threads: every function here may be called from any thread, except
  * dal_pool_free(), which the caller calls once no other thread uses the
@@ -59,6 +64,7 @@ extern "C" {
 #endif
 
 typedef struct dal_pool dal_pool;
+typedef struct dal_pool_session dal_pool_session;
 
 /*
  * How a pool behaves. Zero fields take the defaults in brackets; a
@@ -150,6 +156,53 @@ DAL_EXTERN int dal_pool_acquire(dal_pool *pool, int flags, dal_db **dbp);
  */
 DAL_EXTERN int dal_pool_acquire_tenant(dal_pool *pool, const char *tenant,
                                        int flags, dal_db **dbp);
+
+/*
+ * Make a session of pool in *out: the read-your-writes scope of one
+ * caller (one request, one user, one thread), passed to
+ * dal_pool_acquire_session(). After a checkout without DAL_POOL_READ in
+ * the session is given back, the session's DAL_POOL_READ checkouts go
+ * to a replica that has replayed past that write (the primary's WAL
+ * insert position when it was given back), else to the primary
+ * (read_your_writes=on), or stay on the primary for N ms
+ * (read_your_writes=N). Other sessions, and checkouts without a
+ * session, are not held back by it. With read_your_writes off, on a pool
+ * without replicas, and on SQLite (one database: every read sees every
+ * write), a session changes nothing, so that code written with sessions
+ * runs on every URL. A new session has no mark: its reads go to any
+ * replica that qualifies.
+ * A session is used by one thread at a time, like a dal_db (including
+ * the releases of connections acquired with it). Free it with
+ * dal_pool_session_free() once every connection acquired with it has
+ * been released; it may be freed before or after its pool.
+ * Returns DAL_OK; DAL_E_MISUSE (NULL argument); DAL_NOMEM. *out is NULL
+ * on error.
+ */
+DAL_EXTERN int dal_pool_session_new(dal_pool *pool, dal_pool_session **out);
+
+/*
+ * Free a session made by dal_pool_session_new(). Every connection
+ * acquired with it must have been released (or its pool freed). It
+ * touches no pool, so it may run after dal_pool_free(). NULL is
+ * accepted.
+ */
+DAL_EXTERN void dal_pool_session_free(dal_pool_session *session);
+
+/*
+ * dal_pool_acquire() (tenant NULL) or dal_pool_acquire_tenant() (tenant
+ * named) in session: a DAL_POOL_READ checkout waits for the session's
+ * own writes only (see dal_pool_session_new()), and a checkout without
+ * DAL_POOL_READ moves the session's mark, not the pool's, when it is
+ * given back. session NULL is a checkout without a session (the pool's
+ * mark). session must come from dal_pool_session_new() for this pool.
+ * Returns what dal_pool_acquire() / dal_pool_acquire_tenant() return;
+ * DAL_E_MISUSE also for a session of another pool. *dbp is NULL on
+ * error.
+ */
+DAL_EXTERN int dal_pool_acquire_session(dal_pool *pool,
+                                        dal_pool_session *session,
+                                        const char *tenant, int flags,
+                                        dal_db **dbp);
 
 /*
  * Give db back to pool. An open transaction is rolled back, session
