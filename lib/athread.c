@@ -27,7 +27,7 @@
  * now": the rest wait in the core, where the pool can still route new
  * requests to a less busy connection, and close ends them at once. A
  * few queued jobs let a worker go on without waiting for the loop. */
-#define WINDOW 8
+#define WINDOW 64
 
 typedef struct athr {
     dal__aconn *c;
