@@ -306,7 +306,7 @@ static void *worker(void *arg)
 
 /* ---- the loop side ----------------------------------------------------- */
 
-#define KICK_MS 20
+#define KICK_MS 50
 
 static void kick_cb(uv_timer_t *k)
 {

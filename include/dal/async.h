@@ -127,8 +127,9 @@ DAL_EXTERN int dal_async_open(uv_loop_t *loop, const char *url, int nconn,
 DAL_EXTERN void *dal_async_data(const dal_async *h);
 DAL_EXTERN void dal_async_set_data(dal_async *h, void *data);
 
-/* The message of the error the open callback was given ("" if none),
- * valid until the handle is freed. */
+/* The message of the error the open callback was given, or of the last
+ * call on h (or one of its transactions) that returned an error; "" if
+ * none. Valid until the next such error or the handle is freed. */
 DAL_EXTERN const char *dal_async_errmsg(const dal_async *h);
 
 /* The backend's name ("sqlite", "postgres"). */
