@@ -291,6 +291,10 @@ struct dal_driver {
     /* Pipelined batches (struct dal__pipe below), or NULL: the core then
      * runs a batch's statements one at a time (batch.c). */
     const struct dal__pipe *pipe;
+    /* Make the statement running on conn stop soon with an error, from
+     * any thread (sqlite3_interrupt, PQcancel); a no-op when none runs.
+     * May be NULL. */
+    void (*interrupt)(void *conn);
 };
 
 /*
@@ -512,6 +516,8 @@ int dal__seterrf(dal_db *db, int rc, const char *sqlstate, const char *fmt,
                  ...) DAL__PRINTF(4, 5);
 /* Forget the last error. */
 void dal__clearerr(dal_db *db);
+/* The SQLSTATE an error code stands for when the backend gave none. */
+const char *dal__default_sqlstate(int rc);
 /* The dal rc that a SQLSTATE stands for. */
 int dal__rc_from_sqlstate(const char *sqlstate);
 
@@ -610,6 +616,10 @@ int dal__obs_attach(dal_db *db, dal_observer *o);
 void dal__obs_detach(dal_db *db);
 /* Free what a statement kept for hooks. */
 void dal__obs_stmt_free(dal_stmt *st);
+
+/* Interrupt the statement db runs, from another thread (the driver's
+ * interrupt hook; athread.c). */
+void dal__interrupt(dal_db *db);
 
 /* Forget the channels listened to (notify.c). */
 void dal__notify_free(dal_db *db);

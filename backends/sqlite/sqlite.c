@@ -616,6 +616,13 @@ static int sq_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
     return DAL_OK;
 }
 
+/* Thread-safe by SQLite's contract: the async core cancels from the
+ * loop thread while a worker thread steps. */
+static void sq_interrupt(void *conn)
+{
+    sqlite3_interrupt(((sq_conn *)conn)->h);
+}
+
 static const char *sq_end_sql(void *conn)
 {
     sq_conn *c = conn;
@@ -684,4 +691,5 @@ const struct dal_driver dal__sqlite_driver = {
     .set_timeout = sq_set_timeout,
     .reset_sql = sq_reset_sql,
     .schema_set_sql = NULL,
+    .interrupt = sq_interrupt,
 };

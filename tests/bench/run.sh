@@ -11,9 +11,9 @@
 #   mkdir -p build/bench &&
 #   cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror \
 #       -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Iinclude \
-#       $(pkg-config --cflags sqlite3 libpq) tests/bench/bench.c \
+#       $(pkg-config --cflags sqlite3 libpq libuv) tests/bench/bench.c \
 #       -o build/bench/bench build/libdal.a \
-#       $(pkg-config --libs sqlite3 libpq) -lpthread -lm
+#       $(pkg-config --libs sqlite3 libpq libuv) -lpthread -lm
 #
 # Every (target, workload) cell runs as its own process, `bench TARGET
 # WORKLOAD`, which prints one line to stdout:
@@ -36,7 +36,10 @@
 # ids filled back), naive_create (one dal_model_insert per row in
 # autocommit against bulk_create's libdal side; ratio is naive/bulk and
 # the line ends in speedup=<bulk rows/s / naive rows/s>) and model_find
-# (dal_model_find against a prepared SELECT filling the same struct).
+# (dal_model_find against a prepared SELECT filling the same struct), and
+# async (sqlite-wal: point selects all in flight on a 4-connection
+# dal/async.h pool against libdal sync one after the other; ratio is the
+# throughput gain).
 # Environment:
 #   BENCH_TARGETS    targets to run, space or comma separated (default all)
 #   BENCH_WORKLOADS  workloads to run (default all)
@@ -88,9 +91,10 @@ if [ -z "$bin" ]; then
     (cd "$top" && mkdir -p build/bench &&
         ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic \
             -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
-            -Iinclude $(pkg-config --cflags sqlite3 libpq) \
+            -Iinclude $(pkg-config --cflags sqlite3 libpq libuv) \
             tests/bench/bench.c -o build/bench/bench build/libdal.a \
-            $(pkg-config --libs sqlite3 libpq) -lpthread -lm) || exit 1
+            $(pkg-config --libs sqlite3 libpq libuv) -lpthread -lm) \
+            || exit 1
 fi
 case $bin in
     /*) ;;
@@ -105,7 +109,7 @@ targets=$(printf '%s' \
     "${BENCH_TARGETS:-sqlite-mem sqlite-wal pool pg-unix pg-cluster}" |
           tr ',' ' ')
 all_workloads="point_select insert_tx scan ast_point_select bulk_create
-naive_create model_find point_select_observed batch"
+naive_create model_find point_select_observed batch async"
 workloads=$(printf '%s' "${BENCH_WORKLOADS:-$all_workloads}" | tr ',' ' ')
 for t in $targets; do
     case $t in
@@ -117,7 +121,7 @@ for w in $workloads; do
     case $w in
         point_select | insert_tx | scan | ast_point_select) ;;
         bulk_create | naive_create | model_find) ;;
-        point_select_observed | batch) ;;
+        point_select_observed | batch | async) ;;
         failover_ms) ;;
         *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
     esac
