@@ -18,6 +18,9 @@
 #define FLOAT4OID 700
 #define FLOAT8OID 701
 
+/* The async glue (async.c, lib/async-int.h). */
+extern const struct dal__adriver dal__pg_adriver;
+
 /* ---- shared by the blocking driver (pg.c) and the async one (async.c) */
 
 /* Jobs in flight on one async connection unless the URL says

@@ -1363,4 +1363,5 @@ const struct dal_driver dal__pg_driver = {
     .copy_in = pg_copy_in,
     .wait_notify = pg_wait_notify,
     .reconnect = pg_reconnect,
+    .async = &dal__pg_adriver,
 };

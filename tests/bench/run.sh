@@ -11,9 +11,9 @@
 #   mkdir -p build/bench &&
 #   cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror \
 #       -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Iinclude \
-#       $(pkg-config --cflags sqlite3 libpq) tests/bench/bench.c \
+#       $(pkg-config --cflags sqlite3 libpq libuv) tests/bench/bench.c \
 #       -o build/bench/bench build/libdal.a \
-#       $(pkg-config --libs sqlite3 libpq) -lpthread -lm
+#       $(pkg-config --libs sqlite3 libpq libuv) -lpthread -lm
 #
 # Every (target, workload) cell runs as its own process, `bench TARGET
 # WORKLOAD`, which prints one line to stdout:
@@ -31,7 +31,11 @@
 # ids filled back), naive_create (one dal_model_insert per row in
 # autocommit against bulk_create's libdal side; ratio is naive/bulk and
 # the line ends in speedup=<bulk rows/s / naive rows/s>) and model_find
-# (dal_model_find against a prepared SELECT filling the same struct).
+# (dal_model_find against a prepared SELECT filling the same struct);
+# on pg-unix only (skipped elsewhere), async_pipeline (10,000 point
+# selects through dal_async_query on one pipelined connection against
+# libdal's blocking API one after another) and async_vs_raw_pipeline
+# (the same against a raw libpq pipeline).
 # Environment:
 #   BENCH_TARGETS    targets to run, space or comma separated (default all)
 #   BENCH_WORKLOADS  workloads to run (default all)
@@ -76,9 +80,9 @@ if [ -z "$bin" ]; then
     (cd "$top" && mkdir -p build/bench &&
         ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic \
             -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
-            -Iinclude $(pkg-config --cflags sqlite3 libpq) \
+            -Iinclude $(pkg-config --cflags sqlite3 libpq libuv) \
             tests/bench/bench.c -o build/bench/bench build/libdal.a \
-            $(pkg-config --libs sqlite3 libpq) -lpthread -lm) || exit 1
+            $(pkg-config --libs sqlite3 libpq libuv) -lpthread -lm) || exit 1
 fi
 case $bin in
     /*) ;;
@@ -92,7 +96,8 @@ fi
 targets=$(printf '%s' "${BENCH_TARGETS:-sqlite-mem sqlite-wal pg-unix}" |
           tr ',' ' ')
 all_workloads="point_select insert_tx scan ast_point_select bulk_create
-naive_create model_find point_select_observed"
+naive_create model_find point_select_observed async_pipeline
+async_vs_raw_pipeline"
 workloads=$(printf '%s' "${BENCH_WORKLOADS:-$all_workloads}" | tr ',' ' ')
 for t in $targets; do
     case $t in
@@ -105,6 +110,7 @@ for w in $workloads; do
         point_select | insert_tx | scan | ast_point_select) ;;
         bulk_create | naive_create | model_find) ;;
         point_select_observed) ;;
+        async_pipeline | async_vs_raw_pipeline) ;;
         *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
     esac
 done
