@@ -28,10 +28,10 @@ SANFLAGS = $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
            -fno-sanitize-recover=all)
 BASE_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) $(SANFLAGS)
 LIB_CFLAGS = $(BASE_CFLAGS) -pthread -fPIC -fvisibility=hidden -DDAL_BUILDING \
-             -Iinclude -Ilib $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
-DEP_LIBS = $(SQLITE3_LIBS) $(LIBPQ_LIBS) -pthread
+             -Iinclude -Ilib $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS)
+DEP_LIBS = $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(LIBUV_LIBS) -pthread
 TEST_CFLAGS = $(BASE_CFLAGS) -Iinclude -Ilib $(CHECK_CFLAGS) \
-              $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
+              $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(LIBUV_CFLAGS)
 LDFLAGS_ALL = $(SANFLAGS) $(CONFIG_LDFLAGS)
 
 LIB_SRCS = $(wildcard lib/*.c) $(wildcard backends/sqlite/*.c) \

@@ -275,6 +275,10 @@ struct dal_driver {
     /* The async glue (lib/async-int.h), or NULL: the core then runs the
      * blocking driver on a thread per connection (lib/athread.c). */
     const struct dal__adriver *async;
+    /* Make the statement running on conn stop soon with an error, from
+     * any thread (sqlite3_interrupt, PQcancel); a no-op when none runs.
+     * May be NULL. */
+    void (*interrupt)(void *conn);
 };
 
 /* Internal bind flag: the text is followed by a NUL byte. */
@@ -462,6 +466,8 @@ int dal__seterrf(dal_db *db, int rc, const char *sqlstate, const char *fmt,
                  ...) DAL__PRINTF(4, 5);
 /* Forget the last error. */
 void dal__clearerr(dal_db *db);
+/* The SQLSTATE an error code stands for when the backend gave none. */
+const char *dal__default_sqlstate(int rc);
 /* The dal rc that a SQLSTATE stands for. */
 int dal__rc_from_sqlstate(const char *sqlstate);
 
@@ -552,6 +558,10 @@ int dal__obs_attach(dal_db *db, dal_observer *o);
 void dal__obs_detach(dal_db *db);
 /* Free what a statement kept for hooks. */
 void dal__obs_stmt_free(dal_stmt *st);
+
+/* Interrupt the statement db runs, from another thread (the driver's
+ * interrupt hook; athread.c). */
+void dal__interrupt(dal_db *db);
 
 /* Forget the channels listened to (notify.c). */
 void dal__notify_free(dal_db *db);

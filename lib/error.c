@@ -83,6 +83,11 @@ static const char *default_sqlstate(int rc)
     }
 }
 
+const char *dal__default_sqlstate(int rc)
+{
+    return default_sqlstate(rc);
+}
+
 int dal__rc_from_sqlstate(const char *s)
 {
     if (!s || strlen(s) != 5)

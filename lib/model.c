@@ -19,6 +19,7 @@
 #include "schema-int.h"
 #include "dal/model.h"
 #include "dal/schema.h"
+#include "acore-int.h"
 
 #define ARENA_CHUNK 16384
 #define ARENA_FIRST 256
@@ -1186,6 +1187,125 @@ int dal_model_query(dal_db *db, const dal_model *m, dal_expr *cond,
     after_load(db, r);
     *rows = r;
     return r->n ? DAL_OK : DAL_DONE;
+}
+
+/*
+ * The async core's model loads (async.c): the checks and the SELECT of
+ * dal_model_query(), without a connection (the error goes to err), and
+ * the rows of its result decoded into a set by the same field rules as
+ * load_row().
+ */
+int dal__model_select(const dal_model *m, dal_expr *cond, dal_expr *order,
+                      int64_t limit, int flags, dal_query **q, char *err,
+                      size_t errlen)
+{
+    dal_db scratch;
+    dal_rows *unused;
+    int rc;
+
+    memset(&scratch, 0, sizeof scratch);
+    *q = NULL;
+    rc = load_args(&scratch, m, cond, order, flags, &unused);
+    if (rc)
+        snprintf(err, errlen, "%s", scratch.err.msg ? scratch.err.msg
+                                                    : dal_errstr(rc));
+    dal__model_memo_free(&scratch);
+    dal__clearerr(&scratch);
+    if (rc)
+        return rc;
+    if (!(*q = select_query(m, cond, order, limit, flags))) {
+        snprintf(err, errlen, "%s", dal_errstr(DAL_NOMEM));
+        return DAL_NOMEM;
+    }
+    return DAL_OK;
+}
+
+static int decode_row(dal_rows *r, const dal_result *res, int64_t row)
+{
+    const dal_model *m = r->m;
+    char *obj;
+    int i;
+
+    if (r->n == r->cap) {
+        int cap = r->cap < 4 ? 8 : r->cap * 2;
+        char *items;
+
+        if (r->items == r->own_items) {
+            if ((items = dal__malloc((size_t)cap * m->size)))
+                memcpy(items, r->items, (size_t)r->n * m->size);
+        } else {
+            items = dal__realloc(r->items, (size_t)cap * m->size);
+        }
+        if (!items)
+            return DAL_NOMEM;
+        r->items = items;
+        r->cap = cap;
+    }
+    obj = r->items + (size_t)r->n * m->size;
+    memset(obj, 0, m->size);
+    for (i = 0; i < m->nfields; i++) {
+        const dal_field *f = &m->fields[i];
+
+        switch (f->type) {
+        case DAL_F_DOUBLE: {
+            double d = dal_result_double(res, row, i);
+
+            memcpy(obj + f->offset, &d, sizeof d);
+            break;
+        }
+        case DAL_F_TEXT:
+        case DAL_F_JSON:
+        case DAL_F_BLOB: {
+            size_t len = 0;
+            const char *src = dal_result_text(res, row, i, &len);
+            char *copy;
+
+            if (!src)
+                break;
+            if (!(copy = arena_copy(r, src, len)))
+                return DAL_NOMEM;
+            memcpy(obj + f->offset, &copy, sizeof copy);
+            if (f->type == DAL_F_BLOB)
+                memcpy(obj + f->len_offset, &len, sizeof len);
+            break;
+        }
+        case DAL_F_INT64:
+        case DAL_F_TIMESTAMP: {
+            int64_t v = dal_result_int64(res, row, i);
+
+            memcpy(obj + f->offset, &v, sizeof v);
+            break;
+        }
+        default:
+            set_i64(obj, f, dal_result_int64(res, row, i));
+        }
+    }
+    r->n++;
+    return DAL_OK;
+}
+
+int dal__model_rows(const dal_model *m, const dal_result *res,
+                    dal_rows **out)
+{
+    dal_db scratch;
+    dal_rows *r;
+    int64_t i, n = dal_result_row_count(res);
+
+    *out = NULL;
+    if (dal_result_column_count(res) < m->nfields)
+        return DAL_E_RANGE;
+    memset(&scratch, 0, sizeof scratch);
+    r = new_rows(&scratch, m);
+    dal__clearerr(&scratch);
+    if (!r)
+        return DAL_NOMEM;
+    for (i = 0; i < n; i++)
+        if (decode_row(r, res, i)) {
+            dal_rows_free(r);
+            return DAL_NOMEM;
+        }
+    *out = r;
+    return DAL_OK;
 }
 
 /* A find on a connection without a statement cache: the statement is

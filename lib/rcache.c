@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dal-int.h"
+#include "result-int.h"
 #include "dal/rcache.h"
 
 #define DEFAULT_MAX_BYTES ((size_t)16 << 20)
@@ -582,15 +583,6 @@ static int read_tables(const char *sql, names *ns)
 
 /* ---- results ----------------------------------------------------------- */
 
-struct dal_result {
-    atomic_long refs;
-    int ncols;
-    int64_t nrows;
-    size_t size;
-    const char **names;
-    dal_value *cells;
-};
-
 /* A result being built: the cells (TEXT/BLOB without pointers yet) and
  * the bytes of the names and of the cells, in order, each followed by a
  * NUL. */
@@ -653,6 +645,7 @@ static int rb_finish(rbuild *b, dal_result **out)
     if (!(base = dal__malloc(total ? total : 1)))
         return DAL_NOMEM;
     r = (dal_result *)(void *)base;
+    memset(r, 0, sizeof *r);
     atomic_init(&r->refs, 1);
     r->ncols = b->ncols;
     r->nrows = b->ncols ? (int64_t)(ncells / (size_t)b->ncols) : 0;
@@ -716,8 +709,12 @@ dal_result *dal_result_ref(dal_result *r)
 
 void dal_result_free(dal_result *r)
 {
-    if (r && atomic_fetch_sub(&r->refs, 1) == 1)
-        dal__free(r);
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        if (r->parts)
+            dal__result_free_parts(r);
+        else
+            dal__free(r);
+    }
 }
 
 /* Materialize the rows of st, whose first dal_step() returned rc. */

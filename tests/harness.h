@@ -4,22 +4,23 @@
  * libdal holds (live_blocks; a test compares it with base_blocks, taken
  * when it started, to prove nothing leaked) and can fail libdal's N-th
  * allocation (nomem_arm(N); fail_hit says whether it did), for the
- * allocation-failure tests. Single-threaded suites only; included by one
- * .c file per test binary, so its definitions are static.
+ * allocation-failure tests. The counters are atomic, so libdal's own
+ * threads (the async thread glue) may allocate too; included by one .c
+ * file per test binary, so its definitions are static.
  */
 #ifndef DAL_TESTS_HARNESS_H
 #define DAL_TESTS_HARNESS_H
 
 #include <stdlib.h>
 
-static long live_blocks;  /* blocks libdal holds */
+static _Atomic long live_blocks;  /* blocks libdal holds */
 static long base_blocks;  /* live_blocks when the test started */
 
 /* Failure injection: while fail_at is N > 0, libdal's N-th allocation
  * since nomem_arm() returns NULL. */
-static long fail_at;
-static long fail_seq;
-static int fail_hit;
+static _Atomic long fail_at;
+static _Atomic long fail_seq;
+static _Atomic int fail_hit;
 
 static int inject_failure(void)
 {

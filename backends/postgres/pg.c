@@ -1119,6 +1119,19 @@ static int pg_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
     return rc ? nomem(db) : DAL_OK;
 }
 
+/* Ask the server to cancel what conn runs (PQcancel is thread-safe; a
+ * cancel object is made for the call). */
+static void pg_interrupt(void *conn)
+{
+    PGcancel *k = PQgetCancel(((pg_conn *)conn)->pc);
+    char err[256];
+
+    if (k) {
+        PQcancel(k, err, sizeof err);
+        PQfreeCancel(k);
+    }
+}
+
 static int pg_stale_plan(const dal_db *db)
 {
     return !strcmp(dal_sqlstate(db), "0A000")
@@ -1364,4 +1377,5 @@ const struct dal_driver dal__pg_driver = {
     .wait_notify = pg_wait_notify,
     .reconnect = pg_reconnect,
     .async = &dal__pg_adriver,
+    .interrupt = pg_interrupt,
 };

@@ -611,6 +611,13 @@ static int sq_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
     return DAL_OK;
 }
 
+/* Thread-safe by SQLite's contract: the async core cancels from the
+ * loop thread while a worker thread steps. */
+static void sq_interrupt(void *conn)
+{
+    sqlite3_interrupt(((sq_conn *)conn)->h);
+}
+
 static const char *sq_end_sql(void *conn)
 {
     sq_conn *c = conn;
@@ -657,4 +664,5 @@ const struct dal_driver dal__sqlite_driver = {
     .end_sql = sq_end_sql,
     .stale_plan = NULL,
     .set_timeout = sq_set_timeout,
+    .interrupt = sq_interrupt,
 };

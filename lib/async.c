@@ -1,0 +1,1355 @@
+/*
+ * async.c - the async core: handles, requests, callbacks, timeouts, the
+ * pool of connections, transactions pinned to one connection, and the
+ * close protocol. Backends only run jobs (lib/async-int.h); a driver
+ * without async glue is run by the thread glue (athread.c).
+ *
+ * A request (areq) lives in exactly one place at a time: the pool's
+ * wait list (no connection free for it), a connection's queue (not yet
+ * given to the backend), the backend (sent), or the pool's list of
+ * completions to deliver later (ended from inside a caller's call, where
+ * the callback must not run). Whatever ends it, finish() runs its
+ * callback once and frees it; the pending count tells close when the
+ * last one is gone.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "acore-int.h"
+
+#define MAX_CONNS 64
+
+enum { R_QUERY, R_ROWS, R_BEGIN, R_END, R_DONE, R_INTERNAL };
+enum { S_NONE, S_WAIT, S_QUEUED, S_SENT, S_LATER };
+/* Connection states. DEAD: no backend state (never opened, or the open
+ * call itself failed); LOST: the backend has state but the session is
+ * gone (failed connect, lost): close it, then open again. */
+enum { C_DEAD, C_OPENING, C_READY, C_LOST, C_REOPEN, C_CLOSING, C_CLOSED };
+
+typedef struct areq areq;
+typedef struct aconn aconn;
+
+typedef struct alist {
+    areq *head, *tail;
+    int n;
+} alist;
+
+struct areq {
+    dal__ajob job;           /* job.core == this */
+    dal_async *h;            /* the target: a pool or a transaction */
+    dal_async *pool;
+    dal_async_req *req;      /* NULL for internal jobs */
+    int what;
+    union {
+        dal_async_query_cb q;
+        dal_async_rows_cb rows;
+        dal_async_tx_cb tx;
+        dal_async_done_cb done;
+    } cb;
+    const dal_model *m;
+    dal_async *tx;           /* R_BEGIN: the transaction it opens */
+    aconn *c;
+    int state;
+    int stop;                /* why it must end early, or 0 */
+    int keep;
+    uv_timer_t *timer;
+    areq *prev, *next;
+    char *sql;               /* owned */
+    dal_value *params;       /* owned, with the text after the array */
+};
+
+struct aconn {
+    dal__aconn a;            /* a.core == this */
+    dal_async *pool;
+    int state;
+    int opened_once;         /* the first open has been counted */
+    int close_after_open;
+    dal_async *pin;          /* the transaction using it, or NULL */
+    alist q;
+    alist sent;
+    int lost;                /* dal__aconn_lost: reconnect when idle */
+    struct dal__err err;     /* the last connection error */
+};
+
+typedef struct listener {
+    char *channel;
+    dal_async_listen_cb cb;
+    int on_server;
+} listener;
+
+struct dal_async {
+    void *data;
+    dal_async *pool;         /* itself for a pool */
+    int is_tx;
+    uv_loop_t *loop;
+
+    /* A pool's own. */
+    char *url;
+    dal__url u;
+    const struct dal_driver *drv;
+    const struct dal__adriver *ad;
+    aconn *conns;
+    int nconn;
+    alist wait;
+    alist later;
+    uv_idle_t idle;
+    int idle_on;
+    int nhandles;            /* idle and timers not closed yet */
+    int pending;
+    int open_left;
+    int open_rc;
+    int open_due;            /* open_cb must run from the idle callback */
+    dal_async_open_cb open_cb;
+    char *msg;
+    int closing, closed_conns, final;
+    dal_async_close_cb close_cb;
+    listener *ls;
+    int nls;
+    int ls_missed;           /* reconnected: notifications may be lost */
+    dal_async *txs;          /* transactions alive */
+
+    /* A transaction's own. */
+    aconn *tc;
+    int ending;
+    int begun;
+    dal_async *tnext, *tprev;
+};
+
+/* The request whose callback runs now, so that dal_async_req_errmsg()
+ * and dal_async_keep() find it while req itself is not touched after the
+ * callback (it may free req). */
+static _Thread_local areq *current;
+
+/* ---- lists ----------------------------------------------------------- */
+
+static void l_push(alist *l, areq *r)
+{
+    r->next = NULL;
+    r->prev = l->tail;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n++;
+}
+
+static void l_remove(alist *l, areq *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        l->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        l->tail = r->prev;
+    r->prev = r->next = NULL;
+    l->n--;
+}
+
+static areq *l_pop(alist *l)
+{
+    areq *r = l->head;
+
+    if (r)
+        l_remove(l, r);
+    return r;
+}
+
+/* ---- errors ---------------------------------------------------------- */
+
+static void err_clear(struct dal__err *e)
+{
+    dal__free(e->msg);
+    dal__free(e->detail);
+    dal__free(e->hint);
+    dal__free(e->constraint);
+    memset(e, 0, sizeof *e);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? dal__strdup(s) : NULL;
+}
+
+static void err_set(struct dal__err *e, int rc, const char *sqlstate,
+                    int native, const char *msg, const char *detail,
+                    const char *hint, const char *constraint)
+{
+    /* Copy first: the new strings may point into the old error. */
+    char *m = dup_or_null(msg), *d = dup_or_null(detail);
+    char *h = dup_or_null(hint), *c = dup_or_null(constraint);
+
+    err_clear(e);
+    e->msg = m;
+    e->detail = d;
+    e->hint = h;
+    e->constraint = c;
+    e->code = rc;
+    e->native = native;
+    if (!sqlstate || strlen(sqlstate) != 5)
+        sqlstate = dal__default_sqlstate(rc);
+    memcpy(e->sqlstate, sqlstate, 6);
+}
+
+int dal__ajob_seterr(dal__ajob *j, int rc, const char *sqlstate, int native,
+                     const char *msg, const char *detail, const char *hint,
+                     const char *constraint)
+{
+    err_set(&j->err, rc, sqlstate, native, msg, detail, hint, constraint);
+    j->rc = rc;
+    return rc;
+}
+
+int dal__ajob_seterr_db(dal__ajob *j, const dal_db *db)
+{
+    const struct dal__err *e = &db->err;
+
+    return dal__ajob_seterr(j, e->code ? e->code : DAL_ERROR, e->sqlstate,
+                            e->native, e->msg, e->detail, e->hint,
+                            e->constraint);
+}
+
+int dal__aconn_seterr(dal__aconn *a, int rc, const char *sqlstate,
+                      const char *msg)
+{
+    aconn *c = a->core;
+
+    err_set(&c->err, rc, sqlstate, 0, msg, NULL, NULL, NULL);
+    return rc;
+}
+
+static int h_fail(dal_async *h, int rc, const char *msg)
+{
+    dal_async *p = h ? h->pool : NULL;
+
+    if (p) {
+        char *m = dal__strdup(msg ? msg : dal_errstr(rc));
+
+        dal__free(p->msg);
+        p->msg = m;
+    }
+    return rc;
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+static areq *req_new(dal_async *h, dal_async_req *req, int what)
+{
+    areq *r = dal__calloc(1, sizeof *r);
+
+    if (!r)
+        return NULL;
+    r->job.core = r;
+    r->h = h;
+    r->pool = h->pool;
+    r->req = req;
+    r->what = what;
+    return r;
+}
+
+static void req_free(areq *r)
+{
+    err_clear(&r->job.err);
+    dal_result_free(r->job.res);
+    dal__free(r->sql);
+    dal__free(r->params);
+    dal__free(r);
+}
+
+/* Deep copies of params[0..n) in one block: the array, then the bytes. */
+static int copy_params(const dal_value *params, int n, dal_value **out)
+{
+    size_t size = (size_t)n * sizeof(dal_value);
+    dal_value *v;
+    char *p;
+    int i;
+
+    *out = NULL;
+    if (n <= 0)
+        return DAL_OK;
+    for (i = 0; i < n; i++) {
+        const dal_value *x = &params[i];
+
+        if (x->type == DAL_TYPE_TEXT || x->type == DAL_TYPE_BLOB) {
+            if (!x->u.s.p && x->u.s.len)
+                return DAL_E_MISUSE;
+            size += (x->u.s.len == DAL_NTS ? strlen(x->u.s.p)
+                                           : x->u.s.len) + 1;
+        } else if (x->type < DAL_TYPE_NULL || x->type > DAL_TYPE_BLOB) {
+            return DAL_E_MISUSE;
+        }
+    }
+    if (!(v = dal__malloc(size)))
+        return DAL_NOMEM;
+    p = (char *)(v + n);
+    for (i = 0; i < n; i++) {
+        v[i] = params[i];
+        if (v[i].type == DAL_TYPE_TEXT || v[i].type == DAL_TYPE_BLOB) {
+            size_t len = v[i].u.s.len == DAL_NTS ? strlen(v[i].u.s.p)
+                                                 : v[i].u.s.len;
+
+            if (len)
+                memcpy(p, v[i].u.s.p, len);
+            p[len] = '\0';
+            v[i].u.s.p = p;
+            v[i].u.s.len = len;
+            p += len + 1;
+        }
+    }
+    *out = v;
+    return DAL_OK;
+}
+
+static void pump(aconn *c);
+static void check_close(dal_async *p);
+static void finish(areq *r);
+
+static void timer_closed(uv_handle_t *t)
+{
+    dal_async *p = t->data;
+
+    dal__free(t);
+    p->nhandles--;
+    check_close(p);
+}
+
+static void idle_cb(uv_idle_t *idle)
+{
+    dal_async *p = idle->data;
+    areq *r;
+
+    while ((r = l_pop(&p->later)))
+        finish(r);
+    if (p->open_due) {
+        p->open_due = 0;
+        p->open_cb(p, p->open_rc);
+    }
+    if (!p->final && p->idle_on) {
+        p->idle_on = 0;
+        uv_idle_stop(&p->idle);
+    }
+    check_close(p);
+}
+
+static void wake_later(dal_async *p)
+{
+    if (!p->idle_on && !p->final) {
+        p->idle_on = 1;
+        uv_idle_start(&p->idle, idle_cb);
+    }
+}
+
+/* End r from inside a caller's call: its callback runs from the loop. */
+static void later(areq *r, int rc)
+{
+    r->job.rc = rc;
+    r->state = S_LATER;
+    l_push(&r->pool->later, r);
+    wake_later(r->pool);
+}
+
+static void unpin(aconn *c);
+
+static void tx_free(dal_async *tx)
+{
+    dal_async *p = tx->pool;
+
+    if (tx->tprev)
+        tx->tprev->tnext = tx->tnext;
+    else
+        p->txs = tx->tnext;
+    if (tx->tnext)
+        tx->tnext->tprev = tx->tprev;
+    dal__free(tx);
+}
+
+static int submit_internal(dal_async *h, const char *sql);
+
+/* Run r's callback once and free it. */
+static void finish(areq *r)
+{
+    dal_async *p = r->pool;
+    dal_async_req *req = r->req;
+    aconn *c = r->c;
+    int st = r->job.rc;
+    dal_result *res = NULL;
+    dal_rows *rows = NULL;
+    areq *prev;
+
+    if (st == DAL_E_CANCELED && r->stop == DAL_E_TIMEOUT)
+        st = DAL_E_TIMEOUT;
+    if (st == DAL_OK && (r->what == R_QUERY || r->what == R_ROWS)) {
+        res = r->job.res ? r->job.res : dal__result_new(0);
+        r->job.res = NULL;
+        if (!res)
+            st = DAL_NOMEM;
+        else
+            dal__result_set_changes(res, r->job.changes);
+        if (res && r->what == R_ROWS) {
+            st = dal__model_rows(r->m, res, &rows);
+            dal_result_free(res);
+            res = NULL;
+        }
+        if (st != DAL_OK)
+            dal__ajob_seterr(&r->job, st, NULL, 0, NULL, NULL, NULL, NULL);
+    }
+    if (r->timer) {
+        uv_timer_stop(r->timer);
+        r->timer->data = p;
+        uv_close((uv_handle_t *)r->timer, timer_closed);
+        r->timer = NULL;
+    }
+    if (req)
+        req->internal_ = NULL;
+    prev = current;
+    current = r;
+    switch (r->what) {
+    case R_QUERY:
+        r->cb.q(req, st, res);
+        if (res && !r->keep)
+            dal_result_free(res);
+        break;
+    case R_ROWS:
+        r->cb.rows(req, st, rows);
+        if (rows && !r->keep)
+            dal_rows_free(rows);
+        break;
+    case R_BEGIN:
+        if (st == DAL_OK && !p->closing) {
+            r->tx->begun = 1;
+            r->cb.tx(req, DAL_OK, r->tx);
+        } else {
+            if (st == DAL_OK)
+                st = DAL_E_CLOSED;
+            if (r->tx->tc)
+                unpin(r->tx->tc);
+            tx_free(r->tx);
+            r->cb.tx(req, st, NULL);
+        }
+        break;
+    case R_END: {
+        dal_async *tx = r->h;
+
+        /* A failed COMMIT may leave the transaction open (SQLite's
+         * busy): roll it back before others use the connection. */
+        if (st != DAL_OK && !strcmp(r->sql, "COMMIT") && !p->closing
+            && c && c->state != C_DEAD)
+            submit_internal(tx, "ROLLBACK");
+        if (tx->tc)
+            unpin(tx->tc);
+        tx_free(tx);
+        r->cb.done(req, st);
+        break;
+    }
+    case R_DONE:
+        r->cb.done(req, st);
+        break;
+    default:
+        break;
+    }
+    current = prev;
+    req_free(r);
+    p->pending--;
+    check_close(p);
+}
+
+/* ---- connections ----------------------------------------------------- */
+
+/* The least busy connection of p not pinned to a transaction. */
+static aconn *pick(dal_async *p)
+{
+    aconn *best = NULL;
+    int i, load = 0;
+
+    for (i = 0; i < p->nconn; i++) {
+        aconn *c = &p->conns[i];
+        int l = c->q.n + c->sent.n;
+
+        if (c->pin || c->state == C_CLOSING || c->state == C_CLOSED)
+            continue;
+        if (!best || l < load) {
+            best = c;
+            load = l;
+        }
+    }
+    return best;
+}
+
+static void enqueue(aconn *c, areq *r)
+{
+    r->c = c;
+    r->state = S_QUEUED;
+    l_push(&c->q, r);
+    pump(c);
+}
+
+/* Give waiting requests to connections that are free now. */
+static void drain_wait(dal_async *p)
+{
+    areq *r;
+    aconn *c;
+
+    while ((r = p->wait.head) && (c = pick(p))) {
+        l_remove(&p->wait, r);
+        if (r->what == R_BEGIN) {
+            c->pin = r->tx;
+            r->tx->tc = c;
+        }
+        enqueue(c, r);
+    }
+}
+
+static void unpin(aconn *c)
+{
+    c->pin = NULL;
+    drain_wait(c->pool);
+}
+
+/* Fail everything queued on c (not yet sent) with c's error. */
+static void fail_queue(aconn *c, int rc)
+{
+    areq *r;
+
+    while ((r = l_pop(&c->q))) {
+        dal__ajob_seterr(&r->job, rc, c->err.sqlstate, c->err.native,
+                         c->err.msg, c->err.detail, NULL, NULL);
+        r->state = S_LATER;
+        l_push(&c->pool->later, r);
+    }
+    wake_later(c->pool);
+}
+
+static void start_open(aconn *c)
+{
+    int rc;
+
+    c->state = C_OPENING;
+    rc = c->pool->ad->open(&c->a);
+    if (rc != DAL_OK) {
+        c->state = C_DEAD;
+        if (!c->err.code)
+            err_set(&c->err, rc, NULL, 0, NULL, NULL, NULL, NULL);
+        fail_queue(c, rc);
+    }
+}
+
+static void pump(aconn *c)
+{
+    const struct dal__adriver *ad = c->pool->ad;
+    areq *r;
+
+    switch (c->state) {
+    case C_READY:
+        break;
+    case C_DEAD:
+        if (c->q.n && !c->pool->closing)
+            start_open(c);
+        return;
+    case C_LOST:
+        if (c->q.n && !c->sent.n && !c->pool->closing) {
+            c->state = C_REOPEN;
+            ad->close(&c->a);
+        }
+        return;
+    default:
+        return;
+    }
+    if (c->lost) {
+        /* Wait for what was sent to come back, then connect again. */
+        if (!c->sent.n) {
+            c->lost = 0;
+            c->state = C_LOST;
+            pump(c);
+        }
+        return;
+    }
+    while ((r = c->q.head)) {
+        int rc = ad->submit(&c->a, &r->job);
+
+        if (rc == DAL__AGAIN)
+            break;
+        l_remove(&c->q, r);
+        if (rc != DAL_OK) {
+            if (!r->job.rc)
+                dal__ajob_seterr(&r->job, rc, NULL, 0, NULL, NULL, NULL,
+                                 NULL);
+            later(r, rc);
+            continue;
+        }
+        r->state = S_SENT;
+        l_push(&c->sent, r);
+        c->a.inflight++;
+    }
+}
+
+void dal__aconn_ready(dal__aconn *a, int rc)
+{
+    aconn *c = a->core;
+    dal_async *p = c->pool;
+    int i;
+
+    if (rc == DAL_OK) {
+        c->state = C_READY;
+        err_clear(&c->err);
+    } else {
+        c->state = C_LOST;
+        if (!c->err.code)
+            err_set(&c->err, rc, NULL, 0, NULL, NULL, NULL, NULL);
+        fail_queue(c, rc);
+    }
+    if (!c->opened_once) {
+        c->opened_once = 1;
+        if (rc != DAL_OK && p->open_rc == DAL_OK) {
+            p->open_rc = rc;
+            h_fail(p, rc, c->err.msg);
+        }
+        if (--p->open_left == 0) {
+            if (p->closing && p->open_rc == DAL_OK)
+                p->open_rc = DAL_E_CLOSED;
+            p->open_cb(p, p->open_rc);
+        }
+    }
+    if (c->close_after_open) {
+        c->close_after_open = 0;
+        c->state = C_CLOSING;
+        p->ad->close(&c->a);
+        return;
+    }
+    if (rc == DAL_OK && c == &p->conns[0])
+        for (i = 0; i < p->nls; i++)
+            if (!p->ls[i].on_server
+                && p->ad->listen(&c->a, p->ls[i].channel, 1) == DAL_OK)
+                p->ls[i].on_server = 1;
+    pump(c);
+}
+
+void dal__aconn_closed(dal__aconn *a)
+{
+    aconn *c = a->core;
+    dal_async *p = c->pool;
+
+    if (c->state == C_REOPEN) {
+        if (c == &p->conns[0] && p->nls) {
+            for (int i = 0; i < p->nls; i++)
+                p->ls[i].on_server = 0;
+            p->ls_missed = 1;
+        }
+        start_open(c);
+        return;
+    }
+    c->state = C_CLOSED;
+    p->closed_conns++;
+    check_close(p);
+}
+
+void dal__aconn_lost(dal__aconn *a, int rc)
+{
+    aconn *c = a->core;
+
+    if (!c->err.code || c->err.code != rc)
+        err_set(&c->err, rc, NULL, 0, NULL, NULL, NULL, NULL);
+    if (c->state == C_READY)
+        c->lost = 1;
+}
+
+void dal__ajob_done(dal__aconn *a, dal__ajob *j)
+{
+    aconn *c = a->core;
+    areq *r = j->core;
+
+    l_remove(&c->sent, r);
+    c->a.inflight--;
+    r->state = S_NONE;
+    if (j->rc == DAL_E_CONNECT && c->state == C_READY)
+        c->lost = 1;
+    finish(r);
+    pump(c);
+}
+
+void dal__aconn_notify(dal__aconn *a, const char *channel,
+                       const char *payload, int pid, int missed)
+{
+    aconn *c = a->core;
+    dal_async *p = c->pool;
+
+    if (p->closing)
+        return;
+    for (int i = 0; i < p->nls; i++)
+        if (!strcmp(p->ls[i].channel, channel)) {
+            missed = missed || p->ls_missed;
+            p->ls_missed = 0;
+            p->ls[i].cb(p, channel, payload ? payload : "", pid, missed);
+            return;
+        }
+}
+
+const char *dal__aconn_rawurl(const dal__aconn *a)
+{
+    const aconn *c = a->core;
+
+    return c->pool->url;
+}
+
+/* ---- open and close -------------------------------------------------- */
+
+static void pool_free(dal_async *p)
+{
+    int i;
+
+    while (p->txs)
+        tx_free(p->txs);
+    for (i = 0; p->conns && i < p->nconn; i++)
+        err_clear(&p->conns[i].err);
+    for (i = 0; i < p->nls; i++)
+        dal__free(p->ls[i].channel);
+    dal__free(p->ls);
+    dal__free(p->conns);
+    dal__url_free(&p->u);
+    dal__free(p->url);
+    dal__free(p->msg);
+    dal__free(p);
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+    dal_async *p = h->data;
+
+    p->nhandles--;
+    check_close(p);
+}
+
+static void check_close(dal_async *p)
+{
+    if (!p->closing || p->closed_conns < p->nconn || p->pending
+        || p->later.n || p->open_due)
+        return;
+    if (!p->final) {
+        p->final = 1;
+        uv_close((uv_handle_t *)&p->idle, idle_closed);
+        return;
+    }
+    if (p->nhandles == 0) {
+        dal_async_close_cb cb = p->close_cb;
+
+        if (cb)
+            cb(p);
+        pool_free(p);
+    }
+}
+
+int dal_async_open(uv_loop_t *loop, const char *url, int nconn,
+                   dal_async_open_cb cb, void *data, dal_async **hp)
+{
+    char err[256];
+    dal_async *p;
+    int i, rc;
+
+    if (hp)
+        *hp = NULL;
+    if (!loop || !url || !cb || !hp || nconn < 1 || nconn > MAX_CONNS)
+        return DAL_E_MISUSE;
+    if (!(p = dal__calloc(1, sizeof *p)))
+        return DAL_NOMEM;
+    p->pool = p;
+    p->loop = loop;
+    p->data = data;
+    p->open_cb = cb;
+    p->nconn = nconn;
+    p->open_left = nconn;
+    rc = dal__url_parse(url, &p->u, err, sizeof err);
+    if (rc != DAL_OK) {
+        pool_free(p);
+        return rc;
+    }
+    p->drv = p->u.drv;
+    p->ad = p->drv->async ? p->drv->async : &dal__athread;
+    if (!(p->url = dal__strdup(url))
+        || !(p->conns = dal__calloc((size_t)nconn, sizeof *p->conns))) {
+        pool_free(p);
+        return DAL_NOMEM;
+    }
+    for (i = 0; i < nconn; i++) {
+        aconn *c = &p->conns[i];
+
+        c->a.loop = loop;
+        c->a.drv = p->drv;
+        c->a.url = &p->u;
+        c->a.core = c;
+        c->pool = p;
+        c->state = C_DEAD;
+    }
+    /* From here on the pool is live: failures are reported through the
+     * open callback, and the caller closes the handle. */
+    uv_idle_init(loop, &p->idle);
+    p->idle.data = p;
+    p->nhandles = 1;
+    for (i = 0; i < nconn; i++) {
+        aconn *c = &p->conns[i];
+
+        c->state = C_OPENING;
+        rc = p->ad->open(&c->a);
+        if (rc != DAL_OK) {
+            c->state = C_DEAD;
+            c->opened_once = 1;
+            err_set(&c->err, rc, NULL, 0, NULL, NULL, NULL, NULL);
+            if (p->open_rc == DAL_OK) {
+                p->open_rc = rc;
+                h_fail(p, rc, NULL);
+            }
+            if (--p->open_left == 0) {
+                p->open_due = 1;
+                wake_later(p);
+            }
+        }
+    }
+    *hp = p;
+    return DAL_OK;
+}
+
+int dal_async_close(dal_async *h, dal_async_close_cb cb)
+{
+    areq *r;
+    int i;
+
+    if (!h || h->is_tx || h->closing)
+        return DAL_E_MISUSE;
+    h->closing = 1;
+    h->close_cb = cb;
+    while ((r = l_pop(&h->wait)))
+        later(r, DAL_E_CLOSED);
+    for (i = 0; i < h->nconn; i++) {
+        aconn *c = &h->conns[i];
+
+        while ((r = l_pop(&c->q)))
+            later(r, DAL_E_CLOSED);
+        switch (c->state) {
+        case C_READY:
+        case C_LOST:
+            c->state = C_CLOSING;
+            h->ad->close(&c->a);
+            break;
+        case C_OPENING:
+            c->close_after_open = 1;
+            break;
+        case C_REOPEN:
+            c->state = C_CLOSING;
+            break;
+        case C_DEAD:
+            c->state = C_CLOSED;
+            h->closed_conns++;
+            break;
+        default:
+            break;
+        }
+    }
+    wake_later(h);
+    check_close(h);
+    return DAL_OK;
+}
+
+void *dal_async_data(const dal_async *h)
+{
+    return h ? h->data : NULL;
+}
+
+void dal_async_set_data(dal_async *h, void *data)
+{
+    if (h)
+        h->data = data;
+}
+
+const char *dal_async_errmsg(const dal_async *h)
+{
+    return h && h->pool->msg ? h->pool->msg : "";
+}
+
+const char *dal_async_backend(const dal_async *h)
+{
+    return h ? h->pool->drv->name : NULL;
+}
+
+int dal_async_pending(const dal_async *h)
+{
+    return h ? h->pool->pending : 0;
+}
+
+/* ---- issuing requests ------------------------------------------------ */
+
+static void on_timeout(uv_timer_t *t);
+
+/* Check the target h (pool or transaction) can take a request. */
+static int usable(dal_async *h)
+{
+    if (h->pool->closing)
+        return DAL_E_CLOSED;
+    if (h->is_tx && (h->ending || !h->begun))
+        return h_fail(h, DAL_E_MISUSE, "the transaction is ending");
+    return DAL_OK;
+}
+
+/* Start r (built, inputs set): route it and arm its timer. */
+static int start(areq *r)
+{
+    dal_async *h = r->h, *p = r->pool;
+    aconn *c;
+
+    if (r->req && r->req->timeout_ms) {
+        uv_timer_t *t = dal__malloc(sizeof *t);
+
+        if (!t) {
+            req_free(r);
+            return h_fail(h, DAL_NOMEM, NULL);
+        }
+        uv_timer_init(p->loop, t);
+        t->data = r;
+        uv_timer_start(t, on_timeout, r->req->timeout_ms, 0);
+        r->timer = t;
+        p->nhandles++;
+    }
+    if (r->req)
+        r->req->internal_ = r;
+    p->pending++;
+    if (h->is_tx) {
+        enqueue(h->tc, r);
+        return DAL_OK;
+    }
+    if (!(c = pick(p))) {
+        r->state = S_WAIT;
+        l_push(&p->wait, r);
+        return DAL_OK;
+    }
+    if (r->what == R_BEGIN) {
+        c->pin = r->tx;
+        r->tx->tc = c;
+    }
+    enqueue(c, r);
+    return DAL_OK;
+}
+
+static int submit_internal(dal_async *h, const char *sql)
+{
+    areq *r = req_new(h, NULL, R_INTERNAL);
+
+    if (!r || !(r->sql = dal__strdup(sql))) {
+        if (r)
+            req_free(r);
+        return DAL_NOMEM;
+    }
+    r->job.kind = DAL__AJ_EXEC;
+    r->job.sql = r->sql;
+    r->job.sqllen = strlen(r->sql);
+    /* The pin is gone once the transaction is freed: the job goes to the
+     * connection directly, ahead of any request issued later. */
+    r->pool->pending++;
+    enqueue(h->tc, r);
+    return DAL_OK;
+}
+
+/* A query job from sql with portable placeholders. */
+static int query_job(dal_async *h, areq *r, const char *sql,
+                     const dal_value *params, int nparams)
+{
+    dal__sqltext t;
+    char err[256];
+    int rc;
+
+    err[0] = '\0';
+    rc = dal__sql_translate(sql, h->pool->drv->param_marker, &t, err,
+                            sizeof err);
+    if (rc != DAL_OK)
+        return h_fail(h, rc, err[0] ? err : NULL);
+    if (t.nparams != nparams) {
+        dal__sqltext_free(&t);
+        return h_fail(h, DAL_E_RANGE, "the number of parameters differs "
+                                      "from the statement's");
+    }
+    r->sql = t.sql;
+    t.sql = NULL;
+    r->job.sqllen = t.len;
+    dal__sqltext_free(&t);
+    if ((rc = copy_params(params, nparams, &r->params)))
+        return h_fail(h, rc, NULL);
+    r->job.kind = DAL__AJ_QUERY;
+    r->job.sql = r->sql;
+    r->job.params = r->params;
+    r->job.nparams = nparams;
+    return DAL_OK;
+}
+
+int dal_async_query(dal_async_req *req, dal_async *h, const char *sql,
+                    const dal_value *params, int nparams,
+                    dal_async_query_cb cb)
+{
+    areq *r;
+    int rc;
+
+    if (!req || !h || !sql || !cb || nparams < 0 || (nparams && !params))
+        return h_fail(h, DAL_E_MISUSE, NULL);
+    if ((rc = usable(h)))
+        return rc;
+    if (!(r = req_new(h, req, R_QUERY)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    r->cb.q = cb;
+    if ((rc = query_job(h, r, sql, params, nparams))) {
+        req_free(r);
+        return rc;
+    }
+    return start(r);
+}
+
+/* A query job from q compiled for h's dialect. */
+static int ast_job(dal_async *h, areq *r, const dal_query *q)
+{
+    dal__compiled c;
+    char err[256];
+    int rc, i;
+
+    err[0] = '\0';
+    rc = dal__compile(q, h->pool->drv->dialect, &c, err, sizeof err);
+    if (rc != DAL_OK)
+        return h_fail(h, rc, err[0] ? err : NULL);
+    for (i = 0; i < c.nparams; i++)
+        if (c.is_slot[i]) {
+            dal__compiled_free(&c);
+            return h_fail(h, DAL_E_MISUSE, "dal_param() slots cannot be "
+                                           "bound in async queries");
+        }
+    rc = copy_params(c.values, c.nparams, &r->params);
+    if (rc == DAL_OK) {
+        r->sql = c.sql;
+        c.sql = NULL;
+        r->job.kind = DAL__AJ_QUERY;
+        r->job.sql = r->sql;
+        r->job.sqllen = c.len;
+        r->job.params = r->params;
+        r->job.nparams = c.nparams;
+    }
+    dal__compiled_free(&c);
+    return rc ? h_fail(h, rc, NULL) : DAL_OK;
+}
+
+int dal_async_query_ast(dal_async_req *req, dal_async *h, const dal_query *q,
+                        dal_async_query_cb cb)
+{
+    areq *r;
+    int rc;
+
+    if (!req || !h || !q || !cb)
+        return h_fail(h, DAL_E_MISUSE, NULL);
+    if ((rc = usable(h)))
+        return rc;
+    if (!(r = req_new(h, req, R_QUERY)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    r->cb.q = cb;
+    if ((rc = ast_job(h, r, q))) {
+        req_free(r);
+        return rc;
+    }
+    return start(r);
+}
+
+int dal_async_model_query(dal_async_req *req, dal_async *h,
+                          const dal_model *m, dal_expr *cond,
+                          dal_expr *order, int64_t limit, int flags,
+                          dal_async_rows_cb cb)
+{
+    dal_query *q;
+    char err[256];
+    areq *r;
+    int rc = DAL_OK;
+
+    if (!req || !h || !m || !cb || (rc = usable(h))) {
+        dal_expr_free(cond);
+        dal_expr_free(order);
+        return h ? (req && m && cb ? rc : h_fail(h, DAL_E_MISUSE, NULL))
+                 : DAL_E_MISUSE;
+    }
+    rc = dal__model_select(m, cond, order, limit, flags, &q, err,
+                           sizeof err);
+    if (rc != DAL_OK)
+        return h_fail(h, rc, err);
+    if (!(r = req_new(h, req, R_ROWS))) {
+        dal_query_free(q);
+        return h_fail(h, DAL_NOMEM, NULL);
+    }
+    r->cb.rows = cb;
+    r->m = m;
+    rc = ast_job(h, r, q);
+    dal_query_free(q);
+    if (rc) {
+        req_free(r);
+        return rc;
+    }
+    return start(r);
+}
+
+static int exec_job(areq *r, const char *sql)
+{
+    if (!(r->sql = dal__strdup(sql)))
+        return DAL_NOMEM;
+    r->job.kind = DAL__AJ_EXEC;
+    r->job.sql = r->sql;
+    r->job.sqllen = strlen(sql);
+    return DAL_OK;
+}
+
+int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
+                    dal_async_tx_cb cb)
+{
+    dal_async *tx;
+    areq *r;
+    int rc;
+
+    if (!req || !h || !cb || h->is_tx)
+        return h_fail(h, DAL_E_MISUSE, NULL);
+    if (flags)
+        return h_fail(h, DAL_E_UNSUPPORTED, "async transactions take no "
+                                            "flags");
+    if ((rc = usable(h)))
+        return rc;
+    if (!(r = req_new(h, req, R_BEGIN)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    if (!(tx = dal__calloc(1, sizeof *tx)) || exec_job(r, "BEGIN")) {
+        dal__free(tx);
+        req_free(r);
+        return h_fail(h, DAL_NOMEM, NULL);
+    }
+    tx->pool = h;
+    tx->is_tx = 1;
+    tx->loop = h->loop;
+    tx->data = req->data;
+    tx->tnext = h->txs;
+    if (h->txs)
+        h->txs->tprev = tx;
+    h->txs = tx;
+    r->cb.tx = cb;
+    r->tx = tx;
+    return start(r);
+}
+
+static int end_tx(dal_async_req *req, dal_async *tx, const char *sql,
+                  dal_async_done_cb cb)
+{
+    areq *r;
+    int rc;
+
+    if (!req || !tx || !cb || !tx->is_tx)
+        return h_fail(tx, DAL_E_MISUSE, NULL);
+    if ((rc = usable(tx)))
+        return rc;
+    if (!(r = req_new(tx, req, R_END)) || exec_job(r, sql)) {
+        if (r)
+            req_free(r);
+        return h_fail(tx, DAL_NOMEM, NULL);
+    }
+    r->cb.done = cb;
+    rc = start(r);
+    if (rc == DAL_OK)
+        tx->ending = 1;
+    return rc;
+}
+
+int dal_async_commit(dal_async_req *req, dal_async *tx, dal_async_done_cb cb)
+{
+    return end_tx(req, tx, "COMMIT", cb);
+}
+
+int dal_async_rollback(dal_async_req *req, dal_async *tx,
+                       dal_async_done_cb cb)
+{
+    return end_tx(req, tx, "ROLLBACK", cb);
+}
+
+int dal_async_notify(dal_async_req *req, dal_async *h, const char *channel,
+                     const char *payload, dal_async_done_cb cb)
+{
+    char err[256];
+    areq *r;
+    int rc;
+
+    if (!req || !h || !channel || !cb)
+        return h_fail(h, DAL_E_MISUSE, NULL);
+    if (!h->pool->drv->wait_notify)
+        return h_fail(h, DAL_E_UNSUPPORTED, "this backend has no "
+                                            "notifications");
+    if (dal__ident_check(channel, "channel", err, sizeof err))
+        return h_fail(h, DAL_E_MISUSE, err);
+    if ((rc = usable(h)))
+        return rc;
+    if (!(r = req_new(h, req, R_DONE)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    r->cb.done = cb;
+    r->job.kind = DAL__AJ_NOTIFY;
+    rc = (r->sql = dal__strdup(channel)) ? DAL_OK : DAL_NOMEM;
+    if (!rc) {
+        dal_value v = payload ? DAL_V_TEXT(payload) : DAL_V_NULL;
+
+        rc = copy_params(&v, 1, &r->params);
+    }
+    if (rc) {
+        req_free(r);
+        return h_fail(h, rc, NULL);
+    }
+    r->job.sql = r->sql;
+    r->job.sqllen = strlen(r->sql);
+    r->job.params = r->params;
+    r->job.nparams = 1;
+    return start(r);
+}
+
+int dal_async_listen(dal_async *h, const char *channel,
+                     dal_async_listen_cb cb)
+{
+    char err[256];
+    dal_async *p;
+    listener *ls;
+    aconn *c;
+    int i;
+
+    if (!h || !channel || !cb || h->is_tx)
+        return h_fail(h, DAL_E_MISUSE, NULL);
+    p = h->pool;
+    if (!p->ad->listen)
+        return h_fail(h, DAL_E_UNSUPPORTED, "this backend's async glue has "
+                                            "no notifications");
+    if (dal__ident_check(channel, "channel", err, sizeof err))
+        return h_fail(h, DAL_E_MISUSE, err);
+    if (p->closing)
+        return DAL_E_CLOSED;
+    for (i = 0; i < p->nls; i++)
+        if (!strcmp(p->ls[i].channel, channel)) {
+            p->ls[i].cb = cb;
+            return DAL_OK;
+        }
+    if (!(ls = dal__realloc(p->ls, (size_t)(p->nls + 1) * sizeof *ls)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    p->ls = ls;
+    if (!(ls[p->nls].channel = dal__strdup(channel)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    ls[p->nls].cb = cb;
+    ls[p->nls].on_server = 0;
+    /* Notifications arrive on the first connection, which listens as
+     * soon as it is ready (and again after each reconnect). */
+    c = &p->conns[0];
+    if (c->state == C_READY) {
+        int rc = p->ad->listen(&c->a, channel, 1);
+
+        if (rc != DAL_OK) {
+            dal__free(ls[p->nls].channel);
+            return h_fail(h, rc, NULL);
+        }
+        ls[p->nls].on_server = 1;
+    }
+    p->nls++;
+    return DAL_OK;
+}
+
+int dal_async_unlisten(dal_async *h, const char *channel)
+{
+    dal_async *p;
+    int i;
+
+    if (!h || !channel || h->is_tx)
+        return h_fail(h, DAL_E_MISUSE, NULL);
+    p = h->pool;
+    if (!p->ad->listen)
+        return h_fail(h, DAL_E_UNSUPPORTED, NULL);
+    for (i = 0; i < p->nls; i++)
+        if (!strcmp(p->ls[i].channel, channel)) {
+            if (p->ls[i].on_server && p->conns[0].state == C_READY)
+                p->ad->listen(&p->conns[0].a, channel, 0);
+            dal__free(p->ls[i].channel);
+            p->ls[i] = p->ls[--p->nls];
+            return DAL_OK;
+        }
+    return h_fail(h, DAL_E_MISUSE, "not listening on that channel");
+}
+
+/* ---- cancel, timeouts ------------------------------------------------ */
+
+static void stop_req(areq *r, int why)
+{
+    if (r->stop)
+        return;
+    r->stop = why;
+    switch (r->state) {
+    case S_WAIT:
+        l_remove(&r->pool->wait, r);
+        later(r, why);
+        break;
+    case S_QUEUED:
+        l_remove(&r->c->q, r);
+        later(r, why);
+        break;
+    case S_SENT:
+        if (r->pool->ad->cancel)
+            r->pool->ad->cancel(&r->c->a, &r->job);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    stop_req(t->data, DAL_E_TIMEOUT);
+}
+
+int dal_async_cancel(dal_async_req *req)
+{
+    areq *r;
+
+    if (!req || !(r = req->internal_) || r->req != req)
+        return DAL_E_MISUSE;
+    stop_req(r, DAL_E_CANCELED);
+    return DAL_OK;
+}
+
+void dal_async_keep(dal_async_req *req)
+{
+    if (current && current->req == req)
+        current->keep = 1;
+}
+
+static const struct dal__err *req_err(const dal_async_req *req)
+{
+    return current && current->req == req ? &current->job.err : NULL;
+}
+
+const char *dal_async_req_errmsg(const dal_async_req *req)
+{
+    const struct dal__err *e = req_err(req);
+
+    if (!e)
+        return "";
+    if (e->msg)
+        return e->msg;
+    return e->code ? dal_errstr(e->code) : "";
+}
+
+const char *dal_async_req_sqlstate(const dal_async_req *req)
+{
+    const struct dal__err *e = req_err(req);
+
+    if (!e || !e->code)
+        return e && current->job.rc ? dal__default_sqlstate(current->job.rc)
+                                    : "00000";
+    return e->sqlstate;
+}
+
+const char *dal_async_req_errdetail(const dal_async_req *req)
+{
+    const struct dal__err *e = req_err(req);
+
+    return e ? e->detail : NULL;
+}
+
+const char *dal_async_req_errconstraint(const dal_async_req *req)
+{
+    const struct dal__err *e = req_err(req);
+
+    return e ? e->constraint : NULL;
+}
