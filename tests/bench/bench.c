@@ -1923,16 +1923,19 @@ struct apipe {
     struct sums *sums;
     long done;
     int failed;
-    char sql[128];
+    char sql[160];
     PGconn *raw;
     long raw_sync;
 };
+
+static int apipe_open_done;
 
 static void apipe_opened(dal_async *h, int status)
 {
     if (status != DAL_OK)
         die("libdal: dal_async_open: %s (%s)", dal_async_errmsg(h),
             dal_errstr(status));
+    apipe_open_done = 1;
 }
 
 static void apipe_row(dal_async_req *req, int status, dal_result *res)
@@ -1974,7 +1977,9 @@ static void apipe_dal(struct apipe *a, long n, struct sums *s)
         if (rc != DAL_OK)
             die("libdal: dal_async_query: %s", dal_errstr(rc));
     }
-    uv_run(&a->loop, UV_RUN_DEFAULT);
+    while (a->done < n)
+        if (uv_run(&a->loop, UV_RUN_ONCE) == 0)
+            break;
     if (a->done != n)
         die("libdal: %ld of %ld callbacks ran", a->done, n);
 }
@@ -2089,6 +2094,7 @@ static int pg_async_main(const char *wname, long runs)
         return 77;
     }
     target = T_PG_UNIX;
+    make_text();
     a.raw_sync = env_long("BENCH_RAW_SYNC", 1, 1, APIPE_WINDOW);
     cur_side = "setup";
     ld_open(&sync, url, "sync");
@@ -2106,7 +2112,9 @@ static int pg_async_main(const char *wname, long runs)
     if (dal_async_open(&a.loop, url, 1, apipe_opened, NULL, &a.h)
         != DAL_OK)
         die("libdal: dal_async_open failed");
-    uv_run(&a.loop, UV_RUN_DEFAULT);
+    /* The connection's poll keeps the loop alive: run it until. */
+    while (!apipe_open_done)
+        uv_run(&a.loop, UV_RUN_ONCE);
     if (vs_raw) {
         a.raw = PQconnectdb(url);
         if (a.raw == NULL || PQstatus(a.raw) != CONNECTION_OK)
