@@ -376,6 +376,62 @@ START_TEST(t_tx_error)
 }
 END_TEST
 
+/* pipeline_sync=batch: the queries issued in one turn of the loop are
+ * one segment. A failing one gives its own error, the ones after it in
+ * the segment an "aborted" error (25P02), and the next segment runs. */
+START_TEST(t_batch)
+{
+    char url[512];
+    int i, n = 10;
+
+    snprintf(url, sizeof url, "%s%spipeline_sync=batch", test_url,
+             strchr(test_url, '?') ? "&" : "?");
+    open_h(url);
+    reset_outs();
+    for (i = 0; i < n; i++) {
+        dal_value p = DAL_V_INT64(i);
+
+        query(i, "SELECT 100 / ($1::int8 - 4)", &p, 1);
+    }
+    run_until(n);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(outs[i].calls, 1);
+        ck_assert_int_eq(outs[i].order, i);
+        if (i < 4) {
+            ck_assert_int_eq(outs[i].status, DAL_OK);
+            ck_assert_int_eq(outs[i].v, 100 / (i - 4));
+        } else if (i == 4) {
+            ck_assert_str_eq(outs[i].sqlstate, "22012");
+        } else {
+            ck_assert_int_eq(outs[i].status, DAL_E_TX);
+            ck_assert_str_eq(outs[i].sqlstate, "25P02");
+        }
+    }
+    /* The next turn's segment runs. */
+    reset_outs();
+    for (i = 0; i < 3; i++) {
+        dal_value p = DAL_V_INT64(i + 5);
+
+        query(i, "SELECT 100 / ($1::int8 - 4)", &p, 1);
+    }
+    run_until(3);
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(outs[i].status, DAL_OK);
+        ck_assert_int_eq(outs[i].v, 100 / (i + 1));
+    }
+    /* A bad value is refused. */
+    close_h();
+    snprintf(url, sizeof url, "%s%spipeline_sync=sometimes", test_url,
+             strchr(test_url, '?') ? "&" : "?");
+    open_status = -1;
+    ck_assert_int_eq(dal_async_open(&loop, url, 1, opened, NULL, &h),
+                     DAL_OK);
+    while (open_status == -1)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(open_status, DAL_E_URL);
+}
+END_TEST
+
 /* More queries than max_inflight: every one completes once, in order. */
 START_TEST(t_backpressure)
 {
@@ -694,6 +750,7 @@ static Suite *async_pg_suite(void)
     tcase_add_test(tc, t_types);
     tcase_add_test(tc, t_error_middle);
     tcase_add_test(tc, t_tx_error);
+    tcase_add_test(tc, t_batch);
     tcase_add_test(tc, t_backpressure);
     tcase_add_test(tc, t_cancel);
     tcase_add_test(tc, t_close_pending);

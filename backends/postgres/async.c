@@ -79,6 +79,7 @@ enum {
 #define JF_PREP_SHIFT 20
 #define JF_PREP_MASK (0xffu << JF_PREP_SHIFT)
 #define PGA_CACHE_MAX 255
+#define JF_LAST 0x10000000u   /* a Sync follows it: wait for that too */
 
 /* A statement prepared on the session, by its SQL text. */
 typedef struct pga_stmt {
@@ -110,6 +111,8 @@ struct pga_conn {
     int in_pump;         /* inside the poll callback: flush at its end */
     int dead;            /* freed once the handles below are closed */
     int broken;          /* sending failed: lost() from the kick */
+    int sync_batch;      /* pipeline_sync=batch: a Sync per batch */
+    dal__ajob *seg_last; /* the last job sent since the last Sync */
     int silent;          /* a failed open: freed without closed() */
     uv_poll_t *poll;     /* NULL when none */
     int poll_fd;
@@ -131,6 +134,7 @@ struct pga_conn {
 static void poll_cb(uv_poll_t *h, int status, int events);
 static void broke(pga_conn *pg);
 static int start(pga_conn *pg);
+static int sync_now(pga_conn *pg);
 
 /* ---- job state --------------------------------------------------- */
 
@@ -166,6 +170,8 @@ static dal__ajob *dequeue(pga_conn *pg)
     j->bnext = NULL;
     if (!(jstate(j) & JF_INTERNAL))
         pg->njobs--;
+    if (pg->seg_last == j)
+        pg->seg_last = NULL;
     return j;
 }
 
@@ -219,6 +225,7 @@ static void fail_all(pga_conn *pg, int rc, const char *sqlstate,
 
     pg->head = pg->tail = NULL;
     pg->njobs = 0;
+    pg->seg_last = NULL;
     while (list) {
         dal__ajob *j = list;
 
@@ -344,7 +351,11 @@ static void lost(pga_conn *pg, const char *why)
 /* Make the output go: now when it can, else when the socket takes it. */
 static int flush(pga_conn *pg)
 {
-    int r = PQflush(pg->pc);
+    int r;
+
+    if (pg->seg_last && sync_now(pg))
+        return DAL_E_CONNECT;
+    r = PQflush(pg->pc);
 
     if (r < 0)
         return DAL_E_CONNECT;
@@ -518,8 +529,22 @@ static int send_script(pga_conn *pg, dal__ajob *j)
     return rc;
 }
 
+/* End the open pipeline segment. Its last job waits for the Sync's
+ * result; one that already ended leaves the Sync to nobody, and
+ * read_results skips it. */
+static int sync_now(pga_conn *pg)
+{
+    if (!PQpipelineSync(pg->pc))
+        return DAL_E_CONNECT;
+    if (pg->seg_last)
+        jset(pg->seg_last, jstate(pg->seg_last) | JF_LAST);
+    pg->seg_last = NULL;
+    return DAL_OK;
+}
+
 /*
- * Send j and its Sync. DAL_E_CONNECT: the session broke (the caller
+ * Send j and its Sync (pipeline_sync=batch: the Sync goes at the end of
+ * the loop's turn, after every job issued in it). DAL_E_CONNECT: the session broke (the caller
  * calls lost); DAL_NOMEM: nothing of j could go out (j's error, and j
  * still gets its Sync so that it ends in order).
  */
@@ -551,10 +576,9 @@ static int send_job(pga_conn *pg, dal__ajob *j)
     }
     if (rc)
         return rc;
-    if (!PQpipelineSync(pg->pc))
-        return DAL_E_CONNECT;
     jset(j, jstate(j) | JF_SENT);
-    return DAL_OK;
+    pg->seg_last = j;
+    return pg->sync_batch ? DAL_OK : sync_now(pg);
 }
 
 /* Send what waited for the session, then flush unless pump will. */
@@ -767,10 +791,23 @@ static int read_results(pga_conn *pg)
 
         if (!(st & JF_SENT))
             break;
+        if (!(st & (JF_COUNT | JF_LAST))) {
+            /* Within a segment (or at the end of one whose Sync is yet
+             * to go): done at its last statement's end. */
+            finish_head(pg);
+            if (pg->state == PGA_READY)
+                cancel_head(pg);
+            continue;
+        }
         if (PQisBusy(pg->pc))
             break;
         res = PQgetResult(pg->pc);
         if (st & JF_COUNT) {
+            if (res && PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+                /* The Sync of a segment whose jobs all ended. */
+                PQclear(res);
+                continue;
+            }
             if (!res) {
                 /* The end of one statement's results. */
                 jset(j, st - 1);
@@ -912,6 +949,8 @@ static int start(pga_conn *pg)
     if (rc)
         return dal__aconn_seterr(pg->c, rc, "08001", err);
     pg->max_inflight = ci.max_inflight;
+    pg->sync_batch = ci.sync_batch;
+    pg->seg_last = NULL;
     /* A new session has none of the old one's statements. */
     cache_clear(pg);
     if (!pg->stmts && pg->c->url->stmt_cache > 0) {
@@ -1030,6 +1069,11 @@ static void kick_cb(uv_timer_t *t)
         return;
     }
     if (pg->state == PGA_READY) {
+        /* pipeline_sync=batch: the Sync after this turn's jobs. */
+        if (pg->seg_last && flush(pg)) {
+            lost(pg, "the connection was lost");
+            return;
+        }
         ready_cb(pg, DAL_OK);
         return;
     }
@@ -1123,8 +1167,13 @@ static int pga_submit(dal__aconn *c, dal__ajob *j)
     enqueue(pg, j);
     if (pg->state != PGA_READY)
         return DAL_OK;
-    /* Broken while sending: j ends with the others, later. */
-    if (send_job(pg, j) || (!pg->in_pump && flush(pg)))
+    /* Broken while sending: j ends with the others, later. A batch
+     * goes (with its Sync) at the end of the loop's turn. */
+    if (send_job(pg, j))
+        broke(pg);
+    else if (pg->sync_batch && !pg->in_pump)
+        uv_timer_start(&pg->kick, kick_cb, 0, 0);
+    else if (!pg->in_pump && flush(pg))
         broke(pg);
     return DAL_OK;
 }

@@ -41,6 +41,7 @@ typedef struct dal__pg_conninfo_t {
     char *password;    /* the password libpq will send, or NULL */
     char *secret;      /* what the URL's redaction hid, or NULL */
     int max_inflight;  /* max_inflight=N, for the async driver */
+    int sync_batch;    /* pipeline_sync=batch (else job), the same */
 } dal__pg_conninfo_t;
 
 /* DAL_OK, DAL_NOMEM, or DAL_E_URL with a message in err (no password). */

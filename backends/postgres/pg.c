@@ -272,6 +272,15 @@ int dal__pg_conninfo(dal__url *u, dal__pg_conninfo_t *ci, char *err,
             return rc;
         ci->max_inflight = (int)n;
     }
+    if ((kv = dal__url_opt(u, "pipeline_sync")) != NULL) {
+        if (!strcmp(kv->val, "batch")) {
+            ci->sync_batch = 1;
+        } else if (strcmp(kv->val, "job")) {
+            snprintf(err, errlen, "pipeline_sync must be job or batch, "
+                     "not '%s'", kv->val);
+            return DAL_E_URL;
+        }
+    }
     ci->keys[0] = "client_encoding";
     ci->vals[0] = "UTF8";
     ci->keys[1] = "dbname";
