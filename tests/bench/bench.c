@@ -1908,10 +1908,15 @@ static _Noreturn void usage(void)
  *         point_select's dal side): async_pipeline's raw;
  *   pipe  raw libpq in pipeline mode on a non-blocking connection: the
  *         statement prepared once, PQsendQueryPrepared per query with a
- *         Sync after every BENCH_RAW_SYNC queries (default 1: each query
- *         its own segment, as libdal sends them), at most APIPE_WINDOW
- *         queries in flight (libdal's default max_inflight), reading
- *         while writing: async_vs_raw_pipeline's raw.
+ *         Sync after every BENCH_RAW_SYNC queries (see below), at most
+ *         APIPE_WINDOW queries in flight (libdal's default
+ *         max_inflight), reading while writing: async_vs_raw_pipeline's
+ *         raw.
+ * By default (BENCH_PIPELINE_SYNC=batch) libdal runs with
+ * pipeline_sync=batch (one segment per turn of the loop) and the raw
+ * pipeline with a Sync per APIPE_WINDOW queries; BENCH_PIPELINE_SYNC=job
+ * gives both a Sync per query (libdal's default). BENCH_RAW_SYNC sets
+ * the raw Sync interval by itself.
  */
 #define APIPE_OPS 10000
 #define APIPE_WINDOW 256
@@ -2086,7 +2091,8 @@ static int pg_async_main(const char *wname, long runs)
     double ns[2][MAX_RUNS], med[2];
     struct side sync;
     PGresult *res;
-    char sql[160];
+    char sql[160], aurl[1024];
+    int batch;
 
     if (url == NULL || *url == '\0') {
         fprintf(stderr, "bench: DAL_TEST_PG_SOCKET_URL is not set\n"
@@ -2109,7 +2115,18 @@ static int pg_async_main(const char *wname, long runs)
 
     if (uv_loop_init(&a.loop) != 0)
         die("uv_loop_init failed");
-    if (dal_async_open(&a.loop, url, 1, apipe_opened, NULL, &a.h)
+    /* By default libdal's pipeline_sync=batch against a raw pipeline
+     * with a Sync per window (segments of the same kind);
+     * BENCH_PIPELINE_SYNC=job: a Sync per query on both sides. */
+    batch = getenv("BENCH_PIPELINE_SYNC") == NULL
+            || strcmp(getenv("BENCH_PIPELINE_SYNC"), "job") != 0;
+    if (batch && getenv("BENCH_RAW_SYNC") == NULL)
+        a.raw_sync = APIPE_WINDOW;
+    snprintf(aurl, sizeof aurl, "%s%s%s", url,
+             strchr(url, '?') ? "&" : "?",
+             batch ? "pipeline_sync=batch" : "pipeline_sync=job");
+    fprintf(stderr, "  dal: pipeline_sync=%s\n", batch ? "batch" : "job");
+    if (dal_async_open(&a.loop, aurl, 1, apipe_opened, NULL, &a.h)
         != DAL_OK)
         die("libdal: dal_async_open failed");
     /* The connection's poll keeps the loop alive: run it until. */

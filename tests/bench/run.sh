@@ -35,7 +35,8 @@
 # on pg-unix only (skipped elsewhere), async_pipeline (10,000 point
 # selects through dal_async_query on one pipelined connection against
 # libdal's blocking API one after another) and async_vs_raw_pipeline
-# (the same against a raw libpq pipeline).
+# (the same against a raw libpq pipeline; BENCH_PIPELINE_SYNC=batch, the
+# default, or job: a Sync per query on both sides).
 # Environment:
 #   BENCH_TARGETS    targets to run, space or comma separated (default all)
 #   BENCH_WORKLOADS  workloads to run (default all)
