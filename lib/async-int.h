@@ -133,8 +133,16 @@ struct dal__adriver {
 /* Calls from a backend into the core (lib/async.c), loop thread only. */
 void dal__aconn_ready(dal__aconn *c, int rc);
 void dal__aconn_closed(dal__aconn *c);
-/* The connection was lost (rc DAL_E_CONNECT): the core fails what is
- * pending through the backend and reconnects on the next job. */
+/*
+ * The connection was lost (rc DAL_E_CONNECT). The backend hands back
+ * every job it holds through dal__ajob_done(), each with a connection
+ * error, and the core submits nothing more to c. Once nothing is in
+ * flight the core calls close(c) and, when the next job for c comes,
+ * open(c) again; on that ready it listens again on the channels (and
+ * passes missed = 1 with the next notification). A job that comes back
+ * with DAL_E_CONNECT marks c lost the same way, so a backend need not
+ * reconnect by itself.
+ */
 void dal__aconn_lost(dal__aconn *c, int rc);
 void dal__ajob_done(dal__aconn *c, dal__ajob *j);
 void dal__aconn_notify(dal__aconn *c, const char *channel,

@@ -305,6 +305,8 @@ static int copy_params(const dal_value *params, int n, dal_value **out)
 
 static void pump(aconn *c);
 static void check_close(dal_async *p);
+static void first_open(aconn *c);
+static void open_rest(dal_async *p);
 static void finish(areq *r);
 
 static void timer_closed(uv_handle_t *t)
@@ -327,7 +329,9 @@ static void idle_cb(uv_idle_t *idle)
         p->open_due = 0;
         p->open_cb(p, p->open_rc);
     }
-    if (!p->final && p->idle_on) {
+    /* The open callback may have ended requests (a close): they are
+     * delivered on the next turn. */
+    if (!p->final && p->idle_on && !p->later.n) {
         p->idle_on = 0;
         uv_idle_stop(&p->idle);
     }
@@ -545,7 +549,9 @@ static void pump(aconn *c)
     case C_READY:
         break;
     case C_DEAD:
-        if (c->q.n && !c->pool->closing)
+        /* A connection waiting for the first to open waits for it. */
+        if (c->q.n && !c->pool->closing
+            && (c->opened_once || c == &c->pool->conns[0]))
             start_open(c);
         return;
     case C_LOST:
@@ -610,6 +616,8 @@ void dal__aconn_ready(dal__aconn *a, int rc)
             if (p->closing && p->open_rc == DAL_OK)
                 p->open_rc = DAL_E_CLOSED;
             p->open_cb(p, p->open_rc);
+        } else if (c == &p->conns[0]) {
+            open_rest(p);
         }
     }
     if (c->close_after_open) {
@@ -694,6 +702,38 @@ const char *dal__aconn_rawurl(const dal__aconn *a)
 }
 
 /* ---- open and close -------------------------------------------------- */
+
+/* The first open of c, counted for the open callback. */
+static void first_open(aconn *c)
+{
+    dal_async *p = c->pool;
+    int rc;
+
+    c->state = C_OPENING;
+    rc = p->ad->open(&c->a);
+    if (rc == DAL_OK)
+        return;
+    c->state = C_DEAD;
+    c->opened_once = 1;
+    if (!c->err.code)
+        err_set(&c->err, rc, NULL, 0, NULL, NULL, NULL, NULL);
+    if (p->open_rc == DAL_OK) {
+        p->open_rc = rc;
+        h_fail(p, rc, c->err.msg);
+    }
+    if (--p->open_left == 0) {
+        p->open_due = 1;
+        wake_later(p);
+    }
+}
+
+/* Open the connections after the first, once it is done. */
+static void open_rest(dal_async *p)
+{
+    for (int i = 1; i < p->nconn && !p->closing; i++)
+        if (!p->conns[i].opened_once && p->conns[i].state == C_DEAD)
+            first_open(&p->conns[i]);
+}
 
 static void pool_free(dal_async *p)
 {
@@ -782,29 +822,16 @@ int dal_async_open(uv_loop_t *loop, const char *url, int nconn,
         c->state = C_DEAD;
     }
     /* From here on the pool is live: failures are reported through the
-     * open callback, and the caller closes the handle. */
+     * open callback, and the caller closes the handle. The first
+     * connection opens alone: a new database is made (an SQLite file
+     * and its journal mode) by one connection, not by several racing
+     * for its lock. */
     uv_idle_init(loop, &p->idle);
     p->idle.data = p;
     p->nhandles = 1;
-    for (i = 0; i < nconn; i++) {
-        aconn *c = &p->conns[i];
-
-        c->state = C_OPENING;
-        rc = p->ad->open(&c->a);
-        if (rc != DAL_OK) {
-            c->state = C_DEAD;
-            c->opened_once = 1;
-            err_set(&c->err, rc, NULL, 0, NULL, NULL, NULL, NULL);
-            if (p->open_rc == DAL_OK) {
-                p->open_rc = rc;
-                h_fail(p, rc, NULL);
-            }
-            if (--p->open_left == 0) {
-                p->open_due = 1;
-                wake_later(p);
-            }
-        }
-    }
+    first_open(&p->conns[0]);
+    if (p->conns[0].state == C_DEAD)
+        open_rest(p);
     *hp = p;
     return DAL_OK;
 }
@@ -840,11 +867,20 @@ int dal_async_close(dal_async *h, dal_async_close_cb cb)
         case C_DEAD:
             c->state = C_CLOSED;
             h->closed_conns++;
+            if (!c->opened_once) {
+                /* Never started (it waited for the first): it counts
+                 * as done for the open callback. */
+                c->opened_once = 1;
+                if (--h->open_left == 0)
+                    h->open_due = 1;
+            }
             break;
         default:
             break;
         }
     }
+    if (h->open_due && h->open_rc == DAL_OK)
+        h->open_rc = DAL_E_CLOSED;
     wake_later(h);
     check_close(h);
     return DAL_OK;

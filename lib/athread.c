@@ -27,11 +27,17 @@
  * now": the rest wait in the core, where the pool can still route new
  * requests to a less busy connection, and close ends them at once. A
  * few queued jobs let a worker go on without waiting for the loop. */
-#define WINDOW 8
+#define WINDOW 64
 
 typedef struct athr {
     dal__aconn *c;
     uv_async_t wake;
+    /* Interrupts again while a stopped job still runs: one that arrives
+     * before the statement started is forgotten by SQLite when the
+     * statement starts (and by PostgreSQL's server, likewise). */
+    uv_timer_t kick;
+    int kicking;
+    int handles;             /* wake and kick, until closed */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -300,6 +306,34 @@ static void *worker(void *arg)
 
 /* ---- the loop side ----------------------------------------------------- */
 
+#define KICK_MS 20
+
+static void kick_cb(uv_timer_t *k)
+{
+    athr *t = k->data;
+    int again;
+
+    pthread_mutex_lock(&t->mu);
+    again = t->running && t->run_stop;
+    if (again)
+        dal__interrupt(t->db);
+    pthread_mutex_unlock(&t->mu);
+    if (!again) {
+        t->kicking = 0;
+        uv_timer_stop(k);
+    }
+}
+
+/* Interrupt the running job now and until it ends (mu held). */
+static void interrupt_running(athr *t)
+{
+    dal__interrupt(t->db);
+    if (!t->kicking) {
+        t->kicking = 1;
+        uv_timer_start(&t->kick, kick_cb, KICK_MS, KICK_MS);
+    }
+}
+
 static void athr_free(athr *t)
 {
     pthread_mutex_destroy(&t->mu);
@@ -310,7 +344,10 @@ static void athr_free(athr *t)
 
 static void wake_freed(uv_handle_t *h)
 {
-    athr_free(h->data);
+    athr *t = h->data;
+
+    if (--t->handles == 0)
+        athr_free(t);
 }
 
 static void wake_closed(uv_handle_t *h)
@@ -318,6 +355,8 @@ static void wake_closed(uv_handle_t *h)
     athr *t = h->data;
     dal__aconn *c = t->c;
 
+    if (--t->handles > 0)
+        return;
     athr_free(t);
     c->bdata = NULL;
     dal__aconn_closed(c);
@@ -365,6 +404,7 @@ static void wake_cb(uv_async_t *w)
     if (exited && !t->joined) {
         t->joined = 1;
         pthread_join(t->th, NULL);
+        uv_close((uv_handle_t *)&t->kick, wake_closed);
         uv_close((uv_handle_t *)&t->wake, wake_closed);
     }
 }
@@ -393,11 +433,15 @@ static int athr_open(dal__aconn *c)
         return dal__aconn_seterr(c, DAL_ERROR, NULL, uv_strerror(rc));
     }
     t->wake.data = t;
+    uv_timer_init(c->loop, &t->kick);
+    t->kick.data = t;
+    t->handles = 2;
     c->bdata = t;
     if (pthread_create(&t->th, NULL, worker, t)) {
-        /* No thread: the handle goes, and with it t; nothing reaches the
-         * core (wake_closed is not used). */
+        /* No thread: the handles go, and with them t; nothing reaches
+         * the core (wake_closed is not used). */
         c->bdata = NULL;
+        uv_close((uv_handle_t *)&t->kick, wake_freed);
         uv_close((uv_handle_t *)&t->wake, wake_freed);
         return dal__aconn_seterr(c, DAL_ERROR, NULL,
                                  "cannot start a thread");
@@ -430,7 +474,7 @@ static void athr_cancel(dal__aconn *c, dal__ajob *j)
     if (t->running == j) {
         if (!t->run_stop) {
             t->run_stop = DAL_E_CANCELED;
-            dal__interrupt(t->db);
+            interrupt_running(t);
         }
     } else if (!JOB_STOP(j)) {
         /* Still queued: the worker hands it back without running it. */
@@ -455,7 +499,7 @@ static void athr_close(dal__aconn *c)
     }
     if (t->running) {
         t->run_stop = DAL_E_CLOSED;
-        dal__interrupt(t->db);
+        interrupt_running(t);
     }
     pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);

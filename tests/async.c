@@ -80,9 +80,17 @@ static void rm_file(const char *suffix)
     unlink(p);
 }
 
+static void on_close_teardown(dal_async *a)
+{
+    (void)a;
+}
+
 static void teardown(void)
 {
     nomem_arm(0);
+    /* A test that failed half-way left its handle open. */
+    if (h && !closed)
+        dal_async_close(h, on_close_teardown);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_msg(uv_loop_close(&loop) == 0, "a handle is left open");
     if (test_backend == BE_SQLITE_FILE) {
@@ -770,6 +778,316 @@ START_TEST(t_close_stress)
 }
 END_TEST
 
+/* ---- cancel and timeouts --------------------------------------------- */
+
+/* Runs until interrupted: an endless recursive CTE (bounded far beyond
+ * any test's life on PostgreSQL, which would otherwise fill work_mem). */
+static const char *long_sql(void)
+{
+    return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+           "WHERE x < 4000000000000) SELECT count(*) FROM c";
+}
+
+static void cancel_timer_cb(uv_timer_t *t)
+{
+    ck_assert_int_eq(dal_async_cancel(t->data), DAL_OK);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+START_TEST(t_cancel)
+{
+    dal_async_req req, req2;
+    uv_timer_t timer;
+    qres q, q2;
+
+    open_h(1);
+    memset(&req, 0, sizeof req);
+    memset(&q, 0, sizeof q);
+    req.data = &q;
+    ck_assert_int_eq(dal_async_query(&req, h, long_sql(), NULL, 0,
+                                     on_query), DAL_OK);
+    /* Queued behind it: canceled before it runs. */
+    memset(&req2, 0, sizeof req2);
+    memset(&q2, 0, sizeof q2);
+    req2.data = &q2;
+    ck_assert_int_eq(dal_async_query(&req2, h, "SELECT 2", NULL, 0,
+                                     on_query), DAL_OK);
+    ck_assert_int_eq(dal_async_cancel(&req2), DAL_OK);
+    /* Cancel the long one once it had time to start. */
+    uv_timer_init(&loop, &timer);
+    timer.data = &req;
+    uv_timer_start(&timer, cancel_timer_cb, 100, 0);
+    run_until(&q.done);
+    run_until(&q2.done);
+    ck_assert_msg(q.status == DAL_E_CANCELED, "status %d: %s", q.status,
+                  q.msg);
+    ck_assert_str_eq(q.sqlstate, "57014");
+    ck_assert_int_eq(q2.status, DAL_E_CANCELED);
+    ck_assert_int_eq(dal_async_cancel(&req), DAL_E_MISUSE);
+    /* The connection goes on. */
+    ck_assert_int_eq(scalar(h, "SELECT 5"), 5);
+    close_h();
+}
+END_TEST
+
+START_TEST(t_timeout)
+{
+    dal_async_req req;
+    qres q;
+
+    open_h(1);
+    memset(&req, 0, sizeof req);
+    memset(&q, 0, sizeof q);
+    req.data = &q;
+    req.timeout_ms = 100;
+    ck_assert_int_eq(dal_async_query(&req, h, long_sql(), NULL, 0,
+                                     on_query), DAL_OK);
+    run_until(&q.done);
+    ck_assert_msg(q.status == DAL_E_TIMEOUT, "status %d: %s", q.status,
+                  q.msg);
+    ck_assert_str_eq(q.sqlstate, "57014");
+    /* A timeout that does not fire changes nothing. */
+    memset(&q, 0, sizeof q);
+    req.timeout_ms = 60000;
+    ck_assert_int_eq(dal_async_query(&req, h, "SELECT 3", NULL, 0,
+                                     on_query), DAL_OK);
+    run_until(&q.done);
+    ck_assert_int_eq(q.status, DAL_OK);
+    ck_assert_int_eq(dal_result_int64(q.res, 0, 0), 3);
+    dal_result_free(q.res);
+    close_h();
+}
+END_TEST
+
+/* Close while a long statement runs: interrupted, DAL_E_CLOSED. */
+START_TEST(t_close_running)
+{
+    dal_async_req req;
+    qres q;
+
+    open_h(1);
+    memset(&req, 0, sizeof req);
+    memset(&q, 0, sizeof q);
+    req.data = &q;
+    ck_assert_int_eq(dal_async_query(&req, h, long_sql(), NULL, 0,
+                                     on_query), DAL_OK);
+    ck_assert_int_eq(dal_async_close(h, on_close), DAL_OK);
+    run_until(&closed);
+    ck_assert_int_eq(q.done, 1);
+    ck_assert_int_eq(q.status, DAL_E_CLOSED);
+}
+END_TEST
+
+/* ---- notifications ----------------------------------------------------- */
+
+static void on_note(dal_async *a, const char *channel, const char *payload,
+                    int pid, int missed)
+{
+    (void)a; (void)channel; (void)payload; (void)pid; (void)missed;
+    ck_abort_msg("no notification expected");
+}
+
+START_TEST(t_notify)
+{
+    dal_async_req req;
+    txres t;
+
+    open_h(1);
+    memset(&req, 0, sizeof req);
+    memset(&t, 0, sizeof t);
+    req.data = &t;
+    /* The thread glue has no notifications: LISTEN is refused on every
+     * backend run through it (SQLite; PostgreSQL until its native glue). */
+    ck_assert_int_eq(dal_async_listen(h, "ch", on_note), DAL_E_UNSUPPORTED);
+    ck_assert_int_eq(dal_async_unlisten(h, "ch"), DAL_E_UNSUPPORTED);
+    if (!is_pg()) {
+        ck_assert_int_eq(dal_async_notify(&req, h, "ch", "x", on_done),
+                         DAL_E_UNSUPPORTED);
+        ck_assert_msg(strstr(dal_async_errmsg(h), "notification") != NULL,
+                      "%s", dal_async_errmsg(h));
+    } else {
+        dal_notification *n = NULL;
+        dal_db *db = NULL;
+
+        /* A blocking connection listens; the async NOTIFY reaches it. */
+        ck_assert_int_eq(dal_open(test_url, &db), DAL_OK);
+        ck_assert_int_eq(dal_listen(db, "ach"), DAL_OK);
+        ck_assert_int_eq(dal_async_notify(&req, h, "ach", "hello", on_done),
+                         DAL_OK);
+        run_until(&t.done);
+        ck_assert_int_eq(t.status, DAL_OK);
+        ck_assert_int_eq(dal_notify_wait(db, 10000, &n), DAL_OK);
+        ck_assert_str_eq(n->channel, "ach");
+        ck_assert_str_eq(n->payload, "hello");
+        dal_notification_free(n);
+        dal_close(db);
+    }
+    ck_assert_int_eq(dal_async_notify(&req, h, "", NULL, on_done),
+                     (is_pg() ? DAL_E_MISUSE : DAL_E_UNSUPPORTED));
+    close_h();
+}
+END_TEST
+
+/* ---- faults ------------------------------------------------------------ */
+
+/* The server ends the session: the request fails with DAL_E_CONNECT and
+ * the next one connects again (a new server process). */
+START_TEST(t_lost)
+{
+    int64_t pid, pid2;
+    dal_db *db = NULL;
+    char sql[128];
+    qres q;
+    int st;
+
+    if (!is_pg())
+        return; /* an SQLite file cannot be taken away from a session */
+    open_h(1);
+    pid = scalar(h, "SELECT pg_backend_pid()");
+    ck_assert_int_eq(dal_open(test_url, &db), DAL_OK);
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%" PRId64 ")",
+             pid);
+    ck_assert_int_eq(dal_exec(db, sql), DAL_OK);
+    dal_close(db);
+    st = query_on(h, "SELECT pg_backend_pid()", NULL, 0, &q);
+    if (st == DAL_OK) {
+        /* The blocking driver noticed before running and reconnected. */
+        pid2 = dal_result_int64(q.res, 0, 0);
+        dal_result_free(q.res);
+    } else {
+        ck_assert_msg(st == DAL_E_CONNECT, "status %d: %s", st, q.msg);
+        pid2 = scalar(h, "SELECT pg_backend_pid()");
+    }
+    ck_assert_msg(pid2 != pid, "the same session after it was ended");
+    close_h();
+}
+END_TEST
+
+/* ---- no starvation of libuv's thread pool ------------------------------ */
+
+static int work_done;
+static int pending_at_work;
+static int n_canceled;
+static dal_async_req busy_req[8];
+
+static void work_cb(uv_work_t *w)
+{
+    (void)w;
+}
+
+static void on_busy(dal_async_req *req, int status, dal_result *res)
+{
+    (void)req;
+    (void)res;
+    /* Every long query ends only when canceled, after the work. */
+    ck_assert_int_eq(work_done, 1);
+    ck_assert_msg(status == DAL_E_CANCELED, "status %d", status);
+    n_canceled++;
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+    (void)w;
+    ck_assert_int_eq(status, 0);
+    work_done = 1;
+    /* All 8 connections are still busy with their long query. */
+    pending_at_work = dal_async_pending(h);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(dal_async_cancel(&busy_req[i]), DAL_OK);
+}
+
+START_TEST(t_no_starvation)
+{
+    uv_work_t work;
+
+    if (is_pg())
+        return; /* the thread glue is SQLite's */
+    open_h(8);
+    work_done = n_canceled = 0;
+    pending_at_work = -1;
+    for (int i = 0; i < 8; i++) {
+        memset(&busy_req[i], 0, sizeof busy_req[i]);
+        ck_assert_int_eq(dal_async_query(&busy_req[i], h,
+                                         "WITH RECURSIVE c(x) AS (SELECT 1 "
+                                         "UNION ALL SELECT x + 1 FROM c) "
+                                         "SELECT count(*) FROM c", NULL, 0,
+                                         on_busy), DAL_OK);
+    }
+    /* More requests of libuv's pool than it has threads (4). */
+    ck_assert_int_eq(uv_queue_work(&loop, &work, work_cb, after_work_cb), 0);
+    while (n_canceled < 8)
+        ck_assert(uv_run(&loop, UV_RUN_ONCE) != 0 || n_canceled == 8);
+    ck_assert_int_eq(pending_at_work, 8);
+    close_h();
+}
+END_TEST
+
+/* ---- allocation failures ----------------------------------------------- */
+
+static void on_any(dal_async_req *req, int status, dal_result *res)
+{
+    qres *q = req->data;
+
+    (void)res;
+    q->done = 1;
+    q->status = status;
+}
+
+static void on_open_any(dal_async *a, int status)
+{
+    (void)a;
+    opened = 1;
+    open_status = status;
+}
+
+START_TEST(t_nomem)
+{
+    int n, rc, seen_nomem = 0;
+
+    for (n = 1; n < 400; n++) {
+        dal_async_req req;
+        qres q;
+        int st = DAL_OK;
+
+        opened = closed = 0;
+        memset(&q, 0, sizeof q);
+        memset(&req, 0, sizeof req);
+        req.data = &q;
+        nomem_arm(n);
+        rc = dal_async_open(&loop, test_url, 2, on_open_any, NULL, &h);
+        if (rc != DAL_OK) {
+            ck_assert_int_eq(rc, DAL_NOMEM);
+            ck_assert_ptr_null(h);
+            seen_nomem = 1;
+            continue;
+        }
+        rc = dal_async_query(&req, h, "SELECT CAST(? AS BIGINT) + 1",
+                             (dal_value[]){DAL_V_INT64(41)}, 1, on_any);
+        if (rc != DAL_OK)
+            ck_assert_int_eq(rc, DAL_NOMEM);
+        run_until(&opened);
+        if (rc == DAL_OK)
+            run_until(&q.done);
+        st = rc == DAL_OK ? q.status : rc;
+        ck_assert_msg(st == DAL_OK || st == DAL_NOMEM || open_status != 0,
+                      "n=%d: status %d, open %d", n, st, open_status);
+        if (st == DAL_NOMEM || open_status == DAL_NOMEM)
+            seen_nomem = 1;
+        ck_assert_int_eq(dal_async_close(h, on_close), DAL_OK);
+        run_until(&closed);
+        h = NULL;
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ck_assert_msg(live_blocks == base_blocks, "n=%d: leak of %ld", n,
+                      (long)(live_blocks - base_blocks));
+        if (!fail_hit && st == DAL_OK && open_status == DAL_OK)
+            break;
+    }
+    nomem_arm(0);
+    ck_assert_msg(n < 400, "allocation failures never stopped");
+    ck_assert(seen_nomem);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------ */
 
 static TCase *tcase(Suite *s, const char *name)
@@ -801,6 +1119,16 @@ static Suite *async_suite(const char *name)
     tc = tcase(s, "stress");
     tcase_add_test(tc, t_stress);
     tcase_add_test(tc, t_close_stress);
+    tc = tcase(s, "cancel");
+    tcase_add_test(tc, t_cancel);
+    tcase_add_test(tc, t_timeout);
+    tcase_add_test(tc, t_close_running);
+    tcase_add_test(tc, t_no_starvation);
+    tcase_add_test(tc, t_lost);
+    tc = tcase(s, "notify");
+    tcase_add_test(tc, t_notify);
+    tc = tcase(s, "nomem");
+    tcase_add_test(tc, t_nomem);
     return s;
 }
 

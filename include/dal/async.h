@@ -44,11 +44,15 @@
  * guards, statement cache).
  *
  * Lost connections: a request that fails with DAL_E_CONNECT marks its
- * connection lost; requests already queued on it fail the same way, and
- * the next request sent to it connects again first (a fresh session:
- * session state and an open transaction are gone). When that fails too,
- * that request fails with the connection error and the next one tries
- * again. libdal never retries a statement by itself.
+ * connection lost (requests in flight on it at that moment fail with a
+ * connection error too when the backend cannot know whether they ran),
+ * and the next request sent to it connects again first: a fresh
+ * session, whose session state and open transaction are gone. When that
+ * fails too, that request fails with the connection error and the next
+ * one tries again. libdal never runs a statement twice by itself.
+ *
+ * sqlite::memory: gives each connection a database of its own: use one
+ * connection (nconn 1) when the statements share tables.
  */
 #ifndef DAL_ASYNC_H
 #define DAL_ASYNC_H

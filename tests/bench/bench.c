@@ -46,6 +46,16 @@
  *                         handed to an exporter callback that counts
  *                         it) on, "raw" has no observer. The ratio is
  *                         the cost of the hooks path.
+ *             async       point_select through dal/async.h on a libuv
+ *                         loop: "dal" issues every op of a run at once
+ *                         (dal_async_query) on a pool of 4 connections
+ *                         (the thread glue: a thread per connection) and
+ *                         runs the loop until each callback came; "raw"
+ *                         is libdal sync, one point select after the
+ *                         other on one connection. ratio is the
+ *                         throughput gain. sqlite-wal only (sqlite-mem
+ *                         connections do not share a database; pg-unix
+ *                         has its own async workloads).
  *             async_pipeline  pg-unix only: 10,000 point selects
  *                         issued at once through dal_async_query on one
  *                         connection (pipeline mode), against "raw" =
@@ -126,7 +136,7 @@
 enum target { T_SQLITE_MEM, T_SQLITE_WAL, T_PG_UNIX };
 enum workload {
     W_POINT, W_INSERT, W_SCAN, W_AST_POINT, W_BULK, W_NAIVE, W_FIND,
-    W_OBSERVED
+    W_OBSERVED, W_ASYNC
 };
 /* How a libdal side writes users rows (raw sides have one way). */
 enum mode { M_NO_IDS, M_IDS, M_NAIVE };
@@ -136,9 +146,10 @@ static const char *const target_names[] = {
 };
 static const char *const workload_names[] = {
     "point_select", "insert_tx", "scan", "ast_point_select",
-    "bulk_create", "naive_create", "model_find", "point_select_observed"
+    "bulk_create", "naive_create", "model_find", "point_select_observed",
+    "async"
 };
-#define N_WORKLOADS 8
+#define N_WORKLOADS 9
 
 static enum target target;
 static enum workload workload;
@@ -1644,6 +1655,8 @@ static void setup(struct side *s)
             s->prepare(s->h, sql, 1);
         }
         break;
+    case W_ASYNC:
+        break; /* async_main() has its own setup */
     }
 }
 
@@ -1887,11 +1900,212 @@ static int lookup(const char *s, const char *const *names, int n)
     return -1;
 }
 
+/* ---- async ---------------------------------------------------------- */
+
+#define ASYNC_CONNS 4
+
+struct abench {
+    uv_loop_t loop;
+    dal_async *h;
+    dal_async_req *reqs;
+    long left;
+    int opened, closed;
+    struct sums got;
+};
+
+static void ab_open_cb(dal_async *h, int status)
+{
+    struct abench *b = dal_async_data(h);
+
+    if (status != DAL_OK)
+        die("dal_async_open: %s", dal_async_errmsg(h));
+    b->opened = 1;
+}
+
+static void ab_close_cb(dal_async *h)
+{
+    struct abench *b = dal_async_data(h);
+
+    b->closed = 1;
+}
+
+static void ab_query_cb(dal_async_req *req, int status, dal_result *res)
+{
+    struct abench *b = req->data;
+    size_t len;
+    const char *c;
+
+    if (status != DAL_OK)
+        die("async point select: %s", dal_async_req_errmsg(req));
+    if (dal_result_row_count(res) != 1)
+        die("async point select returned %lld rows",
+            (long long)dal_result_row_count(res));
+    c = dal_result_text(res, 0, 2, &len);
+    sums_add(&b->got, dal_result_int64(res, 0, 0),
+             dal_result_double(res, 0, 1), c, len);
+    b->left--;
+}
+
+/* n point selects in flight at once; the seconds until the last one. */
+static double ab_run(struct abench *b, long n)
+{
+    struct sums want = {0, 0, 0.0, 0, 0};
+    double t0, t1;
+    long i;
+
+    memset(&b->got, 0, sizeof b->got);
+    b->left = n;
+    t0 = now();
+    for (i = 0; i < n; i++) {
+        dal_value p = DAL_V_INT64(point_id(i));
+
+        b->reqs[i].data = b;
+        if (dal_async_query(&b->reqs[i], b->h, "SELECT a, b, c FROM pt "
+                            "WHERE id = ?", &p, 1, ab_query_cb) != DAL_OK)
+            die("dal_async_query: %s", dal_async_errmsg(b->h));
+    }
+    while (b->left > 0)
+        uv_run(&b->loop, UV_RUN_ONCE);
+    t1 = now();
+    for (i = 0; i < n; i++)
+        sums_expect_id(&want, point_id(i));
+    sums_check(&b->got, &want);
+    return t1 - t0;
+}
+
+/* n point selects, libdal sync, one after the other. */
+static double sync_run(dal_db *db, dal_stmt *st, long n)
+{
+    struct sums got = {0, 0, 0.0, 0, 0}, want = {0, 0, 0.0, 0, 0};
+    double t0, t1;
+    long i;
+
+    t0 = now();
+    for (i = 0; i < n; i++) {
+        const char *c;
+        size_t len;
+
+        if (dal_bind_int64(st, 1, point_id(i)) != DAL_OK
+            || dal_step(st) != DAL_ROW)
+            die("sync point select: %s", dal_errmsg(db));
+        c = dal_column_text(st, 2, &len);
+        sums_add(&got, dal_column_int64(st, 0), dal_column_double(st, 1),
+                 c, len);
+        dal_reset(st);
+    }
+    t1 = now();
+    for (i = 0; i < n; i++)
+        sums_expect_id(&want, point_id(i));
+    sums_check(&got, &want);
+    return t1 - t0;
+}
+
+static int async_main(const char *tname, long runs)
+{
+    struct abench b;
+    double ns_a[MAX_RUNS], ns_s[MAX_RUNS], med_a, med_s, run_s;
+    const char *base = getenv("TMPDIR");
+    char url[320];
+    dal_db *db = NULL;
+    dal_stmt *st = NULL;
+    long n, i;
+
+    if (target != T_SQLITE_WAL) {
+        fprintf(stderr, "bench: async runs on sqlite-wal only\n"
+                "BENCH %s async skipped\n", tname);
+        return 77;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "%s/dal-bench.XXXXXX",
+             base && *base ? base : "/tmp");
+    if (mkdtemp(tmpdir) == NULL) {
+        tmpdir[0] = '\0';
+        die("mkdtemp failed");
+    }
+    atexit(remove_tmpdir);
+    snprintf(url, sizeof url, "sqlite://%s/async.db?journal=wal", tmpdir);
+    cur_side = "setup";
+    make_text();
+    if (dal_open(url, &db) != DAL_OK)
+        die("dal_open: %s", db ? dal_errmsg(db) : "out of memory");
+    if (dal_exec(db, "CREATE TABLE pt (id BIGINT PRIMARY KEY, a BIGINT, "
+                 "b DOUBLE PRECISION, c TEXT)") != DAL_OK
+        || dal_begin(db, 0) != DAL_OK
+        || dal_prepare(db, "INSERT INTO pt VALUES (?, ?, ?, ?)", &st)
+               != DAL_OK)
+        die("setup: %s", dal_errmsg(db));
+    for (i = 1; i <= POINT_ROWS; i++)
+        if (dal_bind_int64(st, 1, i) || dal_bind_int64(st, 2, val_a(i))
+            || dal_bind_double(st, 3, val_b(i))
+            || dal_bind_text(st, 4, ctext[i], clen[i], DAL_STATIC)
+            || dal_step(st) != DAL_DONE || dal_reset(st))
+            die("setup insert: %s", dal_errmsg(db));
+    dal_finalize(st);
+    if (dal_commit(db) != DAL_OK
+        || dal_prepare(db, "SELECT a, b, c FROM pt WHERE id = ?", &st)
+               != DAL_OK)
+        die("setup: %s", dal_errmsg(db));
+
+    memset(&b, 0, sizeof b);
+    uv_loop_init(&b.loop);
+    if (dal_async_open(&b.loop, url, ASYNC_CONNS, ab_open_cb, &b, &b.h)
+        != DAL_OK)
+        die("dal_async_open failed");
+    while (!b.opened)
+        uv_run(&b.loop, UV_RUN_ONCE);
+
+    /* Calibrate on the sync side: the op count of one run. */
+    cur_side = "raw";
+    n = 1000;
+    for (;;) {
+        run_s = sync_run(db, st, n);
+        if (run_s * 1000 >= (double)env_long("BENCH_RUN_MS", 400, 1, 60000)
+            || n >= 10000000)
+            break;
+        n *= 2;
+    }
+    b.reqs = xmalloc((size_t)n * sizeof *b.reqs);
+    cur_side = "dal";
+    ab_run(&b, n); /* warm-up */
+    fprintf(stderr, "  %ld timed runs per side of %ld ops each, "
+            "%d connections\n", runs, n, ASYNC_CONNS);
+    for (i = 0; i < runs; i++) {
+        if (i % 2) {
+            cur_side = "dal";
+            ns_a[i] = ab_run(&b, n) * 1e9 / (double)n;
+            cur_side = "raw";
+            ns_s[i] = sync_run(db, st, n) * 1e9 / (double)n;
+        } else {
+            cur_side = "raw";
+            ns_s[i] = sync_run(db, st, n) * 1e9 / (double)n;
+            cur_side = "dal";
+            ns_a[i] = ab_run(&b, n) * 1e9 / (double)n;
+        }
+        fprintf(stderr, "  run %ld: raw %.1f ns/op, dal %.1f ns/op\n",
+                i + 1, ns_s[i], ns_a[i]);
+    }
+    med_a = median(ns_a, (int)runs);
+    med_s = median(ns_s, (int)runs);
+    cur_side = "cleanup";
+    dal_async_close(b.h, ab_close_cb);
+    while (!b.closed)
+        uv_run(&b.loop, UV_RUN_ONCE);
+    uv_run(&b.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&b.loop);
+    free(b.reqs);
+    dal_finalize(st);
+    dal_close(db);
+    remove_tmpdir();
+    printf("BENCH %s async dal=%.0f raw=%.0f ratio=%.2f\n", tname,
+           1e9 / med_a, 1e9 / med_s, med_s / med_a);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: bench sqlite-mem|sqlite-wal|pg-unix "
             "point_select|insert_tx|scan|ast_point_select|\n"
-            "             bulk_create|naive_create|model_find\n");
+            "             bulk_create|naive_create|model_find|"
+            "point_select_observed|async\n");
     exit(2);
 }
 
@@ -2208,6 +2422,8 @@ int main(int argc, char **argv)
     workload = (enum workload)w;
     runs = env_long("BENCH_RUNS", 5, 1, MAX_RUNS);
     run_ms = env_long("BENCH_RUN_MS", 400, 1, 60000);
+    if (workload == W_ASYNC)
+        return async_main(argv[1], runs);
     bulk_rows = env_long("BENCH_BULK_ROWS", BULK_ROWS, 1, 10000000);
     naive_rows = env_long("BENCH_NAIVE_ROWS", target == T_SQLITE_MEM
                           ? NAIVE_ROWS_MEM : NAIVE_ROWS, 1, 10000000);
