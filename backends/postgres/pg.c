@@ -18,17 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dal-int.h"
-
-/* Type OIDs from PostgreSQL's catalogue (pg_type.dat); stable forever. */
-#define BOOLOID 16
-#define BYTEAOID 17
-#define INT8OID 20
-#define INT2OID 21
-#define INT4OID 23
-#define OIDOID 26
-#define FLOAT4OID 700
-#define FLOAT8OID 701
+#include "pg-int.h"
 
 
 typedef struct pg_type {
@@ -97,8 +87,9 @@ static const struct {
 
 /* ---- errors -------------------------------------------------------- */
 
-/* Copy libpq's message without its trailing newline and the password. */
-static void clean_msg(pg_conn *c, const char *in, char *out, size_t cap)
+/* Copy libpq's message without its trailing newline and the secrets. */
+static void clean_msg_s(const char *password, const char *secret,
+                        const char *in, char *out, size_t cap)
 {
     size_t n;
 
@@ -106,50 +97,75 @@ static void clean_msg(pg_conn *c, const char *in, char *out, size_t cap)
     n = strlen(out);
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
         out[--n] = '\0';
-    if (c && c->password)
-        dal__scrub(out, cap, c->password);
-    if (c && c->secret)
-        dal__scrub(out, cap, c->secret);
+    if (password)
+        dal__scrub(out, cap, password);
+    if (secret)
+        dal__scrub(out, cap, secret);
 }
 
-/* Record a connection-level failure (no result to read fields from). */
-static int conn_err(dal_db *db, pg_conn *c)
+static void clean_msg(pg_conn *c, const char *in, char *out, size_t cap)
 {
-    char msg[1024];
-
-    clean_msg(c, PQerrorMessage(c->pc), msg, sizeof msg);
-    if (PQstatus(c->pc) == CONNECTION_BAD)
-        return dal__seterr(db, DAL_E_CONNECT, "08006", -1,
-                           msg[0] ? msg : "connection lost", NULL, NULL,
-                           NULL);
-    return dal__seterr(db, DAL_NOMEM, NULL, -1, NULL, NULL, NULL, NULL);
+    clean_msg_s(c ? c->password : NULL, c ? c->secret : NULL, in, out, cap);
 }
 
-/* Record the error a result carries, with every field PostgreSQL sent. */
-static int result_err(dal_db *db, pg_conn *c, PGresult *res)
+void dal__pg_err_read(PGconn *pc, const PGresult *res, const char *password,
+                      const char *secret, dal__pg_err *e)
 {
     const char *state, *primary;
-    char msg[1024];
-    int rc;
 
-    if (!res)
-        return conn_err(db, c);
-    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    clean_msg(c, primary ? primary : PQresultErrorMessage(res), msg,
-              sizeof msg);
-    if (!state && PQstatus(c->pc) == CONNECTION_BAD)
-        return conn_err(db, c);
-    rc = state ? dal__rc_from_sqlstate(state) : DAL_ERROR;
-    /* 57014 is a cancel (DAL_E_CANCELED) or, with the server's message
-     * saying so, statement_timeout (DAL_E_TIMEOUT). */
-    if (rc == DAL_E_CANCELED && primary
-        && strstr(primary, "statement timeout"))
-        rc = DAL_E_TIMEOUT;
-    return dal__seterr(db, rc, state, (int)PQresultStatus(res), msg,
-                       PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
-                       PQresultErrorField(res, PG_DIAG_MESSAGE_HINT),
-                       PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME));
+    memset(e, 0, sizeof *e);
+    if (res) {
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        if (state || PQstatus(pc) != CONNECTION_BAD) {
+            clean_msg_s(password, secret,
+                        primary ? primary : PQresultErrorMessage(res),
+                        e->msg, sizeof e->msg);
+            e->rc = state ? dal__rc_from_sqlstate(state) : DAL_ERROR;
+            /* 57014 is a cancel (DAL_E_CANCELED) or, with the server's
+             * message saying so, statement_timeout (DAL_E_TIMEOUT). */
+            if (e->rc == DAL_E_CANCELED && primary
+                && strstr(primary, "statement timeout"))
+                e->rc = DAL_E_TIMEOUT;
+            e->sqlstate = state;
+            e->native = (int)PQresultStatus(res);
+            e->detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+            e->hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+            e->constraint = PQresultErrorField(res,
+                                               PG_DIAG_CONSTRAINT_NAME);
+            return;
+        }
+    }
+    /* A connection-level failure: no result to read fields from. */
+    clean_msg_s(password, secret, PQerrorMessage(pc), e->msg,
+                sizeof e->msg);
+    e->native = -1;
+    if (PQstatus(pc) == CONNECTION_BAD) {
+        e->rc = DAL_E_CONNECT;
+        e->sqlstate = "08006";
+        if (!e->msg[0])
+            snprintf(e->msg, sizeof e->msg, "connection lost");
+    } else {
+        e->rc = DAL_NOMEM;
+        e->msg[0] = '\0';
+    }
+}
+
+/* Record the error a result carries (or the connection's, res NULL),
+ * with every field PostgreSQL sent. */
+static int result_err(dal_db *db, pg_conn *c, PGresult *res)
+{
+    dal__pg_err e;
+
+    dal__pg_err_read(c->pc, res, c->password, c->secret, &e);
+    return dal__seterr(db, e.rc, e.sqlstate, e.native,
+                       e.msg[0] ? e.msg : NULL, e.detail, e.hint,
+                       e.constraint);
+}
+
+static int conn_err(dal_db *db, pg_conn *c)
+{
+    return result_err(db, c, NULL);
 }
 
 static int nomem(dal_db *db)
@@ -230,7 +246,7 @@ static void scrub_url(const dal__url *u, char *msg, size_t cap)
             dal__scrub(msg, cap, u->opts[i].val);
 }
 
-static void ignore_notice(void *arg, const char *msg)
+void dal__pg_ignore_notice(void *arg, const char *msg)
 {
     /* Notices (e.g. "table does not exist, skipping") are not errors;
      * libpq would print them on stderr. */
@@ -238,77 +254,128 @@ static void ignore_notice(void *arg, const char *msg)
     (void)msg;
 }
 
-static int pg_open(dal_db *db, dal__url *u, void **connp)
+int dal__pg_conninfo(dal__url *u, dal__pg_conninfo_t *ci, char *err,
+                     size_t errlen)
 {
-    const char *keys[] = {"client_encoding", "dbname",
-                          "fallback_application_name", NULL};
-    const char *vals[] = {"UTF8", NULL, "libdal", NULL};
     PQconninfoOption *opts, *o;
-    char *uri, *perr = NULL, msg[1024];
-    pg_conn *c;
+    char *perr = NULL, msg[1024];
+    dal__kv *kv;
+    long n;
+    int rc;
 
-    *connp = NULL;
-    uri = libpq_uri(u);
-    if (!uri)
-        return nomem(db);
+    memset(ci, 0, sizeof *ci);
+    ci->max_inflight = DAL__PG_MAX_INFLIGHT;
+    /* The async driver's pipeline depth; the blocking one accepts it so
+     * that one URL serves both. */
+    if ((kv = dal__url_opt(u, "max_inflight")) != NULL) {
+        if ((rc = dal__url_opt_int(kv, 1, 1000000, &n, err, errlen)))
+            return rc;
+        ci->max_inflight = (int)n;
+    }
+    if ((kv = dal__url_opt(u, "pipeline_sync")) != NULL) {
+        if (!strcmp(kv->val, "batch")) {
+            ci->sync_batch = 1;
+        } else if (strcmp(kv->val, "job")) {
+            snprintf(err, errlen, "pipeline_sync must be job or batch, "
+                     "not '%s'", kv->val);
+            return DAL_E_URL;
+        }
+    }
+    ci->keys[0] = "client_encoding";
+    ci->vals[0] = "UTF8";
+    ci->keys[1] = "dbname";
+    ci->keys[2] = "fallback_application_name";
+    ci->vals[2] = "libdal";
+    ci->uri = libpq_uri(u);
+    if (!ci->uri)
+        return DAL_NOMEM;
+    ci->vals[1] = ci->uri;
     /* libpq's own parser is the authority on its URIs, multi-host
      * included; it also rejects options it does not know. */
-    opts = PQconninfoParse(uri, &perr);
+    opts = PQconninfoParse(ci->uri, &perr);
     if (!opts) {
         if (!perr) {
-            dal__free(uri);
-            return nomem(db);
+            dal__pg_conninfo_free(ci);
+            return DAL_NOMEM;
         }
         clean_msg(NULL, perr, msg, sizeof msg);
         scrub_url(u, msg, sizeof msg);
         PQfreemem(perr);
-        dal__free(uri);
-        return dal__seterrf(db, DAL_E_URL, "08001", "invalid PostgreSQL "
-                            "URL '%s': %s", u->redacted, msg);
+        dal__pg_conninfo_free(ci);
+        snprintf(err, errlen, "invalid PostgreSQL URL '%s': %s",
+                 u->redacted, msg);
+        return DAL_E_URL;
     }
+    rc = DAL_OK;
+    if (u->secret && !(ci->secret = dal__strdup(u->secret)))
+        rc = DAL_NOMEM;
+    for (o = opts; rc == DAL_OK && o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && *o->val
+            && !(ci->password = dal__strdup(o->val)))
+            rc = DAL_NOMEM;
+    PQconninfoFree(opts);
+    if (rc)
+        dal__pg_conninfo_free(ci);
+    return rc;
+}
+
+void dal__pg_conninfo_free(dal__pg_conninfo_t *ci)
+{
+    dal__free(ci->uri);
+    dal__free(ci->password);
+    dal__free(ci->secret);
+    ci->uri = ci->password = ci->secret = NULL;
+}
+
+int dal__pg_connect_err(const dal__url *u, PGconn *pc, const char *password,
+                        char *out, size_t cap)
+{
+    char msg[1024];
+    int bad_option;
+
+    clean_msg_s(password, u->secret, PQerrorMessage(pc), msg, sizeof msg);
+    scrub_url(u, msg, sizeof msg);
+    /* libpq checks option values (port, sslmode, timeouts...) only when
+     * connecting, before any network traffic; its messages for them
+     * start with "invalid". Those are URL errors. */
+    bad_option = !strncmp(msg, "invalid ", 8);
+    snprintf(out, cap, "%s '%s': %s",
+             bad_option ? "invalid PostgreSQL URL" : "cannot connect to",
+             u->redacted, msg);
+    return bad_option ? DAL_E_URL : DAL_E_CONNECT;
+}
+
+static int pg_open(dal_db *db, dal__url *u, void **connp)
+{
+    dal__pg_conninfo_t ci;
+    char err[1200];
+    pg_conn *c;
+    int rc;
+
+    *connp = NULL;
+    rc = dal__pg_conninfo(u, &ci, err, sizeof err);
+    if (rc == DAL_NOMEM)
+        return nomem(db);
+    if (rc)
+        return dal__seterr(db, rc, "08001", -1, err, NULL, NULL, NULL);
     c = dal__calloc(1, sizeof *c);
     if (!c) {
-        PQconninfoFree(opts);
-        dal__free(uri);
+        dal__pg_conninfo_free(&ci);
         return nomem(db);
     }
     *connp = c;
-    if (u->secret && !(c->secret = dal__strdup(u->secret))) {
-        PQconninfoFree(opts);
-        dal__free(uri);
-        return nomem(db);
-    }
-    for (o = opts; o->keyword; o++)
-        if (!strcmp(o->keyword, "password") && o->val && *o->val
-            && !(c->password = dal__strdup(o->val))) {
-            PQconninfoFree(opts);
-            dal__free(uri);
-            return nomem(db);
-        }
-    PQconninfoFree(opts);
-
-    vals[1] = uri;
-    c->pc = PQconnectdbParams(keys, vals, 1);
-    dal__free(uri);
+    c->password = ci.password;
+    c->secret = ci.secret;
+    ci.password = ci.secret = NULL;
+    c->pc = PQconnectdbParams(ci.keys, ci.vals, 1);
+    dal__pg_conninfo_free(&ci);
     if (!c->pc)
         return nomem(db);
     if (PQstatus(c->pc) != CONNECTION_OK) {
-        char full[1200];
-        int bad_option;
-
-        clean_msg(c, PQerrorMessage(c->pc), msg, sizeof msg);
-        scrub_url(u, msg, sizeof msg);
-        /* libpq checks option values (port, sslmode, timeouts...) only
-         * when connecting, before any network traffic; its messages for
-         * them start with "invalid". Those are URL errors. */
-        bad_option = !strncmp(msg, "invalid ", 8);
-        snprintf(full, sizeof full, "%s '%s': %s",
-                 bad_option ? "invalid PostgreSQL URL" : "cannot connect to",
-                 u->redacted, msg);
-        return dal__seterr(db, bad_option ? DAL_E_URL : DAL_E_CONNECT,
-                           "08001", -1, full, NULL, NULL, NULL);
+        rc = dal__pg_connect_err(u, c->pc, c->password, err, sizeof err);
+        return dal__seterr(db, rc, "08001", -1, err, NULL, NULL, NULL);
     }
-    PQsetNoticeProcessor(c->pc, ignore_notice, NULL);
+    PQsetNoticeProcessor(c->pc, dal__pg_ignore_notice, NULL);
     return DAL_OK;
 }
 
@@ -471,7 +538,7 @@ static int bind_num(pg_stmt *s, int idx, const char *fmt, ...)
 /* v in decimal into out (at least 21 bytes), NUL-terminated; its length.
  * Formatted by hand: this is on every insert's and lookup's path, and
  * vsnprintf costs twenty times as much. */
-static size_t fmt_int64(char *out, int64_t v)
+size_t dal__pg_fmt_int64(char *out, int64_t v)
 {
     char tmp[24], *t = tmp + sizeof tmp;
     /* Through unsigned, so that INT64_MIN negates without overflow. */
@@ -496,21 +563,70 @@ static int pg_bind_int64(dal_db *db, void *stmt, int idx, int64_t v)
     pg_param *p = &s->params[idx - 1];
 
     (void)db;
-    fmt_int64(p->num, v);
+    dal__pg_fmt_int64(p->num, v);
     s->values[idx - 1] = p->num;
     s->formats[idx - 1] = 0;
     return DAL_OK;
 }
 
+void dal__pg_fmt_double(char *out, size_t cap, double v)
+{
+    if (isnan(v))
+        snprintf(out, cap, "NaN");
+    else if (isinf(v))
+        snprintf(out, cap, "%sInfinity", v < 0 ? "-" : "");
+    else /* 17 significant digits always read back as the same double */
+        snprintf(out, cap, "%.17g", v);
+}
+
 static int pg_bind_double(dal_db *db, void *stmt, int idx, double v)
 {
+    pg_stmt *s = stmt;
+    pg_param *p = &s->params[idx - 1];
+
     (void)db;
-    if (isnan(v))
-        return bind_num(stmt, idx, "NaN");
-    if (isinf(v))
-        return bind_num(stmt, idx, "%sInfinity", v < 0 ? "-" : "");
-    /* 17 significant digits always read back as the same double. */
-    return bind_num(stmt, idx, "%.17g", v);
+    dal__pg_fmt_double(p->num, sizeof p->num, v);
+    s->values[idx - 1] = p->num;
+    s->formats[idx - 1] = 0;
+    return DAL_OK;
+}
+
+int dal__pg_param(const dal_value *v, char num[32], const char **val,
+                  int *len, int *format)
+{
+    size_t n;
+
+    *len = 0;
+    *format = 0;
+    switch (v->type) {
+    case DAL_TYPE_NULL:
+        *val = NULL;
+        return DAL_OK;
+    case DAL_TYPE_BOOL:
+        /* 1/0, not t/f: valid boolean input, and readable as numbers
+         * when the query casts the value (PostgreSQL has no bool ->
+         * numeric). */
+        *val = v->u.b ? "1" : "0";
+        return DAL_OK;
+    case DAL_TYPE_INT64:
+        dal__pg_fmt_int64(num, v->u.i);
+        *val = num;
+        return DAL_OK;
+    case DAL_TYPE_DOUBLE:
+        dal__pg_fmt_double(num, 32, v->u.d);
+        *val = num;
+        return DAL_OK;
+    default:
+        n = v->u.s.len;
+        if (v->type == DAL_TYPE_TEXT && n == DAL_NTS)
+            n = strlen(v->u.s.p);
+        if (n > 0x3fffffff)
+            return DAL_E_DATA;
+        *val = v->u.s.p;
+        *len = (int)n;
+        *format = v->type == DAL_TYPE_BLOB; /* bytea's raw bytes */
+        return DAL_OK;
+    }
 }
 
 static int pg_bind_bool(dal_db *db, void *stmt, int idx, int v)
@@ -770,13 +886,9 @@ static const char *pg_column_decltype(dal_db *db, void *conn, void *stmt,
     return t[c->ntypes++].name;
 }
 
-static dal_type pg_column_type(void *stmt, int col)
+dal_type dal__pg_oid_type(Oid oid)
 {
-    pg_stmt *s = stmt;
-
-    if (PQgetisnull(s->res, s->row, col))
-        return DAL_TYPE_NULL;
-    switch (s->cols[col].oid) {
+    switch (oid) {
     case INT2OID: case INT4OID: case INT8OID: case OIDOID:
         return DAL_TYPE_INT64;
     case FLOAT4OID: case FLOAT8OID:
@@ -788,6 +900,15 @@ static dal_type pg_column_type(void *stmt, int col)
     default:
         return DAL_TYPE_TEXT;
     }
+}
+
+static dal_type pg_column_type(void *stmt, int col)
+{
+    pg_stmt *s = stmt;
+
+    if (PQgetisnull(s->res, s->row, col))
+        return DAL_TYPE_NULL;
+    return dal__pg_oid_type(s->cols[col].oid);
 }
 
 static int64_t pg_column_int64(void *stmt, int col)
@@ -821,52 +942,96 @@ static int unhex(int ch)
     return -1;
 }
 
-/* Decode the current row's bytea in column col into the column buffer. */
-static const char *bytea(dal_db *db, pg_stmt *s, int col, size_t *len)
+int dal__pg_unbytea(const char *v, size_t n, char **buf, size_t *cap,
+                    size_t *len)
 {
-    pg_col *pc = &s->cols[col];
-    const char *v = PQgetvalue(s->res, s->row, col);
-    size_t n = (size_t)PQgetlength(s->res, s->row, col), i, out;
+    size_t i, out;
     unsigned char *raw = NULL;
     const char *src;
 
-    if (pc->row == s->row)
-        goto done;
     if (n >= 2 && v[0] == '\\' && v[1] == 'x') {
         out = (n - 2) / 2;
         src = v + 2;
     } else {
         /* The old "escape" output format, if the server is set to it. */
         raw = PQunescapeBytea((const unsigned char *)v, &out);
-        if (!raw) {
-            nomem(db);
-            return NULL;
-        }
+        if (!raw)
+            return DAL_NOMEM;
         src = (const char *)raw;
     }
-    if (out + 1 > pc->cap) {
-        char *buf = dal__realloc(pc->buf, out + 1);
+    if (out + 1 > *cap) {
+        char *grown = dal__realloc(*buf, out + 1);
 
-        if (!buf) {
+        if (!grown) {
             PQfreemem(raw);
-            nomem(db);
-            return NULL;
+            return DAL_NOMEM;
         }
-        pc->buf = buf;
-        pc->cap = out + 1;
+        *buf = grown;
+        *cap = out + 1;
     }
     if (raw) {
-        memcpy(pc->buf, raw, out);
+        memcpy(*buf, raw, out);
         PQfreemem(raw);
     } else {
         for (i = 0; i < out; i++)
-            pc->buf[i] = (char)(unhex((unsigned char)src[2 * i]) * 16
-                                + unhex((unsigned char)src[2 * i + 1]));
+            (*buf)[i] = (char)(unhex((unsigned char)src[2 * i]) * 16
+                               + unhex((unsigned char)src[2 * i + 1]));
     }
-    pc->buf[out] = '\0';
-    pc->len = out;
-    pc->row = s->row;
-done:
+    (*buf)[out] = '\0';
+    *len = out;
+    return DAL_OK;
+}
+
+int dal__pg_value(const PGresult *res, int row, int col, Oid oid,
+                  dal_value *out, char **buf, size_t *cap)
+{
+    const char *v;
+    size_t n;
+
+    if (PQgetisnull(res, row, col)) {
+        out->type = DAL_TYPE_NULL;
+        return DAL_OK;
+    }
+    v = PQgetvalue(res, row, col);
+    n = (size_t)PQgetlength(res, row, col);
+    out->type = dal__pg_oid_type(oid);
+    switch (out->type) {
+    case DAL_TYPE_INT64:
+        out->u.i = dal__text_to_int64(v, n);
+        return DAL_OK;
+    case DAL_TYPE_DOUBLE:
+        out->u.d = dal__text_to_double(v, n);
+        return DAL_OK;
+    case DAL_TYPE_BOOL:
+        out->u.b = v[0] == 't';
+        return DAL_OK;
+    case DAL_TYPE_BLOB:
+        if (dal__pg_unbytea(v, n, buf, cap, &n))
+            return DAL_NOMEM;
+        out->u.s.p = *buf;
+        out->u.s.len = n;
+        return DAL_OK;
+    default:
+        out->u.s.p = v;
+        out->u.s.len = n;
+        return DAL_OK;
+    }
+}
+
+/* Decode the current row's bytea in column col into the column buffer. */
+static const char *bytea(dal_db *db, pg_stmt *s, int col, size_t *len)
+{
+    pg_col *pc = &s->cols[col];
+
+    if (pc->row != s->row) {
+        if (dal__pg_unbytea(PQgetvalue(s->res, s->row, col),
+                            (size_t)PQgetlength(s->res, s->row, col),
+                            &pc->buf, &pc->cap, &pc->len)) {
+            nomem(db);
+            return NULL;
+        }
+        pc->row = s->row;
+    }
     if (len)
         *len = pc->len;
     return pc->buf;
@@ -999,7 +1164,7 @@ static int copy_value(dal__buf *b, const dal_value *v)
     case DAL_TYPE_BOOL:
         return dal__buf_addc(b, v->u.b ? 't' : 'f');
     case DAL_TYPE_INT64:
-        return dal__buf_add(b, num, fmt_int64(num, v->u.i));
+        return dal__buf_add(b, num, dal__pg_fmt_int64(num, v->u.i));
     case DAL_TYPE_DOUBLE:
         if (isnan(v->u.d))
             return dal__buf_adds(b, "NaN");
@@ -1345,7 +1510,7 @@ static int pg_reconnect(dal_db *db, void *conn)
     /* Nor its statement_timeout: the guard sets it again. */
     c->timeout_ms = 0;
     c->timeout_kept = 0;
-    PQsetNoticeProcessor(c->pc, ignore_notice, NULL);
+    PQsetNoticeProcessor(c->pc, dal__pg_ignore_notice, NULL);
     return DAL_OK;
 }
 
@@ -1411,5 +1576,6 @@ const struct dal_driver dal__pg_driver = {
     .pipe = &pg_pipe,
     .reset_sql = pg_reset_sql,
     .schema_set_sql = "SET search_path TO ",
+    .async = &dal__pg_adriver,
     .interrupt = pg_interrupt,
 };

@@ -61,6 +61,14 @@
  *                         throughput gain. sqlite-wal only (sqlite-mem
  *                         connections do not share a database; pg-unix
  *                         has its own async workloads).
+ *             async_pipeline  pg-unix only: 10,000 point selects
+ *                         issued at once through dal_async_query on one
+ *                         connection (pipeline mode), against "raw" =
+ *                         libdal blocking, one after another.
+ *             async_vs_raw_pipeline  the same async side against a raw
+ *                         libpq pipeline doing the same selects (see
+ *                         "pg-unix async pipelines" below;
+ *                         BENCH_RAW_SYNC sets its Sync interval).
  *   Table-replacing workloads (insert_tx, bulk_create, naive_create)
  *   count an op per row. The users tables are made by libdal
  *   (dal_model_create_table; the raw side runs the SQL that
@@ -102,6 +110,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <poll.h>
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -2100,7 +2110,8 @@ static _Noreturn void usage(void)
     fprintf(stderr, "usage: bench sqlite-mem|sqlite-wal|pg-unix "
             "point_select|insert_tx|scan|ast_point_select|\n"
             "             bulk_create|naive_create|model_find|"
-            "point_select_observed|batch|async\n"
+            "point_select_observed|batch|async|\n"
+            "             async_pipeline|async_vs_raw_pipeline\n"
             "       bench pool checkout\n"
             "       bench pg-cluster failover_ms\n");
     exit(2);
@@ -2412,6 +2423,289 @@ static int bench_failover(void)
 }
 
 
+/* ---- pg-unix async pipelines ---------------------------------------- */
+
+/*
+ * async_pipeline and async_vs_raw_pipeline (pg-unix only): APIPE_OPS
+ * point selects per run, by the same ids as point_select, checked by
+ * their sums. Three sides, two per line:
+ *   dal   libdal async (dal_async_query on one connection, PostgreSQL's
+ *         pipeline mode): every query issued at once, the loop run until
+ *         the last callback;
+ *   sync  libdal blocking, one after another (a prepared statement, as
+ *         point_select's dal side): async_pipeline's raw;
+ *   pipe  raw libpq in pipeline mode on a non-blocking connection: the
+ *         statement prepared once, PQsendQueryPrepared per query with a
+ *         Sync after every BENCH_RAW_SYNC queries (see below), at most
+ *         APIPE_WINDOW queries in flight (libdal's default
+ *         max_inflight), reading while writing: async_vs_raw_pipeline's
+ *         raw.
+ * By default (BENCH_PIPELINE_SYNC=batch) libdal runs with
+ * pipeline_sync=batch (one segment per turn of the loop) and the raw
+ * pipeline with a Sync per APIPE_WINDOW queries; BENCH_PIPELINE_SYNC=job
+ * gives both a Sync per query (libdal's default). BENCH_RAW_SYNC sets
+ * the raw Sync interval by itself.
+ */
+#define APIPE_OPS 10000
+#define APIPE_WINDOW 256
+
+struct apipe {
+    uv_loop_t loop;
+    dal_async *h;
+    dal_async_req req[APIPE_OPS];
+    struct sums *sums;
+    long done;
+    int failed;
+    char sql[160];
+    PGconn *raw;
+    long raw_sync;
+};
+
+static int apipe_open_done;
+
+static void apipe_opened(dal_async *h, int status)
+{
+    if (status != DAL_OK)
+        die("libdal: dal_async_open: %s (%s)", dal_async_errmsg(h),
+            dal_errstr(status));
+    apipe_open_done = 1;
+}
+
+static void apipe_row(dal_async_req *req, int status, dal_result *res)
+{
+    struct apipe *a = req->data;
+    const char *c;
+    size_t len;
+
+    if (status != DAL_OK)
+        die("libdal: dal_async_query: %s (%s, SQLSTATE %s)",
+            dal_async_req_errmsg(req), dal_errstr(status),
+            dal_async_req_sqlstate(req));
+    if ((int)dal_result_row_count(res) != 1)
+        no_row(point_id(req - a->req));
+    c = dal_result_text(res, 0, 2, &len);
+    if (c == NULL)
+        die("libdal: dal_result_text gives NULL");
+    sums_add(a->sums, dal_result_int64(res, 0, 0),
+             dal_result_double(res, 0, 1), c, len);
+    a->done++;
+}
+
+/* n point selects issued at once on the async handle; the loop runs
+ * until their callbacks have. Callbacks run in order, so sums are those
+ * of ids 0..n-1. */
+static void apipe_dal(struct apipe *a, long n, struct sums *s)
+{
+    long i;
+
+    a->sums = s;
+    a->done = 0;
+    for (i = 0; i < n; i++) {
+        dal_value p = DAL_V_INT64(point_id(i));
+        int rc;
+
+        a->req[i].data = a;
+        a->req[i].timeout_ms = 0;
+        rc = dal_async_query(&a->req[i], a->h, a->sql, &p, 1, apipe_row);
+        if (rc != DAL_OK)
+            die("libdal: dal_async_query: %s", dal_errstr(rc));
+    }
+    while (a->done < n)
+        if (uv_run(&a->loop, UV_RUN_ONCE) == 0)
+            break;
+    if (a->done != n)
+        die("libdal: %ld of %ld callbacks ran", a->done, n);
+}
+
+static _Noreturn void apipe_rawfail(struct apipe *a, const PGresult *res,
+                                    const char *what)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : "";
+
+    die("libpq: %s: %s", what, *msg ? msg : PQerrorMessage(a->raw));
+}
+
+/* n point selects through a raw libpq pipeline (see above). */
+static void apipe_raw(struct apipe *a, long n, struct sums *s)
+{
+    PGconn *c = a->raw;
+    long sent = 0, got = 0, unsynced = 0, syncs = 0, synced = 0;
+    char idbuf[24];
+
+    while (got < n || synced < syncs) {
+        struct pollfd pfd;
+        int busy;
+
+        while (sent < n && sent - got < APIPE_WINDOW) {
+            const char *vals[1];
+
+            vals[0] = fmt_i64(idbuf, point_id(sent));
+            if (!PQsendQueryPrepared(c, "apipe", 1, vals, NULL, NULL, 0))
+                apipe_rawfail(a, NULL, "PQsendQueryPrepared");
+            sent++;
+            if (++unsynced == a->raw_sync || sent == n) {
+                if (!PQpipelineSync(c))
+                    apipe_rawfail(a, NULL, "PQpipelineSync");
+                unsynced = 0;
+                syncs++;
+            }
+        }
+        busy = PQflush(c);
+        if (busy < 0)
+            apipe_rawfail(a, NULL, "PQflush");
+        pfd.fd = PQsocket(c);
+        pfd.events = POLLIN | (busy ? POLLOUT : 0);
+        pfd.revents = 0;
+        if (poll(&pfd, 1, -1) < 0)
+            die("poll failed");
+        if (!PQconsumeInput(c))
+            apipe_rawfail(a, NULL, "PQconsumeInput");
+        /* A query's results end with NULL; a Sync gives
+         * PGRES_PIPELINE_SYNC. */
+        while ((got < sent || synced < syncs) && !PQisBusy(c)) {
+            PGresult *res = PQgetResult(c);
+
+            if (res == NULL)
+                continue;
+            switch (PQresultStatus(res)) {
+            case PGRES_TUPLES_OK:
+                if (PQntuples(res) != 1)
+                    no_row(point_id(got));
+                sums_add(s, strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+                         strtod(PQgetvalue(res, 0, 1), NULL),
+                         PQgetvalue(res, 0, 2),
+                         (size_t)PQgetlength(res, 0, 2));
+                got++;
+                break;
+            case PGRES_PIPELINE_SYNC:
+                synced++;
+                break;
+            default:
+                apipe_rawfail(a, res, "PQgetResult");
+            }
+            PQclear(res);
+        }
+    }
+}
+
+/* Run one side's n selects, checked; seconds taken. */
+static double apipe_once(struct apipe *a, struct side *sync, int side,
+                         long n)
+{
+    struct sums got = {0, 0, 0.0, 0, 0}, want = {0, 0, 0.0, 0, 0};
+    double t0, t1;
+    long i;
+
+    t0 = now();
+    if (side == 0)
+        apipe_dal(a, n, &got);
+    else if (side == 1)
+        sync->point(sync->h, n, &got);
+    else
+        apipe_raw(a, n, &got);
+    t1 = now();
+    for (i = 0; i < n; i++)
+        sums_expect_id(&want, point_id(i));
+    sums_check(&got, &want);
+    return t1 - t0;
+}
+
+static int pg_async_main(const char *wname, long runs)
+{
+    static struct apipe a;
+    const char *url = getenv("DAL_TEST_PG_SOCKET_URL");
+    int vs_raw = strcmp(wname, "async_vs_raw_pipeline") == 0;
+    int other = vs_raw ? 2 : 1, i, k;
+    double ns[2][MAX_RUNS], med[2];
+    struct side sync;
+    PGresult *res;
+    char sql[160], aurl[1024];
+    int batch;
+
+    if (url == NULL || *url == '\0') {
+        fprintf(stderr, "bench: DAL_TEST_PG_SOCKET_URL is not set\n"
+                "BENCH pg-unix %s skipped\n", wname);
+        return 77;
+    }
+    target = T_PG_UNIX;
+    make_text();
+    a.raw_sync = env_long("BENCH_RAW_SYNC", 1, 1, APIPE_WINDOW);
+    cur_side = "setup";
+    ld_open(&sync, url, "sync");
+    sync.table = "bench_apipe";
+    sync.exec(sync.h, "SET client_min_messages TO warning");
+    create_table(&sync);
+    load_table(&sync, POINT_ROWS);
+    snprintf(sql, sizeof sql, "SELECT a, b, c FROM %s WHERE id = $1",
+             sync.table);
+    sync.prepare(sync.h, sql, 1);
+    snprintf(a.sql, sizeof a.sql, "%s", sql);
+
+    if (uv_loop_init(&a.loop) != 0)
+        die("uv_loop_init failed");
+    /* By default libdal's pipeline_sync=batch against a raw pipeline
+     * with a Sync per window (segments of the same kind);
+     * BENCH_PIPELINE_SYNC=job: a Sync per query on both sides. */
+    batch = getenv("BENCH_PIPELINE_SYNC") == NULL
+            || strcmp(getenv("BENCH_PIPELINE_SYNC"), "job") != 0;
+    if (batch && getenv("BENCH_RAW_SYNC") == NULL)
+        a.raw_sync = APIPE_WINDOW;
+    snprintf(aurl, sizeof aurl, "%s%s%s", url,
+             strchr(url, '?') ? "&" : "?",
+             batch ? "pipeline_sync=batch" : "pipeline_sync=job");
+    fprintf(stderr, "  dal: pipeline_sync=%s\n", batch ? "batch" : "job");
+    if (dal_async_open(&a.loop, aurl, 1, apipe_opened, NULL, &a.h)
+        != DAL_OK)
+        die("libdal: dal_async_open failed");
+    /* The connection's poll keeps the loop alive: run it until. */
+    while (!apipe_open_done)
+        uv_run(&a.loop, UV_RUN_ONCE);
+    if (vs_raw) {
+        a.raw = PQconnectdb(url);
+        if (a.raw == NULL || PQstatus(a.raw) != CONNECTION_OK)
+            apipe_rawfail(&a, NULL, "PQconnectdb");
+        res = PQprepare(a.raw, "apipe", sql, 1, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            apipe_rawfail(&a, res, "PQprepare");
+        PQclear(res);
+        if (PQsetnonblocking(a.raw, 1) != 0 || !PQenterPipelineMode(a.raw))
+            apipe_rawfail(&a, NULL, "pipeline mode");
+        fprintf(stderr, "  raw: libpq pipeline, a Sync every %ld "
+                "queries, %d in flight\n", a.raw_sync, APIPE_WINDOW);
+    }
+    /* Warm up both sides, untimed. */
+    cur_side = "warm-up";
+    apipe_once(&a, &sync, 0, APIPE_OPS);
+    apipe_once(&a, &sync, other, APIPE_OPS);
+    for (i = 0; i < runs; i++) {
+        for (k = 0; k < 2; k++) {
+            int side = (i + k) % 2;
+
+            cur_side = side ? (vs_raw ? "raw pipeline" : "sync") : "dal";
+            ns[side][i] = apipe_once(&a, &sync, side ? other : 0,
+                                     APIPE_OPS) * 1e9 / APIPE_OPS;
+        }
+        fprintf(stderr, "  run %d: dal async %.1f ns/op, %s %.1f ns/op\n",
+                i + 1, ns[0][i], vs_raw ? "raw pipeline" : "dal sync",
+                ns[1][i]);
+    }
+    med[0] = median(ns[0], (int)runs);
+    med[1] = median(ns[1], (int)runs);
+
+    cur_side = "cleanup";
+    dal_async_close(a.h, NULL);
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&a.loop) != 0)
+        die("uv_loop_close: handles left open");
+    if (a.raw)
+        PQfinish(a.raw);
+    sql_exec(&sync, "DROP TABLE %s", sync.table);
+    sync.close(sync.h);
+    printf("BENCH pg-unix %s dal=%.0f raw=%.0f ratio=%.2f\n", wname,
+           1e9 / med[0], 1e9 / med[1], med[1] / med[0]);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     /* sides[0] is raw, sides[1] dal, sides[2] bulk_create's dal+ids. */
@@ -2429,6 +2723,18 @@ int main(int argc, char **argv)
         return bench_batch(argv[1]);
     if (!strcmp(argv[1], "pool"))
         return pool_bench(argv[2]);
+    if (strcmp(argv[2], "async_pipeline") == 0
+        || strcmp(argv[2], "async_vs_raw_pipeline") == 0) {
+        if (lookup(argv[1], target_names, 3) < 0)
+            usage();
+        if (strcmp(argv[1], "pg-unix") != 0) {
+            fprintf(stderr, "BENCH %s %s skipped (PostgreSQL only)\n",
+                    argv[1], argv[2]);
+            return 77;
+        }
+        return pg_async_main(argv[2], env_long("BENCH_RUNS", 5, 1,
+                                                MAX_RUNS));
+    }
     t = lookup(argv[1], target_names, 3);
     w = lookup(argv[2], workload_names, N_WORKLOADS);
     if (t < 0 || w < 0)

@@ -36,10 +36,15 @@
 # ids filled back), naive_create (one dal_model_insert per row in
 # autocommit against bulk_create's libdal side; ratio is naive/bulk and
 # the line ends in speedup=<bulk rows/s / naive rows/s>) and model_find
-# (dal_model_find against a prepared SELECT filling the same struct), and
+# (dal_model_find against a prepared SELECT filling the same struct),
 # async (sqlite-wal: point selects all in flight on a 4-connection
 # dal/async.h pool against libdal sync one after the other; ratio is the
-# throughput gain).
+# throughput gain), and on pg-unix only (skipped elsewhere),
+# async_pipeline (10,000 point selects through dal_async_query on one
+# pipelined connection against libdal's blocking API one after another)
+# and async_vs_raw_pipeline (the same against a raw libpq pipeline;
+# BENCH_PIPELINE_SYNC=batch, the default, or job: a Sync per query on
+# both sides).
 # Environment:
 #   BENCH_TARGETS    targets to run, space or comma separated (default all)
 #   BENCH_WORKLOADS  workloads to run (default all)
@@ -109,7 +114,8 @@ targets=$(printf '%s' \
     "${BENCH_TARGETS:-sqlite-mem sqlite-wal pool pg-unix pg-cluster}" |
           tr ',' ' ')
 all_workloads="point_select insert_tx scan ast_point_select bulk_create
-naive_create model_find point_select_observed batch async"
+naive_create model_find point_select_observed batch async async_pipeline
+async_vs_raw_pipeline"
 workloads=$(printf '%s' "${BENCH_WORKLOADS:-$all_workloads}" | tr ',' ' ')
 for t in $targets; do
     case $t in
@@ -122,6 +128,7 @@ for w in $workloads; do
         point_select | insert_tx | scan | ast_point_select) ;;
         bulk_create | naive_create | model_find) ;;
         point_select_observed | batch | async) ;;
+        async_pipeline | async_vs_raw_pipeline) ;;
         failover_ms) ;;
         *) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
     esac
