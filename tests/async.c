@@ -822,7 +822,14 @@ START_TEST(t_cancel)
     ck_assert_msg(q.status == DAL_E_CANCELED, "status %d: %s", q.status,
                   q.msg);
     ck_assert_str_eq(q.sqlstate, "57014");
-    ck_assert_int_eq(q2.status, DAL_E_CANCELED);
+    /* On PostgreSQL the queued one is already in the pipeline, and may
+     * finish before the interrupt reaches it (dal_async_cancel(3)). */
+    if (is_pg() && q2.status == DAL_OK) {
+        ck_assert_int_eq(dal_result_int64(q2.res, 0, 0), 2);
+        dal_result_free(q2.res);
+    } else {
+        ck_assert_int_eq(q2.status, DAL_E_CANCELED);
+    }
     ck_assert_int_eq(dal_async_cancel(&req), DAL_E_MISUSE);
     /* The connection goes on. */
     ck_assert_int_eq(scalar(h, "SELECT 5"), 5);
@@ -896,10 +903,12 @@ START_TEST(t_notify)
     memset(&req, 0, sizeof req);
     memset(&t, 0, sizeof t);
     req.data = &t;
-    /* The thread glue has no notifications: LISTEN is refused on every
-     * backend run through it (SQLite; PostgreSQL until its native glue). */
-    ck_assert_int_eq(dal_async_listen(h, "ch", on_note), DAL_E_UNSUPPORTED);
-    ck_assert_int_eq(dal_async_unlisten(h, "ch"), DAL_E_UNSUPPORTED);
+    /* The thread glue has no notifications: LISTEN is refused on SQLite.
+     * PostgreSQL's native glue listens (tests/async_pg.c delivers). */
+    ck_assert_int_eq(dal_async_listen(h, "ch", on_note),
+                     is_pg() ? DAL_OK : DAL_E_UNSUPPORTED);
+    ck_assert_int_eq(dal_async_unlisten(h, "ch"),
+                     is_pg() ? DAL_OK : DAL_E_UNSUPPORTED);
     if (!is_pg()) {
         ck_assert_int_eq(dal_async_notify(&req, h, "ch", "x", on_done),
                          DAL_E_UNSUPPORTED);

@@ -39,9 +39,12 @@
  * a blocking dal_db, with at most one statement in flight per
  * connection; libuv's shared thread pool is never used, so uv_fs and
  * uv_queue_work requests are not held up by the database. PostgreSQL
- * with native glue uses non-blocking libpq in pipeline mode on the loop.
- * Every statement passes the core's one execution path (hooks, metrics,
- * guards, statement cache).
+ * uses non-blocking libpq in pipeline mode on the loop (many statements
+ * in flight on one connection, one Sync per statement unless the URL
+ * says pipeline_sync=batch). SQLite statements pass the core's
+ * blocking execution path on their thread (statement cache, guards set
+ * through the URL); no observer can be attached to an async handle yet,
+ * so hooks, metrics and tracing see blocking connections only.
  *
  * Lost connections: a request that fails with DAL_E_CONNECT marks its
  * connection lost (requests in flight on it at that moment fail with a
@@ -220,8 +223,7 @@ DAL_EXTERN int dal_async_notify(dal_async_req *req, dal_async *h,
  * reconnect (missed set on the next one). Only one callback per
  * channel (a second listen replaces it). Returns DAL_OK,
  * DAL_E_UNSUPPORTED when the backend's async glue has no notifications
- * (SQLite, and PostgreSQL until its native glue is built in),
- * DAL_E_MISUSE, DAL_E_CLOSED or DAL_NOMEM.
+ * (SQLite), DAL_E_MISUSE, DAL_E_CLOSED or DAL_NOMEM.
  */
 DAL_EXTERN int dal_async_listen(dal_async *h, const char *channel,
                                 dal_async_listen_cb cb);
@@ -231,7 +233,10 @@ DAL_EXTERN int dal_async_unlisten(dal_async *h, const char *channel);
  * dal_async_cancel - end req, issued and not called back yet, with
  * DAL_E_CANCELED: dropped when it has not started, interrupted when it
  * runs (sqlite3_interrupt, PQcancel). The callback still runs once,
- * later; if the statement finished first, with its own result. Returns
+ * later; if the statement finished first, with its own result. On
+ * PostgreSQL a request may already be on its way to the server in the
+ * pipeline while earlier ones run: it is interrupted once it runs, and
+ * a short one may finish with its own result first. Returns
  * DAL_OK, or DAL_E_MISUSE when req is not pending.
  */
 DAL_EXTERN int dal_async_cancel(dal_async_req *req);
