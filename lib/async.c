@@ -72,6 +72,19 @@ struct aconn {
     struct dal__err err;     /* the last connection error */
 };
 
+/* A statement text as the caller wrote it and as translated for the
+ * driver (query_job): programs issue the same few texts again and again,
+ * and lexing each one again costs as much as the rest of a request. */
+typedef struct xlate {
+    char *src;
+    char *out;
+    size_t srclen, outlen;
+    int nparams;
+    unsigned used;           /* the pool's clock at the last hit */
+} xlate;
+
+#define XLATE_SLOTS 8
+
 typedef struct listener {
     char *channel;
     dal_async_listen_cb cb;
@@ -108,6 +121,8 @@ struct dal_async {
     int nls;
     int ls_missed;           /* reconnected: notifications may be lost */
     dal_async *txs;          /* transactions alive */
+    xlate xl[XLATE_SLOTS];   /* translations kept, see query_job */
+    unsigned xl_clock;
 
     /* A transaction's own. */
     aconn *tc;
@@ -747,6 +762,10 @@ static void pool_free(dal_async *p)
         dal__free(p->ls[i].channel);
     dal__free(p->ls);
     dal__free(p->conns);
+    for (i = 0; i < XLATE_SLOTS; i++) {
+        dal__free(p->xl[i].src);
+        dal__free(p->xl[i].out);
+    }
     dal__url_free(&p->u);
     dal__free(p->url);
     dal__free(p->msg);
@@ -984,28 +1003,84 @@ static int submit_internal(dal_async *h, const char *sql)
     return DAL_OK;
 }
 
+/* The kept translation of sql (srclen bytes), or NULL. */
+static xlate *xlate_find(dal_async *p, const char *sql, size_t srclen)
+{
+    for (int i = 0; i < XLATE_SLOTS; i++) {
+        xlate *x = &p->xl[i];
+
+        if (x->src && x->srclen == srclen && !memcmp(x->src, sql, srclen)) {
+            x->used = ++p->xl_clock;
+            return x;
+        }
+    }
+    return NULL;
+}
+
+/* Keep t as the translation of sql in the slot used longest ago. Out of
+ * memory, nothing is kept: the cache only saves work. */
+static void xlate_keep(dal_async *p, const char *sql, size_t srclen,
+                       const dal__sqltext *t)
+{
+    xlate *x = &p->xl[0];
+    char *src = dal__malloc(srclen + 1), *out = dal__malloc(t->len + 1);
+
+    if (!src || !out) {
+        dal__free(src);
+        dal__free(out);
+        return;
+    }
+    for (int i = 1; i < XLATE_SLOTS; i++)
+        if (p->xl[i].used < x->used)
+            x = &p->xl[i];
+    dal__free(x->src);
+    dal__free(x->out);
+    memcpy(src, sql, srclen + 1);
+    memcpy(out, t->sql, t->len + 1);
+    x->src = src;
+    x->out = out;
+    x->srclen = srclen;
+    x->outlen = t->len;
+    x->nparams = t->nparams;
+    x->used = ++p->xl_clock;
+}
+
 /* A query job from sql with portable placeholders. */
 static int query_job(dal_async *h, areq *r, const char *sql,
                      const dal_value *params, int nparams)
 {
+    dal_async *p = h->pool;
+    size_t srclen = strlen(sql);
+    xlate *x = xlate_find(p, sql, srclen);
     dal__sqltext t;
     char err[256];
     int rc;
 
-    err[0] = '\0';
-    rc = dal__sql_translate(sql, h->pool->drv->param_marker, &t, err,
-                            sizeof err);
-    if (rc != DAL_OK)
-        return h_fail(h, rc, err[0] ? err : NULL);
-    if (t.nparams != nparams) {
+    if (x) {
+        if (x->nparams != nparams)
+            return h_fail(h, DAL_E_RANGE, "the number of parameters "
+                                          "differs from the statement's");
+        if (!(r->sql = dal__malloc(x->outlen + 1)))
+            return h_fail(h, DAL_NOMEM, NULL);
+        memcpy(r->sql, x->out, x->outlen + 1);
+        r->job.sqllen = x->outlen;
+    } else {
+        err[0] = '\0';
+        rc = dal__sql_translate(sql, p->drv->param_marker, &t, err,
+                                sizeof err);
+        if (rc != DAL_OK)
+            return h_fail(h, rc, err[0] ? err : NULL);
+        if (t.nparams != nparams) {
+            dal__sqltext_free(&t);
+            return h_fail(h, DAL_E_RANGE, "the number of parameters "
+                                          "differs from the statement's");
+        }
+        xlate_keep(p, sql, srclen, &t);
+        r->sql = t.sql;
+        t.sql = NULL;
+        r->job.sqllen = t.len;
         dal__sqltext_free(&t);
-        return h_fail(h, DAL_E_RANGE, "the number of parameters differs "
-                                      "from the statement's");
     }
-    r->sql = t.sql;
-    t.sql = NULL;
-    r->job.sqllen = t.len;
-    dal__sqltext_free(&t);
     if ((rc = copy_params(params, nparams, &r->params)))
         return h_fail(h, rc, NULL);
     r->job.kind = DAL__AJ_QUERY;

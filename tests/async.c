@@ -296,6 +296,23 @@ START_TEST(t_errors)
     ck_assert_msg(strstr(q.msg, "ae_nosuch") != NULL, "%s", q.msg);
     /* The connection goes on after errors. */
     ck_assert_int_eq(scalar(h, "SELECT count(*) FROM ae_t"), 1);
+    /* A text run before (its translation kept) is still checked against
+     * the parameters given. */
+    {
+        dal_value one = DAL_V_INT64(7);
+
+        ck_assert_int_eq(query_on(h, "SELECT ? + 1", &one, 1, &q), DAL_OK);
+        ck_assert_int_eq(dal_result_int64(q.res, 0, 0), 8);
+        dal_result_free(q.res);
+        memset(&req, 0, sizeof req);
+        req.data = &q;
+        ck_assert_int_eq(dal_async_query(&req, h, "SELECT ? + 1", NULL, 0,
+                                         on_query), DAL_E_RANGE);
+        one.u.i = 41;
+        ck_assert_int_eq(query_on(h, "SELECT ? + 1", &one, 1, &q), DAL_OK);
+        ck_assert_int_eq(dal_result_int64(q.res, 0, 0), 42);
+        dal_result_free(q.res);
+    }
 
     /* Errors returned by the call: the callback never runs. */
     memset(&req, 0, sizeof req);
