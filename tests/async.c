@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <dal/async.h>
@@ -884,10 +885,33 @@ START_TEST(t_timeout)
 END_TEST
 
 /* Close while a long statement runs: interrupted, DAL_E_CLOSED. */
+static void nap_10ms(void)
+{
+    struct timespec ts = {0, 10000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* PostgreSQL: how many sessions run long_sql() now, seen from db. */
+static int64_t long_running(dal_db *db)
+{
+    int64_t n = -1;
+
+    ck_assert_int_eq(dal_query_int64(db, "SELECT count(*) FROM "
+                                     "pg_stat_activity WHERE state = "
+                                     "'active' AND query LIKE "
+                                     "'WITH RECURSIVE c(x)%' AND pid <> "
+                                     "pg_backend_pid()", NULL, 0, &n),
+                     DAL_OK);
+    return n;
+}
+
 START_TEST(t_close_running)
 {
     dal_async_req req;
+    dal_db *db = NULL;
     qres q;
+    int i;
 
     open_h(1);
     memset(&req, 0, sizeof req);
@@ -895,10 +919,28 @@ START_TEST(t_close_running)
     req.data = &q;
     ck_assert_int_eq(dal_async_query(&req, h, long_sql(), NULL, 0,
                                      on_query), DAL_OK);
+    if (is_pg()) {
+        /* Wait until the server runs it (the loop sends it). */
+        ck_assert_int_eq(dal_open(test_url, &db), DAL_OK);
+        for (i = 0; i < 1000 && long_running(db) == 0; i++) {
+            uv_run(&loop, UV_RUN_NOWAIT);
+            nap_10ms();
+        }
+        ck_assert_int_eq(long_running(db), 1);
+    }
     ck_assert_int_eq(dal_async_close(h, on_close), DAL_OK);
     run_until(&closed);
     ck_assert_int_eq(q.done, 1);
     ck_assert_int_eq(q.status, DAL_E_CLOSED);
+    if (db) {
+        /* The statement does not run on after the session ended: it
+         * would hold its snapshot and locks (CREATE INDEX CONCURRENTLY
+         * waited for one such left over by an earlier version). */
+        for (i = 0; i < 1000 && long_running(db) != 0; i++)
+            nap_10ms();
+        ck_assert_int_eq(long_running(db), 0);
+        dal_close(db);
+    }
 }
 END_TEST
 

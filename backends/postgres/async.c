@@ -647,16 +647,13 @@ static void cancel_after(uv_work_t *w, int status)
         release(pg);
 }
 
-/* Interrupt the first job when its cancel was asked. */
-static void cancel_head(pga_conn *pg)
+/* Send a cancel request for whatever the session runs now, off the
+ * loop; it holds its own copy of what it needs, so the session may end
+ * meanwhile. */
+static void cancel_session(pga_conn *pg)
 {
-    dal__ajob *j = pg->head;
     pga_cancel *k;
 
-    if (!j || !pg->pc || (jstate(j) & (JF_CANCEL | JF_SENT | JF_CANCELING))
-                             != (JF_CANCEL | JF_SENT))
-        return;
-    jset(j, jstate(j) | JF_CANCELING);
     if (!(k = dal__malloc(sizeof *k)))
         return;
     k->pg = pg;
@@ -671,6 +668,18 @@ static void cancel_head(pga_conn *pg)
         return;
     }
     pg->ncancel++;
+}
+
+/* Interrupt the first job when its cancel was asked. */
+static void cancel_head(pga_conn *pg)
+{
+    dal__ajob *j = pg->head;
+
+    if (!j || !pg->pc || (jstate(j) & (JF_CANCEL | JF_SENT | JF_CANCELING))
+                             != (JF_CANCEL | JF_SENT))
+        return;
+    jset(j, jstate(j) | JF_CANCELING);
+    cancel_session(pg);
 }
 
 /* ---- results ----------------------------------------------------- */
@@ -1079,6 +1088,11 @@ static void kick_cb(uv_timer_t *t)
     }
     if (pg->state != PGA_CLOSING)
         return;
+    /* A statement still running would go on after the session ended
+     * (the server reads the Terminate message only between statements,
+     * and holds its locks and snapshot till then): interrupt it. */
+    if (pg->pc && pg->head && (jstate(pg->head) & JF_SENT))
+        cancel_session(pg);
     /* Every job is handed back before the session ends. */
     fail_all(pg, DAL_E_CLOSED, "08003", "the connection was closed");
     poll_drop(pg);
