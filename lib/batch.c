@@ -530,7 +530,7 @@ static int run_pipelined(dal_batch *b, int mode)
     }
     while (nsync-- > 0)
         pp->sync_recv(db, db->conn);
-    rc = pp->exit(db, db->conn);
+    rc = pp->leave(db, db->conn);
     if (rc != DAL_OK && first == DAL_OK)
         first = rc;
 finish:

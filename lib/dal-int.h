@@ -302,8 +302,8 @@ struct dal_driver {
  * statement for one run (cached 0), binds it, delivers its BEFORE event,
  * then calls enter, send for each statement (sync after each, or after
  * the last), recv for each sent statement and sync_recv for each sync,
- * in that order, and exit; then, per statement, note and its AFTER
- * event. Nothing runs through the core between enter and exit.
+ * in that order, and leave; then, per statement, note and its AFTER
+ * event. Nothing runs through the core between enter and leave.
  */
 struct dal__pipe {
     /* Enter pipeline mode. */
@@ -319,7 +319,7 @@ struct dal__pipe {
     /* Read the next synchronization point. */
     int (*sync_recv)(dal_db *db, void *conn);
     /* Leave pipeline mode (after every result was read). */
-    int (*exit)(dal_db *db, void *conn);
+    int (*leave)(dal_db *db, void *conn);
     /* Make stmt's result (read by recv) the one changes() reports. */
     void (*note)(void *conn, void *stmt);
 };

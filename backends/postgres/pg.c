@@ -1411,7 +1411,7 @@ static int pg_pipe_sync_recv(dal_db *db, void *conn)
     return ok ? DAL_OK : conn_err(db, c);
 }
 
-static int pg_pipe_exit(dal_db *db, void *conn)
+static int pg_pipe_leave(dal_db *db, void *conn)
 {
     pg_conn *c = conn;
     int rc = DAL_OK;
@@ -1439,7 +1439,7 @@ static const struct dal__pipe pg_pipe = {
     .sync = pg_pipe_sync,
     .recv = pg_pipe_recv,
     .sync_recv = pg_pipe_sync_recv,
-    .exit = pg_pipe_exit,
+    .leave = pg_pipe_leave,
     .note = pg_pipe_note,
 };
 
