@@ -777,11 +777,15 @@ null_ptr:
     return DAL_OK;
 }
 
-/* INSERT INTO "t" ("a", ...) VALUES (?, ...) x rows, in the backend's
- * own placeholders (bare ? for SQLite: see model.c's insert_sql). */
-static int insert_sql(dal__buf *b, const char *table,
-                      const char *const *cols, int ncols, int rows,
-                      char marker)
+/*
+ * INSERT INTO "t" ("a", ...) VALUES (?, ...) x rows [RETURNING "r"], in
+ * the backend's own placeholders (SQLite's bare ?, numbered $N for
+ * PostgreSQL), prepared as it is: ?N, which the lexer would write, makes
+ * SQLite look every number up in a list while preparing, quadratic in a
+ * statement of thousands of parameters.
+ */
+int dal__insert_sql(dal__buf *b, const char *table, const char *const *cols,
+                    int ncols, int rows, char marker, const char *returning)
 {
     char num[16];
     int r, c, k = 0, rc;
@@ -804,6 +808,8 @@ static int insert_sql(dal__buf *b, const char *table,
         }
         rc = rc || dal__buf_addc(b, ')');
     }
+    if (returning && !rc)
+        rc = dal__buf_adds(b, " RETURNING ") || dal__buf_ident(b, returning);
     return rc || dal__buf_addc(b, '\0') ? DAL_NOMEM : DAL_OK;
 }
 
@@ -851,8 +857,8 @@ static int load_inserts(load_ctx *lc, const char *table,
         if (!st || rows != st_rows) {
             dal__stmt_free(st);
             st = NULL;
-            if (insert_sql(&sql, table, cols, ncols, rows,
-                           db->drv->param_marker)) {
+            if (dal__insert_sql(&sql, table, cols, ncols, rows,
+                                db->drv->param_marker, NULL)) {
                 rc = nomem(db);
                 break;
             }

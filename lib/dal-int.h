@@ -480,6 +480,9 @@ int dal__cc_agg(dal__cc *cc, const dal_expr *e);
  * COPY "table" (cols) FROM STDIN, may refuse it, and is told its rows
  * (db.c).
  */
+/* Write the multi-row INSERT of rows rows of cols into b (batch.c). */
+int dal__insert_sql(dal__buf *b, const char *table, const char *const *cols,
+                    int ncols, int rows, char marker, const char *returning);
 /*
  * dal_load() (batch.c); with stable set, the values row() writes stay
  * valid until the load returns (the model's structs), and the SQLite

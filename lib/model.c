@@ -1570,45 +1570,19 @@ static int popcount64(uint64_t v)
     return n;
 }
 
-/* INSERT INTO t (cols of mask) VALUES (?, ...) x rows [RETURNING pk] */
-/*
- * Written in the backend's own placeholders (SQLite's bare ?, numbered
- * $N for PostgreSQL) and prepared as it is: ?N, which the lexer would
- * write, makes SQLite look every number up in a list while preparing,
- * quadratic in a statement of thousands of parameters.
- */
+/* INSERT INTO t (cols of mask) VALUES (?, ...) x rows [RETURNING pk],
+ * written by dal__insert_sql(). */
 static int insert_sql(dal__buf *b, const dal_model *m, char marker,
                       uint64_t mask, int rows, const dal_field *ret)
 {
-    int i, r, first = 1, ncols = popcount64(mask), rc, k = 0;
-    char num[16];
+    const char *cols[64];
+    int i, n = 0;
 
-    b->len = 0;
-    rc = dal__buf_adds(b, "INSERT INTO ") || dal__buf_ident(b, m->table)
-         || dal__buf_adds(b, " (");
-    for (i = 0; i < m->nfields && !rc; i++) {
-        if (!(mask & ((uint64_t)1 << i)))
-            continue;
-        rc = (!first && dal__buf_adds(b, ", "))
-             || dal__buf_ident(b, m->fields[i].name);
-        first = 0;
-    }
-    rc = rc || dal__buf_adds(b, ") VALUES ");
-    for (r = 0; r < rows && !rc; r++) {
-        rc = dal__buf_adds(b, r ? ", (" : "(");
-        for (i = 0; i < ncols && !rc; i++) {
-            if (marker == '?')
-                snprintf(num, sizeof num, "%s?", i ? ", " : "");
-            else
-                snprintf(num, sizeof num, "%s%c%d", i ? ", " : "", marker,
-                         ++k);
-            rc = dal__buf_adds(b, num);
-        }
-        rc = rc || dal__buf_addc(b, ')');
-    }
-    if (ret && !rc)
-        rc = dal__buf_adds(b, " RETURNING ") || dal__buf_ident(b, ret->name);
-    return rc || dal__buf_addc(b, '\0') ? DAL_NOMEM : DAL_OK;
+    for (i = 0; i < m->nfields; i++)
+        if (mask & ((uint64_t)1 << i))
+            cols[n++] = m->fields[i].name;
+    return dal__insert_sql(b, m->table, cols, n, rows, marker,
+                           ret ? ret->name : NULL);
 }
 
 /*
