@@ -45,20 +45,6 @@ struct dal__cluster {
     unsigned rr;         /* turn for ties between replicas */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    DAL__PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const char *const cluster_opts[] = {
     "replicas", "max_replica_lag_ms", "read_your_writes",
     "replica_retry_ms", "replica_retry_max_ms", "replica_probe_ms", NULL
@@ -95,13 +81,13 @@ static int split_hosts(const char *s, size_t n, chost **out, int *nout,
         size_t len = c ? (size_t)(c - p) : (size_t)(end - p);
 
         if (len == 0) {
-            set_err(err, errlen, "empty host in the %s list", what);
+            dal__set_err(err, errlen, "empty host in the %s list", what);
             return DAL_E_URL;
         }
         if (memchr(p, '/', len) || memchr(p, '?', len)
             || memchr(p, '@', len)) {
-            set_err(err, errlen, "malformed host '%.*s' in the %s list: "
-                    "expected host:port", (int)len, p, what);
+            dal__set_err(err, errlen, "malformed host '%.*s' in the %s list: "
+                         "expected host:port", (int)len, p, what);
             return DAL_E_URL;
         }
         if (!(h[i].host = dal__strndup(p, len)))
@@ -121,9 +107,9 @@ static int opt_int(const char *key, const char *val, int64_t min,
     v = strtoll(val, &end, 10);
     if (!val[0] || *end || errno || v < min || v > INT32_MAX
         || isspace((unsigned char)val[0])) {
-        set_err(err, errlen, "invalid value '%s' for option '%s': expected "
-                "an integer from %" PRId64 " to %d", val, key, min,
-                INT32_MAX);
+        dal__set_err(err, errlen, "invalid value '%s' for option '%s': "
+                     "expected an integer from %" PRId64 " to %d", val, key,
+                     min, INT32_MAX);
         return DAL_E_URL;
     }
     *out = v;
@@ -135,7 +121,7 @@ static int take_opt(dal__cluster *c, const char *key, const char *val,
 {
     if (!strcmp(key, "replicas")) {
         if (c->hosts[DAL__CL_REPLICA]) {
-            set_err(err, errlen, "option 'replicas' given twice");
+            dal__set_err(err, errlen, "option 'replicas' given twice");
             return DAL_E_URL;
         }
         return split_hosts(val, strlen(val), &c->hosts[DAL__CL_REPLICA],
@@ -157,9 +143,9 @@ static int take_opt(dal__cluster *c, const char *key, const char *val,
         c->ryw = DAL__RYW_LSN;
     } else {
         if (opt_int(key, val, 1, &c->ryw_ms, NULL, 0)) {
-            set_err(err, errlen, "invalid value '%s' for option "
-                    "'read_your_writes': expected off, on or a number of "
-                    "milliseconds", val);
+            dal__set_err(err, errlen, "invalid value '%s' for option "
+                         "'read_your_writes': expected off, on or a number of "
+                         "milliseconds", val);
             return DAL_E_URL;
         }
         c->ryw = DAL__RYW_TIME;
@@ -232,9 +218,9 @@ int dal__cluster_parse(const char *url, dal__cluster **out, char *err,
                 return DAL_NOMEM;
             hit = is_cluster_opt(key);
             if (hit)
-                set_err(err, errlen, "option '%s' needs a PostgreSQL "
-                        "primary with streaming replicas; the %.*s "
-                        "backend has none", key, (int)slen, url);
+                dal__set_err(err, errlen, "option '%s' needs a PostgreSQL "
+                             "primary with streaming replicas; the %.*s "
+                             "backend has none", key, (int)slen, url);
             dal__free(key);
             if (hit)
                 return DAL_E_UNSUPPORTED;
@@ -616,15 +602,15 @@ static int try_primary(dal__cluster *c, int i, dal_db **dbp, char *err,
         return rc;
     }
     if (rc) {
-        set_err(err, errlen, "%s", dal_errmsg(db));
+        dal__set_err(err, errlen, "%s", dal_errmsg(db));
         dal_close(db);
         dal__cluster_mark_down(c, DAL__CL_PRIMARY, i, now_ns);
         return rc;
     }
     dal__cluster_mark_up(c, DAL__CL_PRIMARY, i, &p, now_ns);
     if (p.in_recovery) {
-        set_err(err, errlen, "%s is in recovery (a standby)",
-                c->hosts[0][i].host);
+        dal__set_err(err, errlen, "%s is in recovery (a standby)",
+                     c->hosts[0][i].host);
         dal_close(db);
         return DAL_DONE;
     }
@@ -671,9 +657,9 @@ int dal__cluster_find_primary(dal__cluster *c, dal_db **dbp, int *index,
         if (!skipped)
             break;
     }
-    set_err(err, errlen, "no primary among the %d candidate host%s%s%s",
-            n, n == 1 ? "" : "s", tried && last[0] ? "; last: " : "",
-            tried ? last : "");
+    dal__set_err(err, errlen, "no primary among the %d candidate host%s%s%s",
+                 n, n == 1 ? "" : "s", tried && last[0] ? "; last: " : "",
+                 tried ? last : "");
     return DAL_E_CONNECT;
 }
 

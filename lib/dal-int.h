@@ -151,6 +151,9 @@ typedef struct dal__url {
  */
 int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen);
 void dal__url_free(dal__url *u);
+/* printf into err[errlen] (nothing when err is NULL or errlen 0). */
+void dal__set_err(char *err, size_t errlen, const char *fmt, ...)
+    DAL__PRINTF(3, 4);
 /* Decode %XX escapes (and '+' when plus is set) into a new string. */
 char *dal__url_decode(const char *s, size_t n, int plus);
 /* Find option key; NULL when absent. Marks it used. */

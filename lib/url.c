@@ -51,10 +51,7 @@ char *dal__url_decode(const char *s, size_t n, int plus)
     return out;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    DAL__PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void dal__set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -189,9 +186,9 @@ static int parse_query(dal__url *u, const char *q, char *err, size_t errlen)
 
         if (len > 0) {
             if (!eq || eq == p) {
-                set_err(err, errlen, "malformed option '%.*s' in URL "
-                        "'%s': expected key=value", (int)len,
-                        eq ? "" : p, u->redacted);
+                dal__set_err(err, errlen, "malformed option '%.*s' in URL "
+                             "'%s': expected key=value", (int)len,
+                             eq ? "" : p, u->redacted);
                 return DAL_E_URL;
             }
             u->opts[i].key = dal__url_decode(p, (size_t)(eq - p), 0);
@@ -232,9 +229,9 @@ int dal__url_opt_int(const dal__kv *kv, long min, long max, long *out,
     v = strtol(kv->val, &end, 10);
     if (!kv->val[0] || *end || errno || v < min || v > max
         || isspace((unsigned char)kv->val[0])) {
-        set_err(err, errlen, "invalid value '%s' for option '%s': "
-                "expected an integer from %ld to %ld", kv->val, kv->key,
-                min, max);
+        dal__set_err(err, errlen, "invalid value '%s' for option '%s': "
+                     "expected an integer from %ld to %ld", kv->val, kv->key,
+                     min, max);
         return DAL_E_URL;
     }
     *out = v;
@@ -258,8 +255,8 @@ int dal__url_opt_bool(const dal__kv *kv, int *out, char *err,
             *out = 0;
             return DAL_OK;
         }
-    set_err(err, errlen, "invalid value '%s' for option '%s': expected "
-            "on or off", kv->val, kv->key);
+    dal__set_err(err, errlen, "invalid value '%s' for option '%s': expected "
+                 "on or off", kv->val, kv->key);
     return DAL_E_URL;
 }
 
@@ -287,8 +284,8 @@ int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen)
                || *p == '.')
             p++;
     if (p == url || *p != ':') {
-        set_err(err, errlen, "URL '%s' has no scheme: expected "
-                "scheme:..., with a scheme among %s", u->redacted, known);
+        dal__set_err(err, errlen, "URL '%s' has no scheme: expected "
+                     "scheme:..., with a scheme among %s", u->redacted, known);
         return DAL_E_URL;
     }
     slen = (size_t)(p - url);
@@ -304,16 +301,16 @@ int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen)
                 break;
             }
     if (!u->drv) {
-        set_err(err, errlen, "unknown URL scheme '%s' in '%s': known "
-                "schemes are %s", u->scheme, u->redacted, known);
+        dal__set_err(err, errlen, "unknown URL scheme '%s' in '%s': known "
+                     "schemes are %s", u->scheme, u->redacted, known);
         return DAL_E_URL;
     }
 
     p++; /* past ':' */
     if (strchr(p, '#')) {
-        set_err(err, errlen, "URL '%s' has a '#' fragment, which means "
-                "nothing here (percent-encode a literal '#' as %%23)",
-                u->redacted);
+        dal__set_err(err, errlen, "URL '%s' has a '#' fragment, which means "
+                     "nothing here (percent-encode a literal '#' as %%23)",
+                     u->redacted);
         return DAL_E_URL;
     }
     q = strchr(p, '?');
@@ -333,9 +330,9 @@ int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen)
     kv = dal__url_opt(u, "auto_migrate");
     if (kv) {
         if (!kv->val[0]) {
-            set_err(err, errlen, "option 'auto_migrate' needs the name of "
-                    "a migration set registered with "
-                    "dal_migrator_register()");
+            dal__set_err(err, errlen, "option 'auto_migrate' needs the name of "
+                         "a migration set registered with "
+                         "dal_migrator_register()");
             return DAL_E_URL;
         }
         if (!(u->auto_migrate = dal__strdup(kv->val)))

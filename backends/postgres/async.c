@@ -544,9 +544,10 @@ static int sync_now(pga_conn *pg)
 
 /*
  * Send j and its Sync (pipeline_sync=batch: the Sync goes at the end of
- * the loop's turn, after every job issued in it). DAL_E_CONNECT: the session broke (the caller
- * calls lost); DAL_NOMEM: nothing of j could go out (j's error, and j
- * still gets its Sync so that it ends in order).
+ * the loop's turn, after every job issued in it). DAL_E_CONNECT: the
+ * session broke (the caller calls lost); DAL_NOMEM: nothing of j could
+ * go out (j's error, and j still gets its Sync so that it ends in
+ * order).
  */
 static int send_job(pga_conn *pg, dal__ajob *j)
 {
