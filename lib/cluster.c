@@ -195,7 +195,8 @@ int dal__cluster_parse(const char *url, dal__cluster **out, char *err,
     const char *auth, *hosts, *hend, *q, *p, *at;
     dal__cluster *c;
     dal__buf kept = {0};
-    int rc, any_opt = 0, is_pg;
+    const struct dal_driver *drv;
+    int rc, any_opt = 0;
     size_t slen;
 
     *out = NULL;
@@ -203,12 +204,11 @@ int dal__cluster_parse(const char *url, dal__cluster **out, char *err,
         err[0] = '\0';
     p = strchr(url, ':');
     slen = p ? (size_t)(p - url) : 0;
-    is_pg = p && ((slen == 8 && !strncasecmp(url, "postgres", 8))
-                  || (slen == 10 && !strncasecmp(url, "postgresql", 10)));
+    drv = p ? dal__driver_for(url, slen) : NULL;
     q = strchr(url, '?');
-    if (!is_pg) {
-        /* Only PostgreSQL has streaming replicas: a cluster option on
-         * another backend is refused rather than ignored. */
+    if (!drv || !drv->replicas) {
+        /* A cluster option on a backend without streaming replicas is
+         * refused rather than ignored. */
         for (p = q; p && *p; p = strchr(p + 1, '&')) {
             size_t n = strcspn(p + 1, "=&");
             char *key = dal__url_decode(p + 1, n, 0);

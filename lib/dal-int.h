@@ -151,6 +151,8 @@ typedef struct dal__url {
  */
 int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen);
 void dal__url_free(dal__url *u);
+/* The driver of URL scheme scheme[0..len) (any case), or NULL. */
+const struct dal_driver *dal__driver_for(const char *scheme, size_t len);
 /* printf into err[errlen] (nothing when err is NULL or errlen 0). */
 void dal__set_err(char *err, size_t errlen, const char *fmt, ...)
     DAL__PRINTF(3, 4);
@@ -294,6 +296,9 @@ struct dal_driver {
     /* Pipelined batches (struct dal__pipe below), or NULL: the core then
      * runs a batch's statements one at a time (batch.c). */
     const struct dal__pipe *pipe;
+    /* Nonzero when the backend has primaries with streaming replicas,
+     * which the cluster's probes (cluster.c) can ask about. */
+    int replicas;
     /* Make the statement running on conn stop soon with an error, from
      * any thread (sqlite3_interrupt, PQcancel); a no-op when none runs.
      * May be NULL. */

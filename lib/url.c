@@ -51,6 +51,18 @@ char *dal__url_decode(const char *s, size_t n, int plus)
     return out;
 }
 
+const struct dal_driver *dal__driver_for(const char *scheme, size_t len)
+{
+    const struct dal_driver *const *d;
+    const char *const *s;
+
+    for (d = dal__drivers; *d; d++)
+        for (s = (*d)->schemes; *s; s++)
+            if (strlen(*s) == len && !strncasecmp(*s, scheme, len))
+                return *d;
+    return NULL;
+}
+
 void dal__set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -262,8 +274,6 @@ int dal__url_opt_bool(const dal__kv *kv, int *out, char *err,
 
 int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen)
 {
-    const struct dal_driver *const *d;
-    const char *const *s;
     const char *p, *q;
     char known[128];
     size_t slen;
@@ -294,13 +304,7 @@ int dal__url_parse(const char *url, dal__url *u, char *err, size_t errlen)
         return DAL_NOMEM;
     for (char *c = u->scheme; *c; c++)
         *c = (char)tolower((unsigned char)*c);
-    for (d = dal__drivers; *d && !u->drv; d++)
-        for (s = (*d)->schemes; *s; s++)
-            if (!strcmp(*s, u->scheme)) {
-                u->drv = *d;
-                break;
-            }
-    if (!u->drv) {
+    if (!(u->drv = dal__driver_for(u->scheme, slen))) {
         dal__set_err(err, errlen, "unknown URL scheme '%s' in '%s': known "
                      "schemes are %s", u->scheme, u->redacted, known);
         return DAL_E_URL;

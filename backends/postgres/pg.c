@@ -1574,6 +1574,7 @@ const struct dal_driver dal__pg_driver = {
     .wait_notify = pg_wait_notify,
     .reconnect = pg_reconnect,
     .pipe = &pg_pipe,
+    .replicas = 1,
     .reset_sql = pg_reset_sql,
     .schema_set_sql = "SET search_path TO ",
     .async = &dal__pg_adriver,
