@@ -555,6 +555,9 @@ struct dal_db {
     struct dal__err err;
     dal__url url;
     dal__stmtcache *cache;
+    /* The statement cache's hits, misses and evictions (stmtcache.c),
+     * kept here so that the metrics hook reads them without a call. */
+    uint64_t cache_stat[3];
     int tx_depth;
     int nstmts;      /* statements handed to the caller, not finalized */
     int zombie;      /* dal_close() called while statements remained */

@@ -292,7 +292,6 @@ static void shard_error(shard *s, const char *sqlstate)
 static void shard_after(shard *s, const dal_event *ev)
 {
     int kind = (int)ev->stmt_kind, out, b;
-    uint64_t cache[3];
 
     if (kind < 0 || kind >= NKIND)
         kind = DAL_SK_OTHER;
@@ -316,9 +315,8 @@ static void shard_after(shard *s, const dal_event *ev)
     if (out == 1)
         shard_error(s, dal_sqlstate(ev->db));
     /* The cache counts since the shard was attached. */
-    dal_stmt_cache_stats(ev->db, &cache[0], &cache[1], &cache[2]);
     for (b = 0; b < 3; b++)
-        put(&s->c[I_CACHE + b], cache[b] - s->cache_base[b]);
+        put(&s->c[I_CACHE + b], ev->db->cache_stat[b] - s->cache_base[b]);
 }
 
 static int metrics_hook(const dal_event *ev, void *data)

@@ -315,7 +315,8 @@ static void deliver(dal_db *db, dal_event *ev, int n)
  * executions are filled at the first one; the rest are set here, so
  * that an execution costs a few stores, not a new event.
  */
-static dal_event *stmt_event(dal_stmt *st, dal_event_kind kind)
+static inline dal_event *stmt_event(dal_stmt *st,
+                                     dal_event_kind kind)
 {
     dal_db *db = st->db;
     dal_event *ev = &st->obs_ev;
@@ -329,6 +330,7 @@ static dal_event *stmt_event(dal_stmt *st, dal_event_kind kind)
             ev->sql++;
             st->obs_flags |= DAL_EVF_AST;
         }
+        ev->sql_len = strlen(ev->sql);
         ev->stmt_kind = dal_sql_kind(ev->sql);
         ev->nparams = st->nparams;
         st->obs_init = 1;

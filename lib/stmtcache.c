@@ -16,8 +16,6 @@ struct dal__stmtcache {
     dal_stmt **buckets;
     dal_stmt *head; /* most recently used */
     dal_stmt *tail; /* least recently used, evicted first */
-    /* dal_stmt_cache_stats(): written by the connection's thread only. */
-    uint64_t hits, misses, evictions;
 };
 
 /* FNV-1a: short SQL keys, no adversary, cheap to compute. */
@@ -169,18 +167,18 @@ static int cache_get(dal_db *db, const char *sql, const dal__compiled *cq,
                 lru_unlink(c, st);
                 lru_push_front(c, st);
             }
-            c->hits++;
+            db->cache_stat[0]++;
             *stp = st;
             return DAL_OK;
         }
     /* Make room first: the new statement is the one about to be used. */
-    c->misses++;
+    db->cache_stat[1]++;
     if (c->size >= c->cap && c->tail) {
         dal_stmt *old = c->tail;
 
         cache_remove(c, old);
         dal__stmt_free(old);
-        c->evictions++;
+        db->cache_stat[2]++;
     }
     rc = prepare_one(db, sql, cq, 1, &st);
     if (rc != DAL_OK)
@@ -248,16 +246,13 @@ void dal__cache_put(dal_db *db, dal_stmt *st)
 int dal_stmt_cache_stats(const dal_db *db, uint64_t *hits, uint64_t *misses,
                          uint64_t *evictions)
 {
-    const dal__stmtcache *c;
-
     if (!db)
         return DAL_E_MISUSE;
-    c = db->cache;
     if (hits)
-        *hits = c ? c->hits : 0;
+        *hits = db->cache_stat[0];
     if (misses)
-        *misses = c ? c->misses : 0;
+        *misses = db->cache_stat[1];
     if (evictions)
-        *evictions = c ? c->evictions : 0;
+        *evictions = db->cache_stat[2];
     return DAL_OK;
 }

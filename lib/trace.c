@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ typedef struct trace_conn {
     dal_tracer *t;
     uint64_t rng[4];
     const char *system;   /* db.system: "sqlite" or "postgresql" */
+    ptrdiff_t system_len;
     /* Wall clock = the core's monotonic clock + offset, measured again
      * every WALL_EVERY spans, and only while no span is open, so that a
      * child never ends after its parent: reading the wall clock for
@@ -130,16 +132,16 @@ static int is_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
-/* n (8 or 16) random bytes, never all zero. */
-static void random_id(trace_conn *c, uint8_t *out, size_t n)
+/* 8 random bytes at out, never all zero: a span id, or half a trace id
+ * (whose other half is then never zero either). */
+static void random8(trace_conn *c, uint8_t *out)
 {
-    uint64_t r[2];
+    uint64_t r;
 
-    do {
-        r[0] = next_rand(c);
-        r[1] = n > 8 ? next_rand(c) : 0;
-    } while (!(r[0] | r[1]));
-    memcpy(out, r, n);
+    do
+        r = next_rand(c);
+    while (!r);
+    memcpy(out, &r, 8);
 }
 
 /* ---- traceparent --------------------------------------------------- */
@@ -260,64 +262,62 @@ static void new_context(trace_conn *c, open_span *s)
         memcpy(s->parent_id, c->parent.span_id, 8);
         s->flags = c->parent.flags;
     } else {
-        random_id(c, s->trace_id, 16);
+        random8(c, s->trace_id);
+        random8(c, s->trace_id + 8);
         memset(s->parent_id, 0, 8);
         s->flags = 1;
     }
 }
 
-static const char *span_name(dal_stmt_kind k)
-{
-    switch (k) {
-    case DAL_SK_SELECT: return "SELECT";
-    case DAL_SK_INSERT: return "INSERT";
-    case DAL_SK_UPDATE: return "UPDATE";
-    case DAL_SK_DELETE: return "DELETE";
-    case DAL_SK_DDL: return "DDL";
-    case DAL_SK_TX: return "TX";
-    default: return "OTHER";
-    }
-}
+/* Per statement kind: the span's name and its db.operation attribute
+ * (dal_stmt_kind_name()), with that attribute's length. */
+static const struct {
+    const char *name, *op;
+    size_t oplen;
+} kinds[] = {
+    [DAL_SK_OTHER] = {"OTHER", "other", 5},
+    [DAL_SK_SELECT] = {"SELECT", "select", 6},
+    [DAL_SK_INSERT] = {"INSERT", "insert", 6},
+    [DAL_SK_UPDATE] = {"UPDATE", "update", 6},
+    [DAL_SK_DELETE] = {"DELETE", "delete", 6},
+    [DAL_SK_DDL] = {"DDL", "ddl", 3},
+    [DAL_SK_TX] = {"TX", "tx", 2},
+};
 
 #define MAX_ATTRS 10
 
-static void attr_text(dal_span_attr *a, int *n, const char *key,
-                      const char *val)
+/* Append a text attribute when val is set; len < 0: strlen(val). */
+static dal_span_attr *attr_text(dal_span_attr *a, const char *key,
+                                const char *val, ptrdiff_t len)
 {
-    if (!val || *n >= MAX_ATTRS)
-        return;
-    a[*n].key = key;
-    a[*n].value.type = DAL_TYPE_TEXT;
-    a[*n].value.u.s.p = val;
-    a[*n].value.u.s.len = strlen(val);
-    (*n)++;
-}
-
-static void attr_int(dal_span_attr *a, int *n, const char *key, int64_t v)
-{
-    if (*n >= MAX_ATTRS)
-        return;
-    a[*n].key = key;
-    a[*n].value.type = DAL_TYPE_INT64;
-    a[*n].value.u.i = v;
-    (*n)++;
+    if (!val)
+        return a;
+    a->key = key;
+    a->value.type = DAL_TYPE_TEXT;
+    a->value.u.s.p = val;
+    a->value.u.s.len = len < 0 ? strlen(val) : (size_t)len;
+    return a + 1;
 }
 
 /*
  * Report span s of event ev (BEFORE/BEGIN: start; AFTER and the end of
  * a transaction: end, with rc). outcome is the transaction's.
+ *
+ * This runs twice per traced statement, so it is written for an
+ * in-memory SQLite point select, which takes about a microsecond: the
+ * attributes are stored straight into an array on the stack (at most
+ * MAX_ATTRS: 3 + 3 labels + rows, outcome and sqlstate never all at
+ * once), with the SQL's length counted once per prepared statement.
  */
 static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
                  dal_span_kind kind, int end, int rc, const char *outcome)
 {
-    dal_span_attr attrs[MAX_ATTRS];
+    dal_span_attr attrs[MAX_ATTRS], *a = attrs;
     dal_span sp;
-    int n = 0;
     dal_span_fn fn = end ? c->t->on_end : c->t->on_start;
 
     if (!fn)
         return;
-    memset(&sp, 0, sizeof sp);
     sp.kind = kind;
     sp.db = ev->db;
     memcpy(sp.trace_id, s->trace_id, 16);
@@ -325,35 +325,50 @@ static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
     memcpy(sp.parent_id, s->parent_id, 8);
     sp.trace_flags = s->flags;
     sp.start_unix_ns = s->start_unix_ns;
-    attr_text(attrs, &n, "db.system", c->system);
+    sp.end_unix_ns = 0;
+    sp.status = DAL_OK;
+    sp.status_message = NULL;
+    a = attr_text(a, "db.system", c->system, c->system_len);
     if (kind == DAL_SPAN_STATEMENT) {
-        sp.name = span_name(ev->stmt_kind);
-        attr_text(attrs, &n, "db.statement", ev->sql);
-        attr_text(attrs, &n, "db.operation",
-                  dal_stmt_kind_name(ev->stmt_kind));
+        unsigned k = (unsigned)ev->stmt_kind;
+
+        if (k >= sizeof kinds / sizeof kinds[0])
+            k = DAL_SK_OTHER;
+        sp.name = kinds[k].name;
+        a = attr_text(a, "db.statement", ev->sql,
+                      ev->sql_len || !ev->sql ? (ptrdiff_t)ev->sql_len
+                                              : -1);
+        a = attr_text(a, "db.operation", kinds[k].op,
+                      (ptrdiff_t)kinds[k].oplen);
     } else {
         sp.name = "TRANSACTION";
-        attr_text(attrs, &n, "db.operation", "transaction");
+        a = attr_text(a, "db.operation", "transaction", 11);
     }
-    attr_text(attrs, &n, "dal.tenant", ev->tenant);
-    attr_text(attrs, &n, "dal.actor", ev->actor);
-    attr_text(attrs, &n, "dal.origin", ev->origin);
+    if (DAL__UNLIKELY(ev->tenant || ev->actor || ev->origin)) {
+        a = attr_text(a, "dal.tenant", ev->tenant, -1);
+        a = attr_text(a, "dal.actor", ev->actor, -1);
+        a = attr_text(a, "dal.origin", ev->origin, -1);
+    }
     if (end) {
         sp.end_unix_ns = kind == DAL_SPAN_STATEMENT
                          ? s->start_unix_ns + ev->duration_ns
                          : wall_of(c, dal_clock_ns());
         sp.status = rc;
-        if (kind == DAL_SPAN_STATEMENT && ev->rows >= 0)
-            attr_int(attrs, &n, "db.rows", ev->rows);
+        if (kind == DAL_SPAN_STATEMENT && ev->rows >= 0) {
+            a->key = "db.rows";
+            a->value.type = DAL_TYPE_INT64;
+            a->value.u.i = ev->rows;
+            a++;
+        }
         if (outcome)
-            attr_text(attrs, &n, "db.tx.outcome", outcome);
+            a = attr_text(a, "db.tx.outcome", outcome, -1);
         if (rc != DAL_OK && ev->db && rc != DAL_E_CLOSED) {
             sp.status_message = dal_errmsg(ev->db);
-            attr_text(attrs, &n, "db.sqlstate", dal_sqlstate(ev->db));
+            a = attr_text(a, "db.sqlstate", dal_sqlstate(ev->db), -1);
         }
     }
     sp.attrs = attrs;
-    sp.nattrs = n;
+    sp.nattrs = (int)(a - attrs);
     fn(&sp, c->t->data);
 }
 
@@ -381,10 +396,11 @@ static void stmt_start(trace_conn *c, const dal_event *ev)
         memcpy(s->span_id, c->pending_span, 8);
         c->has_pending = 0;
     } else {
-        random_id(c, s->span_id, 8);
+        random8(c, s->span_id);
     }
     s->start_unix_ns = wall_of(c, ev->start_ns);
-    emit(c, ev, s, DAL_SPAN_STATEMENT, 0, DAL_OK, NULL);
+    if (c->t->on_start)
+        emit(c, ev, s, DAL_SPAN_STATEMENT, 0, DAL_OK, NULL);
 }
 
 static void stmt_end(trace_conn *c, const dal_event *ev)
@@ -397,8 +413,10 @@ static void stmt_end(trace_conn *c, const dal_event *ev)
     if (i < 0)
         return;
     emit(c, ev, &c->stmts[i], DAL_SPAN_STATEMENT, 1, ev->rc, NULL);
-    memmove(&c->stmts[i], &c->stmts[i + 1],
-            (size_t)(c->nstmts - i - 1) * sizeof *c->stmts);
+    /* Statements mostly end in the reverse order of their start. */
+    if (i < c->nstmts - 1)
+        memmove(&c->stmts[i], &c->stmts[i + 1],
+                (size_t)(c->nstmts - i - 1) * sizeof *c->stmts);
     c->nstmts--;
 }
 
@@ -422,7 +440,7 @@ static int trace_hook(const dal_event *ev, void *data)
             break;
         wall_refresh(c);
         new_context(c, &c->tx);
-        random_id(c, c->tx.span_id, 8);
+        random8(c, c->tx.span_id);
         c->tx.start_unix_ns = wall_of(c, ev->start_ns);
         c->in_tx = 1;
         emit(c, ev, &c->tx, DAL_SPAN_TX, 0, DAL_OK, NULL);
@@ -451,7 +469,7 @@ static int write_comment(dal_db *db, dal__buf *b)
     int rc;
 
     new_context(c, &s);
-    random_id(c, s.span_id, 8);
+    random8(c, s.span_id);
     memcpy(c->pending_trace, s.trace_id, 16);
     memcpy(c->pending_span, s.span_id, 8);
     c->has_pending = 1;
@@ -479,6 +497,7 @@ static int trace_attach(dal_db *db, void *data, void **state)
     seed(c);
     wall_refresh(c);
     c->system = db->drv ? db->drv->system : "";
+    c->system_len = (ptrdiff_t)strlen(c->system);
     db->trace = c;
     if (t->flags & DAL_TRACE_SQLCOMMENT)
         db->sql_comment = write_comment;

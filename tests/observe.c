@@ -96,6 +96,7 @@ struct seen {
     char origin[16], tenant[16], actor[16], sqlstate[6];
     char backend[16], url[256];
     void *state;
+    size_t sql_len;
     int have_params;
     dal_value params[4];
     char text[4][32];
@@ -134,6 +135,7 @@ static int rec_fn(const dal_event *ev, void *data)
         s->kind = ev->kind;
         s->hook = r->name;
         copy_str(s->sql, sizeof s->sql, ev->sql);
+        s->sql_len = ev->sql_len;
         s->stmt_kind = ev->stmt_kind;
         s->nparams = ev->nparams;
         s->rc = ev->rc;
@@ -261,6 +263,8 @@ START_TEST(t_order)
     CK_OK(dal_exec(db, "INSERT INTO ob_t VALUES (1, 'a')"));
     ck_assert_str_eq(evlog, "A:before B:before A:after B:after");
     ck_assert_str_eq(seen[0].sql, "INSERT INTO ob_t VALUES (1, 'a')");
+    ck_assert_uint_eq(seen[0].sql_len, strlen(seen[0].sql));
+    ck_assert_uint_eq(seen[2].sql_len, strlen(seen[0].sql));
     ck_assert_int_eq(seen[0].stmt_kind, DAL_SK_INSERT);
     ck_assert_str_eq(seen[0].backend, is_pg() ? "postgres" : "sqlite");
     ck_assert_int_eq(seen[2].rc, DAL_OK);
@@ -693,6 +697,9 @@ START_TEST(t_query_ast)
     ck_assert_ptr_nonnull(strstr(seen[0].sql, "ob_t"));
     ck_assert_uint_eq(seen[0].flags & DAL_EVF_AST, DAL_EVF_AST);
     ck_assert_int_eq(seen[0].sql[0], 'S');
+    /* The compiled query's key starts with \1, which hooks never see
+     * (nor count). */
+    ck_assert_uint_eq(seen[0].sql_len, strlen(seen[0].sql));
     CK_OK(dal_observe(db, NULL));
     CK_OK(dal_observer_free(o));
 }

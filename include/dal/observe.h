@@ -125,6 +125,8 @@ typedef struct dal_event {
      * NULL when unset. */
     const char *tenant;
     const char *actor;
+    /* Statements: strlen(sql), counted once per prepared statement. */
+    size_t sql_len;
 } dal_event;
 
 /*
