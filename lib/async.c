@@ -497,6 +497,9 @@ static void obs_tx(aconn *c, dal_event_kind kind, int st,
     if (!c || !c->shell)
         return;
     shell_err(c->shell, e, st);
+    /* Hooks that ask whether the connection is in a transaction read
+     * the depth of a db without a connection. */
+    c->shell->tx_depth = kind == DAL_EV_BEGIN;
     dal__obs_event(c->shell, kind, st, 1);
 }
 

@@ -744,6 +744,54 @@ START_TEST(t_trace)
 }
 END_TEST
 
+/* ---- the result cache sees async writes --------------------------------- */
+
+static int64_t cached_count(dal_db *db, dal_rcache *cache)
+{
+    dal_result *r = NULL;
+    int64_t v;
+    int rc = dal_rcache_query(db, cache, "SELECT COUNT(*) FROM ao_t", NULL,
+                              0, 60000, &r);
+
+    ck_assert_msg(rc == DAL_OK, "rcache query -> %d: %s", rc,
+                  dal_errmsg(db));
+    v = dal_result_int64(r, 0, 0);
+    dal_result_free(r);
+    return v;
+}
+
+START_TEST(t_rcache)
+{
+    dal_observer *obs;
+    dal_rcache *cache;
+    dal_async *tx;
+    dal_db *db;
+
+    ck_assert_int_eq(dal_observer_new(&obs), DAL_OK);
+    ck_assert_int_eq(dal_rcache_new(NULL, &cache), DAL_OK);
+    ck_assert_int_eq(dal_rcache_observe(cache, obs), DAL_OK);
+    open_observed(1, obs);
+    make_table(h);
+    exec_ok(h, "INSERT INTO ao_t VALUES (1, 'a')");
+    ck_assert_int_eq(dal_open_observed(test_url, obs, &db), DAL_OK);
+    ck_assert_int_eq(cached_count(db, cache), 1);
+    /* An async write outside a transaction drops the entry. */
+    exec_ok(h, "INSERT INTO ao_t VALUES (2, 'b')");
+    ck_assert_int_eq(cached_count(db, cache), 2);
+    /* Inside one, the entry is dropped again at its end: meanwhile
+     * another session read (and cached) the rows from before. */
+    tx = begin_tx();
+    exec_ok(tx, "INSERT INTO ao_t VALUES (3, 'c')");
+    ck_assert_int_eq(cached_count(db, cache), 2);
+    end_tx(tx, 1);
+    ck_assert_int_eq(cached_count(db, cache), 3);
+    dal_close(db);
+    close_h();
+    ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
+    ck_assert_int_eq(dal_rcache_free(cache), DAL_OK);
+}
+END_TEST
+
 /* ---- close with requests pending --------------------------------------- */
 
 #define NPEND 60
@@ -1063,6 +1111,7 @@ static Suite *aobs_suite(const char *name)
     tc = tcase(s, "metrics");
     tcase_add_test(tc, t_metrics);
     tcase_add_test(tc, t_trace);
+    tcase_add_test(tc, t_rcache);
     tc = tcase(s, "close");
     tcase_add_test(tc, t_close_pending);
     tc = tcase(s, "nomem");

@@ -42,10 +42,9 @@
  * uses non-blocking libpq in pipeline mode on the loop (many statements
  * in flight on one connection, one Sync per statement unless the URL
  * says pipeline_sync=batch). SQLite statements pass the core's
- * blocking execution path on their thread (statement cache, guards set
- * through the URL). Hooks, metrics and tracing are attached to a handle
- * with dal_async_observe(); they run on the loop thread on every
- * backend.
+ * blocking execution path on their thread (statement cache). Hooks,
+ * metrics and tracing are attached to a handle with dal_async_observe();
+ * they run on the loop thread on every backend.
  *
  * Lost connections: a request that fails with DAL_E_CONNECT marks its
  * connection lost (requests in flight on it at that moment fail with a
