@@ -4,6 +4,7 @@
  * answered by callbacks (in any order across connections), a model
  * load, and a close that waits for everything. Each step starts from
  * the callback of the one before (a chain); nothing blocks the loop.
+ * A hook (dal_async_observe) counts the statements on the loop thread.
  * The output is the same on SQLite and PostgreSQL.
  *
  *   build/examples/async                        (sqlite::memory:)
@@ -40,6 +41,8 @@ static dal_async_req req, loads;
 static dal_async_req lookups[NQUERIES];
 static int64_t found[NQUERIES];
 static int answered, failed;
+static int nstatements;
+static int64_t nrows;
 
 static void step_load(void);
 
@@ -65,10 +68,21 @@ static void started(int rc, const char *what)
     dal_async_close(pool, NULL);
 }
 
+/* Called after each statement of the pool, before its callback. */
+static int count_hook(const dal_event *ev, void *data)
+{
+    (void)data;
+    nstatements++;
+    if (ev->rows > 0)
+        nrows += ev->rows;
+    return DAL_OK;
+}
+
 static void on_closed(dal_async *h)
 {
     (void)h;
-    printf("closed\n");
+    printf("closed after %d statements, %lld rows\n", nstatements,
+           (long long)nrows);
 }
 
 static void on_loaded(dal_async_req *r, int status, dal_rows *rows)
@@ -179,16 +193,26 @@ int main(int argc, char **argv)
     const char *url = argc > 1 ? argv[1] : "sqlite::memory:";
     /* Every sqlite::memory: connection is a database of its own. */
     int nconn = strcmp(url, "sqlite::memory:") ? 4 : 1;
+    dal_hook hook = {.events = DAL_EVENT_BIT(DAL_EV_AFTER),
+                     .fn = count_hook};
+    dal_observer *obs;
     uv_loop_t loop;
     int rc;
 
     uv_loop_init(&loop);
-    rc = dal_async_open(&loop, url, nconn, on_open, NULL, &pool);
-    if (rc != DAL_OK) {
+    if ((rc = dal_observer_new(&obs)) != DAL_OK
+        || (rc = dal_observer_add(obs, &hook)) != DAL_OK
+        || (rc = dal_async_open(&loop, url, nconn, on_open, NULL, &pool))
+           != DAL_OK) {
         fprintf(stderr, "async: %s\n", dal_errstr(rc));
+        dal_observer_free(obs);
         return 1;
     }
+    /* Before the loop runs: the hook sees every statement. */
+    if ((rc = dal_async_observe(pool, obs)) != DAL_OK)
+        fprintf(stderr, "async: observe: %s\n", dal_async_errmsg(pool));
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    dal_observer_free(obs);
     return failed;
 }

@@ -57,6 +57,12 @@ struct areq {
     areq *prev, *next;
     char *sql;               /* owned */
     dal_value *params;       /* owned, with the text after the array */
+    /* Observed (dal_async_observe): the DAL_EVF_* bits of its events,
+     * whether its connection's hooks saw BEFORE (and so owe it AFTER),
+     * and when (given to its connection). */
+    unsigned obs_flags;
+    int obs_on;
+    int64_t obs_t0;
 };
 
 struct aconn {
@@ -70,6 +76,11 @@ struct aconn {
     alist sent;
     int lost;                /* dal__aconn_lost: reconnect when idle */
     struct dal__err err;     /* the last connection error */
+    /* With an observer: the db that stands for this connection in its
+     * events (no blocking connection; see obs_before), and whether a
+     * CONNECT was reported that no DISCONNECT has matched yet. */
+    dal_db *shell;
+    int connected;
 };
 
 /* A statement text as the caller wrote it and as translated for the
@@ -121,6 +132,7 @@ struct dal_async {
     int nls;
     int ls_missed;           /* reconnected: notifications may be lost */
     dal_async *txs;          /* transactions alive */
+    dal_observer *obs;       /* dal_async_observe(), or NULL */
     xlate xl[XLATE_SLOTS];   /* translations kept, see query_job */
     unsigned xl_clock;
 
@@ -387,6 +399,198 @@ static void tx_free(dal_async *tx)
 
 static int submit_internal(dal_async *h, const char *sql);
 
+/* ---- observers --------------------------------------------------------
+ *
+ * An async connection has no blocking dal_db of its own (PostgreSQL's
+ * glue has none at all; SQLite's worker thread has one, which must not
+ * be touched from the loop), so each connection of an observed pool
+ * gets a "shell" db: the driver, the parsed URL, an error slot and the
+ * observer, nothing else. The core reports a request's statement on it
+ * from the loop thread, on every backend alike: BEFORE when the request
+ * is given to its connection (where a veto keeps it from being sent),
+ * AFTER just before its callback, with the request's error copied into
+ * the shell first so that dal_errmsg() and dal_sqlstate() on ev->db
+ * tell what the callback will be told.
+ */
+
+/* The statement events of r: not for NOTIFY jobs, whose sql is a
+ * channel name (dal_async_notify is reported as no statement). */
+static int observed(const aconn *c, const areq *r)
+{
+    return c->shell && r->job.kind != DAL__AJ_NOTIFY;
+}
+
+/* BEFORE for r, now given to c. A veto ends r with its error. */
+static int obs_before(aconn *c, areq *r)
+{
+    dal_event ev;
+    int rc;
+
+    memset(&ev, 0, sizeof ev);
+    ev.kind = DAL_EV_BEFORE;
+    ev.sql = r->job.sql;
+    ev.stmt_kind = dal_sql_kind(ev.sql);
+    ev.nparams = r->job.nparams;
+    ev.params = c->shell->obs_params ? r->job.params : NULL;
+    ev.flags = r->obs_flags;
+    ev.rows = -1;
+    ev.start_ns = r->obs_t0 = dal_clock_ns();
+    dal__clearerr(c->shell);
+    rc = dal__obs_deliver(c->shell, &ev);
+    if (rc != DAL_OK)
+        return dal__ajob_seterr_db(&r->job, c->shell);
+    r->obs_on = 1;
+    return DAL_OK;
+}
+
+/* Rows for r's AFTER, read before finish() hands its result on. */
+static int64_t job_rows(const areq *r)
+{
+    dal_stmt_kind k;
+
+    if (r->job.res && dal_result_column_count(r->job.res) > 0)
+        return dal_result_row_count(r->job.res);
+    k = dal_sql_kind(r->job.sql);
+    return k >= DAL_SK_INSERT && k <= DAL_SK_DELETE ? r->job.changes : 0;
+}
+
+/* Put status st of r (its error, or none) into db for the hooks. */
+static void shell_err(dal_db *db, const struct dal__err *e, int st)
+{
+    if (st == DAL_OK)
+        dal__clearerr(db);
+    else if (e->code == st)
+        dal__seterr(db, st, e->sqlstate, e->native, e->msg, e->detail,
+                    e->hint, e->constraint);
+    else
+        dal__seterr(db, st, NULL, 0, NULL, NULL, NULL, NULL);
+}
+
+static void obs_after(areq *r, int st, int64_t rows)
+{
+    dal_db *db = r->c ? r->c->shell : NULL;
+    dal_event ev;
+
+    if (!r->obs_on || !db)
+        return;
+    r->obs_on = 0;
+    shell_err(db, &r->job.err, st);
+    memset(&ev, 0, sizeof ev);
+    ev.kind = DAL_EV_AFTER;
+    ev.sql = r->job.sql;
+    ev.stmt_kind = dal_sql_kind(ev.sql);
+    ev.nparams = r->job.nparams;
+    ev.params = db->obs_params ? r->job.params : NULL;
+    ev.flags = r->obs_flags;
+    ev.start_ns = r->obs_t0;
+    ev.duration_ns = dal_clock_ns() - r->obs_t0;
+    ev.rows = rows;
+    ev.rc = st;
+    dal__obs_deliver(db, &ev);
+}
+
+/* A transaction's BEGIN, COMMIT or ROLLBACK on c (the outermost level:
+ * async transactions do not nest). */
+static void obs_tx(aconn *c, dal_event_kind kind, int st,
+                   const struct dal__err *e)
+{
+    if (!c || !c->shell)
+        return;
+    shell_err(c->shell, e, st);
+    /* Hooks that ask whether the connection is in a transaction read
+     * the depth of a db without a connection. */
+    c->shell->tx_depth = kind == DAL_EV_BEGIN;
+    dal__obs_event(c->shell, kind, st, 1);
+}
+
+/* A shell db for p's connections with obs attached (every hook's
+ * attach), in *out; on an error nothing is left and p's message says
+ * why. */
+static int shell_new(dal_async *p, dal_observer *obs, dal_db **out)
+{
+    dal_db *db = dal__calloc(1, sizeof *db);
+    char err[256];
+    int rc;
+
+    *out = NULL;
+    if (!db)
+        return h_fail(p, DAL_NOMEM, NULL);
+    memcpy(db->err.sqlstate, "00000", 6);
+    db->async_shell = 1;
+    err[0] = '\0';
+    rc = dal__url_parse(p->url, &db->url, err, sizeof err);
+    if (rc == DAL_OK) {
+        db->drv = db->url.drv;
+        rc = dal__obs_attach(db, obs);
+        if (rc != DAL_OK)
+            h_fail(p, rc, dal_errmsg(db));
+    } else {
+        h_fail(p, rc, err[0] ? err : NULL);
+    }
+    if (rc != DAL_OK) {
+        dal_close(db);
+        return rc;
+    }
+    *out = db;
+    return DAL_OK;
+}
+
+/* Detach p's observer from its connections (each hook's detach), with
+ * the DISCONNECT its hooks are owed when disconnect is set. */
+static void shells_free(dal_async *p, int disconnect)
+{
+    for (int i = 0; p->conns && i < p->nconn; i++) {
+        aconn *c = &p->conns[i];
+
+        if (c->shell && c->connected && disconnect) {
+            dal__clearerr(c->shell);
+            dal__obs_event(c->shell, DAL_EV_DISCONNECT, DAL_OK, 0);
+        }
+        dal_close(c->shell);
+        c->shell = NULL;
+    }
+    p->obs = NULL;
+}
+
+int dal_async_observe(dal_async *h, dal_observer *obs)
+{
+    dal_db **shells;
+    int i, rc = DAL_OK;
+
+    if (!h || h->is_tx)
+        return h_fail(h, DAL_E_MISUSE, "dal_async_observe: a pool "
+                                        "handle is needed");
+    if (h->closing)
+        return DAL_E_CLOSED;
+    if (obs == h->obs)
+        return DAL_OK;
+    if (h->obs && h->pending)
+        return h_fail(h, DAL_E_MISUSE, "dal_async_observe: requests are "
+                                       "pending; the observer cannot be "
+                                       "replaced before they end");
+    if (!obs) {
+        shells_free(h, 0);
+        return DAL_OK;
+    }
+    /* All or nothing: the new shells are made before the old go. */
+    if (!(shells = dal__calloc((size_t)h->nconn, sizeof *shells)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    for (i = 0; i < h->nconn && rc == DAL_OK; i++)
+        rc = shell_new(h, obs, &shells[i]);
+    if (rc != DAL_OK) {
+        for (i = 0; i < h->nconn; i++)
+            dal_close(shells[i]);
+        dal__free(shells);
+        return rc;
+    }
+    shells_free(h, 0);
+    for (i = 0; i < h->nconn; i++)
+        h->conns[i].shell = shells[i];
+    dal__free(shells);
+    h->obs = obs;
+    return DAL_OK;
+}
+
 /* Run r's callback once and free it. */
 static void finish(areq *r)
 {
@@ -396,6 +600,7 @@ static void finish(areq *r)
     int st = r->job.rc;
     dal_result *res = NULL;
     dal_rows *rows = NULL;
+    int64_t orows = r->obs_on ? job_rows(r) : -1;
     areq *prev;
 
     if (st == DAL_E_CANCELED && r->stop == DAL_E_TIMEOUT)
@@ -415,6 +620,7 @@ static void finish(areq *r)
         if (st != DAL_OK)
             dal__ajob_seterr(&r->job, st, NULL, 0, NULL, NULL, NULL, NULL);
     }
+    obs_after(r, st, orows);
     if (r->timer) {
         uv_timer_stop(r->timer);
         r->timer->data = p;
@@ -439,6 +645,7 @@ static void finish(areq *r)
     case R_BEGIN:
         if (st == DAL_OK && !p->closing) {
             r->tx->begun = 1;
+            obs_tx(c, DAL_EV_BEGIN, DAL_OK, &r->job.err);
             r->cb.tx(req, DAL_OK, r->tx);
         } else {
             if (st == DAL_OK)
@@ -457,6 +664,8 @@ static void finish(areq *r)
         if (st != DAL_OK && !strcmp(r->sql, "COMMIT") && !p->closing
             && c && c->state != C_DEAD)
             submit_internal(tx, "ROLLBACK");
+        obs_tx(c, strcmp(r->sql, "COMMIT") ? DAL_EV_ROLLBACK
+                                           : DAL_EV_COMMIT, st, &r->job.err);
         if (tx->tc)
             unpin(tx->tc);
         tx_free(tx);
@@ -499,7 +708,13 @@ static aconn *pick(dal_async *p)
 
 static void enqueue(aconn *c, areq *r)
 {
+    int rc;
+
     r->c = c;
+    if (observed(c, r) && (rc = obs_before(c, r)) != DAL_OK) {
+        later(r, rc);
+        return;
+    }
     r->state = S_QUEUED;
     l_push(&c->q, r);
     pump(c);
@@ -621,6 +836,11 @@ void dal__aconn_ready(dal__aconn *a, int rc)
             err_set(&c->err, rc, NULL, 0, NULL, NULL, NULL, NULL);
         fail_queue(c, rc);
     }
+    if (c->shell) {
+        shell_err(c->shell, &c->err, rc);
+        dal__obs_event(c->shell, DAL_EV_CONNECT, rc, 0);
+    }
+    c->connected = rc == DAL_OK;
     if (!c->opened_once) {
         c->opened_once = 1;
         if (rc != DAL_OK && p->open_rc == DAL_OK) {
@@ -655,6 +875,11 @@ void dal__aconn_closed(dal__aconn *a)
     dal_async *p = c->pool;
 
     if (c->state == C_REOPEN) {
+        if (c->shell && c->connected) {
+            dal__clearerr(c->shell);
+            dal__obs_event(c->shell, DAL_EV_DISCONNECT, DAL_OK, 0);
+        }
+        c->connected = 0;
         if (c == &p->conns[0] && p->nls) {
             for (int i = 0; i < p->nls; i++)
                 p->ls[i].on_server = 0;
@@ -756,6 +981,7 @@ static void pool_free(dal_async *p)
 
     while (p->txs)
         tx_free(p->txs);
+    shells_free(p, 0);
     for (i = 0; p->conns && i < p->nconn; i++)
         err_clear(&p->conns[i].err);
     for (i = 0; i < p->nls; i++)
@@ -787,6 +1013,9 @@ static void check_close(dal_async *p)
         return;
     if (!p->final) {
         p->final = 1;
+        /* Every request has ended (each AFTER delivered): the hooks see
+         * their connections go, then detach. */
+        shells_free(p, 1);
         uv_close((uv_handle_t *)&p->idle, idle_closed);
         return;
     }
@@ -1137,6 +1366,7 @@ static int ast_job(dal_async *h, areq *r, const dal_query *q)
         r->job.sqllen = c.len;
         r->job.params = r->params;
         r->job.nparams = c.nparams;
+        r->obs_flags = c.obs_flags | DAL_EVF_AST;
     }
     dal__compiled_free(&c);
     return rc ? h_fail(h, rc, NULL) : DAL_OK;

@@ -596,6 +596,10 @@ struct dal_db {
     /* dal_step() calls on db: a pool skips the reset of a connection
      * that ran nothing while it was handed out. */
     uint64_t steps;
+    /* An async connection's event handle (async.c): it carries the
+     * observer of dal_async_observe() and the last error for hooks, and
+     * has no blocking connection, so hooks that need one refuse it. */
+    int async_shell;
 };
 
 /* ---- observer (observe.c) ------------------------------------------ */
@@ -630,6 +634,14 @@ int dal__obs_attach(dal_db *db, dal_observer *o);
 void dal__obs_detach(dal_db *db);
 /* Free what a statement kept for hooks. */
 void dal__obs_stmt_free(dal_stmt *st);
+/*
+ * A statement event of an async connection (async.c), whose "shell" db
+ * (no blocking connection) carries the observer: the caller fills ev's
+ * kind and statement fields, this fills the connection's and runs the
+ * hooks. BEFORE returns a veto's code (recorded on db, AFTER already
+ * delivered to the hooks that saw BEFORE), else DAL_OK.
+ */
+int dal__obs_deliver(dal_db *db, dal_event *ev);
 
 /* Interrupt the statement db runs, from another thread (the driver's
  * interrupt hook; athread.c). */

@@ -216,6 +216,19 @@ static int guard_fn(const dal_event *ev, void *data)
     return DAL_OK;
 }
 
+/* The timeout is set on the connection before each statement: an async
+ * handle's connections have none the hook could reach (dal-int.h). */
+static int guard_attach(dal_db *db, void *data, void **state)
+{
+    (void)data;
+    *state = NULL;
+    if (db->async_shell)
+        return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "guard 'timeout' "
+                            "cannot be attached to an async handle: use "
+                            "dal_async_req.timeout_ms");
+    return DAL_OK;
+}
+
 /* Lift the timeout when the observer leaves the connection. */
 static void guard_detach(dal_db *db, void *data, void *state)
 {
@@ -259,8 +272,10 @@ int dal_guard_add(dal_observer *obs, const dal_guard_opts *opts,
                | (opts->timeout_ms > 0 ? DAL_EVENT_BIT(DAL_EV_AFTER) : 0u);
     h.fn = guard_fn;
     h.data = g;
-    if (opts->timeout_ms > 0)
+    if (opts->timeout_ms > 0) {
+        h.attach = guard_attach;
         h.detach = guard_detach;
+    }
     rc = dal_observer_add(obs, &h);
     if (rc != DAL_OK) {
         dal_guard_free(g);
@@ -512,8 +527,14 @@ static int audit_fn(const dal_event *ev, void *data)
 
 static int audit_attach(dal_db *db, void *data, void **state)
 {
-    (void)db;
     (void)data;
+    *state = NULL;
+    /* The table is written on the connection that ran the statement,
+     * which an async handle's hooks cannot reach (dal-int.h). */
+    if (db->async_shell)
+        return dal__seterrf(db, DAL_E_UNSUPPORTED, NULL, "the audit "
+                            "trail's table cannot be written from an "
+                            "async handle: use a sink callback");
     *state = dal__calloc(1, sizeof(audit_conn));
     return *state ? DAL_OK : DAL_NOMEM;
 }

@@ -690,3 +690,63 @@ const char *dal_event_kind_name(dal_event_kind k)
     default: return "unknown";
     }
 }
+
+/* ---- events of async statements (async.c) -------------------------- */
+
+/*
+ * An async connection has no dal_stmt: the async core fills ev's
+ * statement fields (kind, sql, stmt_kind, nparams, params, start_ns,
+ * duration_ns, rows, rc, flags) and its "shell" db (no blocking
+ * connection) stands for the connection. The connection's fields are
+ * set here as event_init() sets them, and the hooks run exactly as for
+ * a blocking statement: BEFORE in order, stopping at a veto, whose
+ * AFTER goes to the hooks that saw BEFORE.
+ */
+int dal__obs_deliver(dal_db *db, dal_event *ev)
+{
+    dal_observer *o = db->obs;
+    int i, rc;
+
+    if (!o || !(o->events & EV_BIT(ev->kind)))
+        return DAL_OK;
+    ev->db = db;
+    ev->backend = db->drv ? db->drv->name : "";
+    ev->role = db->role ? db->role : "primary";
+    ev->url = db->url.redacted ? db->url.redacted : "";
+    ev->origin = db->obs_origin;
+    ev->tenant = db->tenant;
+    ev->actor = db->actor;
+    if (ev->kind != DAL_EV_BEFORE) {
+        if (ev->kind == DAL_EV_AFTER && ev->rc != DAL_OK)
+            ev->rows = -1;
+        deliver(db, ev, o->nhooks);
+        return DAL_OK;
+    }
+    for (i = 0; i < o->nhooks; i++) {
+        const dal_hook *h = &o->hooks[i];
+
+        if (!(h->events & EV_BIT(DAL_EV_BEFORE)))
+            continue;
+        ev->state = db->obs_state[i];
+        rc = h->fn(ev, h->data);
+        if (rc == DAL_OK)
+            continue;
+        /* The same rules as dal__obs_begin(). */
+        if (rc < 0 || rc == DAL_ROW || rc == DAL_DONE)
+            rc = DAL_E_REFUSED;
+        if (db->err.code == DAL_OK)
+            dal__seterrf(db, rc, rc == DAL_E_REFUSED ? "42501" : NULL,
+                         "statement refused by an observer hook");
+        else
+            rc = db->err.code;
+        if (o->events & EV_BIT(DAL_EV_AFTER)) {
+            ev->kind = DAL_EV_AFTER;
+            ev->duration_ns = dal_clock_ns() - ev->start_ns;
+            ev->rows = -1;
+            ev->rc = rc;
+            deliver(db, ev, i + 1);
+        }
+        return rc;
+    }
+    return DAL_OK;
+}

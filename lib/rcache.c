@@ -1455,6 +1455,10 @@ static void flush_pending(dal_rcache *c, conn_state *cs)
 
 static int in_tx(dal_db *db)
 {
+    /* An async connection's events come on a db without a connection,
+     * which keeps the depth of its transaction (async.c). */
+    if (db->async_shell)
+        return db->tx_depth > 0;
     return db->conn && db->drv && db->drv->in_tx(db->conn);
 }
 

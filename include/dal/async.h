@@ -42,9 +42,9 @@
  * uses non-blocking libpq in pipeline mode on the loop (many statements
  * in flight on one connection, one Sync per statement unless the URL
  * says pipeline_sync=batch). SQLite statements pass the core's
- * blocking execution path on their thread (statement cache, guards set
- * through the URL); no observer can be attached to an async handle yet,
- * so hooks, metrics and tracing see blocking connections only.
+ * blocking execution path on their thread (statement cache). Hooks,
+ * metrics and tracing are attached to a handle with dal_async_observe();
+ * they run on the loop thread on every backend.
  *
  * Lost connections: a request that fails with DAL_E_CONNECT marks its
  * connection lost (requests in flight on it at that moment fail with a
@@ -67,6 +67,7 @@
 #include "dal/core.h"
 #include "dal/query.h"
 #include "dal/model.h"
+#include "dal/observe.h"
 #include "dal/rcache.h"
 
 #ifdef __cplusplus
@@ -268,6 +269,62 @@ DAL_EXTERN const char *dal_async_req_errconstraint(
  * transaction, closed twice) with cb never run.
  */
 DAL_EXTERN int dal_async_close(dal_async *h, dal_async_close_cb cb);
+
+/*
+ * dal_async_observe - attach obs (dal/observe.h: hooks, and what is
+ * built on them: dal_metrics_observe, dal_tracer_observe, logging,
+ * statement statistics, guards) to every connection of pool h, or
+ * detach the current observer with obs NULL. A pool has at most one
+ * observer; each hook's attach runs once per connection, all or
+ * nothing: on an error no hook stays attached to h (an observer h had
+ * before stays attached) and dal_async_errmsg() says why.
+ *
+ * Call it right after dal_async_open(), before running the loop, for
+ * the hooks to see every CONNECT (attaching later emits none for the
+ * connections already open, as dal_observe() does). Replacing or
+ * detaching an observer needs no request pending (DAL_E_MISUSE). obs
+ * must outlive h (or its detach): each hook's detach runs when h is
+ * closed, before the close callback, after every request's AFTER.
+ *
+ * Threads: hooks run on the loop thread, on every backend, never on
+ * libdal's worker threads; a hook may read state the loop's callbacks
+ * write without locking. Each connection of h is its own connection
+ * for the hooks (its own attach state; ev->db is a db that stands for
+ * it, valid during the hook: dal_errmsg(), dal_sqlstate(),
+ * dal_backend() and the like read it, but it runs no statements).
+ *
+ * Events, for each connection:
+ * - CONNECT when it connected (rc the outcome), again after each
+ *   reconnect; DISCONNECT when a connected session goes (lost and
+ *   reopened, or h closed).
+ * - BEFORE when a request (query, AST, model load, and BEGIN, COMMIT
+ *   and ROLLBACK, which are statements too) is given to its connection:
+ *   ev->sql is the SQL as sent, with the backend's placeholders. A veto
+ *   keeps it from being sent: its callback gets the veto's code and
+ *   message (dal_async_req_errmsg) once, later, as for any error.
+ * - AFTER just before the request's callback, with the status it gets
+ *   (DAL_E_CANCELED, DAL_E_TIMEOUT, DAL_E_CLOSED too);
+ *   dal_sqlstate(ev->db) and dal_errmsg(ev->db) are the request's.
+ *   duration_ns runs from BEFORE (time spent queued behind other
+ *   requests of the connection, or in the pipeline, included); rows
+ *   are the rows returned, or those changed by INSERT, UPDATE, DELETE.
+ *   Every request that saw BEFORE sees AFTER; requests still waiting
+ *   for a connection when h closes see neither.
+ * - BEGIN after a transaction's BEGIN succeeded, COMMIT or ROLLBACK
+ *   (rc its outcome) after it ended, before the callback.
+ * dal_async_notify() is reported as no statement.
+ *
+ * Hooks that need to run SQL on the connection refuse an async handle
+ * at attach time with DAL_E_UNSUPPORTED: dal_guard_add() with a
+ * timeout_ms (use dal_async_req.timeout_ms) and dal_audit_add() with a
+ * table (a sink callback works). The sqlcommenter option of a tracer
+ * (DAL_TRACE_SQLCOMMENT) is not applied to async statements.
+ *
+ * Returns DAL_OK, DAL_E_MISUSE (h NULL or a transaction; requests
+ * pending), DAL_E_CLOSED (h is closing), DAL_E_UNSUPPORTED (a hook
+ * refused) or DAL_NOMEM, or another error of a hook's attach.
+ */
+DAL_EXTERN int dal_async_observe(dal_async *h, dal_observer *obs);
 
 /* ---- results ----------------------------------------------------------
  *
