@@ -429,6 +429,7 @@ static int obs_before(aconn *c, areq *r)
     memset(&ev, 0, sizeof ev);
     ev.kind = DAL_EV_BEFORE;
     ev.sql = r->job.sql;
+    ev.sql_len = r->job.sqllen;
     ev.stmt_kind = dal_sql_kind(ev.sql);
     ev.nparams = r->job.nparams;
     ev.params = c->shell->obs_params ? r->job.params : NULL;
@@ -478,6 +479,7 @@ static void obs_after(areq *r, int st, int64_t rows)
     memset(&ev, 0, sizeof ev);
     ev.kind = DAL_EV_AFTER;
     ev.sql = r->job.sql;
+    ev.sql_len = r->job.sqllen;
     ev.stmt_kind = dal_sql_kind(ev.sql);
     ev.nparams = r->job.nparams;
     ev.params = db->obs_params ? r->job.params : NULL;

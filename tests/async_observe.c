@@ -66,6 +66,7 @@ typedef struct recorder {
     int attached, detached;
     int off_thread;          /* events seen off the loop thread */
     int bad_state;           /* ev->state not what attach stored */
+    int bad_len;             /* ev->sql_len not strlen(ev->sql) */
     const char *veto_word;   /* BEFORE of SQL containing it: refused */
 } recorder;
 
@@ -80,6 +81,8 @@ static int rec_fn(const dal_event *ev, void *data)
         r->off_thread++;
     if (ev->state != (void *)r)
         r->bad_state++;
+    if (ev->sql && ev->sql_len != strlen(ev->sql))
+        r->bad_len++;
     if (r->n < MAXEV) {
         e = &r->ev[r->n++];
         memset(e, 0, sizeof *e);
@@ -450,6 +453,7 @@ START_TEST(t_order)
     ck_assert_int_eq(count_kind(&rec1, DAL_EV_CONNECT), 1);
     ck_assert_int_eq(rec1.detached, 1);
     ck_assert_int_eq(rec1.off_thread, 0);
+    ck_assert_int_eq(rec1.bad_len, 0);
     ck_assert_int_eq(rec1.bad_state, 0);
     ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
 }
@@ -846,6 +850,7 @@ START_TEST(t_close_pending)
     ck_assert_int_eq(rec1.attached, 2);
     ck_assert_int_eq(rec1.detached, 2);
     ck_assert_int_eq(rec1.off_thread, 0);
+    ck_assert_int_eq(rec1.bad_len, 0);
     ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
 }
 END_TEST
