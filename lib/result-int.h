@@ -28,6 +28,10 @@ struct dal_result {
     int64_t caprows;
     struct dal__rchunk *arena;
     int64_t changes;         /* rows changed (async statements) */
+    /* Set only for a result sized at once (dal__result_sized): one
+     * block like rcache's (parts zero), whose text bytes not used yet
+     * run from bp to bend. */
+    char *bp, *bend;
 };
 
 /* Free a result built row by row (its last reference is gone). */

@@ -685,10 +685,20 @@ static void cancel_head(pga_conn *pg)
 
 /* ---- results ----------------------------------------------------- */
 
+/* Columns whose type rows_of keeps at hand; more are looked up again. */
+#define PGA_COLS 32
+
+/*
+ * res's rows as j's result, in one block sized first: the names, the
+ * values, and the text and blobs (a bytea decodes shorter than its text
+ * form, so its text length bounds it).
+ */
 static void rows_of(pga_conn *pg, dal__ajob *j, const PGresult *res)
 {
     int ncols = PQnfields(res), nrows = PQntuples(res), r, col;
-    dal_result *out;
+    Oid oids[PGA_COLS];
+    dal_result *out = NULL;
+    size_t bytes = 0;
     dal_value v;
 
     if (j->res) {
@@ -697,7 +707,18 @@ static void rows_of(pga_conn *pg, dal__ajob *j, const PGresult *res)
     }
     if (ncols == 0 || j->kind == DAL__AJ_NOTIFY)
         return;
-    if (!(out = dal__result_new(ncols)))
+    for (col = 0; col < ncols; col++) {
+        Oid oid = PQftype(res, col);
+        dal_type t = dal__pg_oid_type(oid);
+
+        if (col < PGA_COLS)
+            oids[col] = oid;
+        bytes += strlen(PQfname(res, col)) + 1;
+        if (t == DAL_TYPE_TEXT || t == DAL_TYPE_BLOB)
+            for (r = 0; r < nrows; r++)
+                bytes += (size_t)PQgetlength(res, r, col) + 1;
+    }
+    if (!(out = dal__result_sized(ncols, nrows, bytes)))
         goto nomem;
     for (col = 0; col < ncols; col++) {
         const char *name = PQfname(res, col);
@@ -705,15 +726,16 @@ static void rows_of(pga_conn *pg, dal__ajob *j, const PGresult *res)
         if (dal__result_colname(out, col, name, strlen(name)))
             goto nomem;
     }
-    for (r = 0; r < nrows; r++) {
-        if (!dal__result_row(out))
-            goto nomem;
-        for (col = 0; col < ncols; col++)
-            if (dal__pg_value(res, r, col, PQftype(res, col), &v, &pg->buf,
-                              &pg->cap)
-                || dal__result_set(out, r, col, &v))
+    for (r = 0; r < nrows; r++)
+        for (col = 0; col < ncols; col++) {
+            Oid oid = col < PGA_COLS ? oids[col] : PQftype(res, col);
+
+            if (dal__pg_value(res, r, col, oid, &v, &pg->buf, &pg->cap))
                 goto nomem;
-    }
+            /* The slots start NULL. */
+            if (v.type != DAL_TYPE_NULL && dal__result_set(out, r, col, &v))
+                goto nomem;
+        }
     j->res = out;
     return;
 nomem:
