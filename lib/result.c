@@ -62,7 +62,7 @@ dal_result *dal__result_new(int ncols)
     if (ncols < 0 || !(r = dal__calloc(1, sizeof *r)))
         return NULL;
     atomic_init(&r->refs, 1);
-    r->parts = 1;
+    r->parts = RESULT_ROWS;
     r->ncols = ncols;
     r->size = sizeof *r;
     if (ncols) {
@@ -83,7 +83,11 @@ static size_t round_up(size_t n, size_t a)
     return (n + a - 1) / a * a;
 }
 
-dal_result *dal__result_sized(int ncols, int64_t nrows, size_t bytes)
+/* One block for a result of ncols columns and nrows rows (all NULL)
+ * with bytes bytes of room; its names are like's when like is set (a
+ * reference taken), else its own, empty until set. */
+static dal_result *sized(int ncols, int64_t nrows, size_t bytes,
+                         dal_result *like)
 {
     size_t align = alignof(dal_value) > alignof(char *)
                    ? alignof(dal_value) : alignof(char *);
@@ -100,8 +104,9 @@ dal_result *dal__result_sized(int ncols, int64_t nrows, size_t bytes)
                           / (size_t)ncols)
         return NULL;
     ncells *= (size_t)ncols;
-    off_cells = round_up(off_names + (size_t)ncols * sizeof(char *),
-                         align);
+    off_cells = like ? off_names
+                     : round_up(off_names + (size_t)ncols * sizeof(char *),
+                                align);
     off_bytes = off_cells + ncells * sizeof(dal_value);
     if (bytes > (size_t)-1 / 2 - off_bytes)
         return NULL;
@@ -114,15 +119,32 @@ dal_result *dal__result_sized(int ncols, int64_t nrows, size_t bytes)
     r->ncols = ncols;
     r->nrows = nrows;
     r->size = total;
-    r->names = (const char **)(void *)(base + off_names);
     r->cells = (dal_value *)(void *)(base + off_cells);
-    for (i = 0; i < (size_t)ncols; i++)
-        r->names[i] = "";
+    if (like) {
+        r->parts = RESULT_SHARED;
+        r->names_of = dal_result_ref(like);
+        r->names = like->names;
+    } else {
+        r->names = (const char **)(void *)(base + off_names);
+        for (i = 0; i < (size_t)ncols; i++)
+            r->names[i] = "";
+    }
     for (i = 0; i < ncells; i++)
         r->cells[i] = DAL_V_NULL;
     r->bp = base + off_bytes;
     r->bend = r->bp + bytes;
     return r;
+}
+
+dal_result *dal__result_sized(int ncols, int64_t nrows, size_t bytes)
+{
+    return sized(ncols, nrows, bytes, NULL);
+}
+
+dal_result *dal__result_sized_like(dal_result *like, int64_t nrows,
+                                   size_t bytes)
+{
+    return like ? sized(like->ncols, nrows, bytes, like) : NULL;
 }
 
 /* n bytes plus a NUL into r: its arena, or the room left in a sized
@@ -131,7 +153,7 @@ static char *copy_in(dal_result *r, const void *src, size_t n)
 {
     char *p;
 
-    if (r->parts)
+    if (r->parts == RESULT_ROWS)
         return arena_copy(r, src, n);
     if ((size_t)(r->bend - r->bp) < n + 1)
         return NULL;
@@ -146,7 +168,7 @@ static char *copy_in(dal_result *r, const void *src, size_t n)
 /* A result the dal__result_* calls may fill. */
 static int fillable(const dal_result *r)
 {
-    return r && (r->parts || r->bend);
+    return r && (r->parts == RESULT_ROWS || r->bend);
 }
 
 int dal__result_colname(dal_result *r, int col, const char *name,
@@ -154,10 +176,10 @@ int dal__result_colname(dal_result *r, int col, const char *name,
 {
     char *p;
 
-    if (!fillable(r) || col < 0 || col >= r->ncols || !name)
+    if (!fillable(r) || r->names_of || col < 0 || col >= r->ncols || !name)
         return DAL_E_RANGE;
     if (!(p = copy_in(r, name, len)))
-        return r->parts ? DAL_NOMEM : DAL_E_RANGE;
+        return r->parts == RESULT_ROWS ? DAL_NOMEM : DAL_E_RANGE;
     r->names[col] = p;
     return DAL_OK;
 }
@@ -167,7 +189,7 @@ dal_value *dal__result_row(dal_result *r)
     dal_value *row;
     int i;
 
-    if (!r->parts)
+    if (r->parts != RESULT_ROWS)
         return NULL;
     if (r->nrows == r->caprows) {
         int64_t cap = r->caprows ? r->caprows * 2 : 8;
@@ -205,7 +227,7 @@ int dal__result_set(dal_result *r, int row, int col, const dal_value *v)
         char *p = copy_in(r, v->u.s.p, len);
 
         if (!p)
-            return r->parts ? DAL_NOMEM : DAL_E_RANGE;
+            return r->parts == RESULT_ROWS ? DAL_NOMEM : DAL_E_RANGE;
         dst->type = v->type;
         dst->u.s.p = p;
         dst->u.s.len = len;
@@ -226,6 +248,11 @@ void dal__result_free_parts(dal_result *r)
 {
     struct dal__rchunk *c, *next;
 
+    if (r->parts == RESULT_SHARED) {
+        dal_result_free(r->names_of);
+        dal__free(r);
+        return;
+    }
     for (c = r->arena; c; c = next) {
         next = c->next;
         dal__free(c);
