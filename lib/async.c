@@ -21,9 +21,11 @@
 #include "acore-int.h"
 
 #define MAX_CONNS 64
-/* Requests a pool keeps for reuse once done (see req_new), and the least
- * room for a statement and its parameters each one has. */
-#define SPARE_MAX 256
+/* Requests a pool keeps for reuse once done (see req_new): about 400
+ * bytes each, so at most some 1.6 MB, kept only by a pool that had that
+ * many requests alive at once; and the least room for a statement and
+ * its parameters each one has. */
+#define SPARE_MAX 4096
 #define ROOM_MIN 128
 
 enum { R_QUERY, R_ROWS, R_BEGIN, R_END, R_DONE, R_INTERNAL };
