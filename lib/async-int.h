@@ -162,8 +162,20 @@ int dal__ajob_seterr_db(dal__ajob *j, const dal_db *db);
  * dal__result_row: append a row and return its ncols value slots (all
  * DAL_TYPE_NULL), or NULL when out of memory. dal__result_set copies
  * v (text and blobs too) into row r's column c.
+ * dal__result_sized: a result whose size is known first, in one block:
+ * nrows rows of ncols NULL values (dal__result_row is not used on it)
+ * and room for bytes bytes of names, text and blobs, each counted with
+ * a NUL after it (len + 1); colname and set copy into that room and say
+ * DAL_E_RANGE when it would overflow. NULL when out of memory.
+ * dal__result_sized_like: the same with like's columns, whose names it
+ * shares (not copied: it holds a reference to like until it is freed;
+ * like is best a result of no rows, made to hold names); bytes then
+ * counts no names, and colname is refused.
  */
 dal_result *dal__result_new(int ncols);
+dal_result *dal__result_sized(int ncols, int64_t nrows, size_t bytes);
+dal_result *dal__result_sized_like(dal_result *like, int64_t nrows,
+                                   size_t bytes);
 int dal__result_colname(dal_result *r, int col, const char *name,
                         size_t len);
 dal_value *dal__result_row(dal_result *r);

@@ -12,6 +12,8 @@
  * callback once and frees it; the pending count tells close when the
  * last one is gone.
  */
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +21,12 @@
 #include "acore-int.h"
 
 #define MAX_CONNS 64
+/* Requests a pool keeps for reuse once done (see req_new): about 400
+ * bytes each, so at most some 1.6 MB, kept only by a pool that had that
+ * many requests alive at once; and the least room for a statement and
+ * its parameters each one has. */
+#define SPARE_MAX 4096
+#define ROOM_MIN 128
 
 enum { R_QUERY, R_ROWS, R_BEGIN, R_END, R_DONE, R_INTERNAL };
 enum { S_NONE, S_WAIT, S_QUEUED, S_SENT, S_LATER };
@@ -55,8 +63,11 @@ struct areq {
     int keep;
     uv_timer_t *timer;
     areq *prev, *next;
-    char *sql;               /* owned */
-    dal_value *params;       /* owned, with the text after the array */
+    char *sql;               /* owned, unless in the room */
+    dal_value *params;       /* owned (with the text after the array),
+                              * unless in the room */
+    int in_room;             /* sql and params are in the room */
+    size_t room;             /* bytes after the struct for them */
     /* Observed (dal_async_observe): the DAL_EVF_* bits of its events,
      * whether its connection's hooks saw BEFORE (and so owe it AFTER),
      * and when (given to its connection). */
@@ -64,6 +75,11 @@ struct areq {
     int obs_on;
     int64_t obs_t0;
 };
+
+/* Where an areq's room starts (aligned for a dal_value). */
+#define ROOM_OFF                                                        \
+    ((sizeof(areq) + alignof(max_align_t) - 1) / alignof(max_align_t)   \
+     * alignof(max_align_t))
 
 struct aconn {
     dal__aconn a;            /* a.core == this */
@@ -135,6 +151,8 @@ struct dal_async {
     dal_observer *obs;       /* dal_async_observe(), or NULL */
     xlate xl[XLATE_SLOTS];   /* translations kept, see query_job */
     unsigned xl_clock;
+    areq *spare;             /* done requests kept for reuse (next) */
+    int nspare;
 
     /* A transaction's own. */
     aconn *tc;
@@ -263,12 +281,30 @@ static int h_fail(dal_async *h, int rc, const char *msg)
 
 /* ---- requests -------------------------------------------------------- */
 
-static areq *req_new(dal_async *h, dal_async_req *req, int what)
+/*
+ * A request for h, with room bytes after it for its statement and
+ * parameters (query_job). A pool keeps up to SPARE_MAX done requests
+ * for reuse, so that a steady stream of them allocates nothing.
+ */
+static areq *req_new(dal_async *h, dal_async_req *req, int what,
+                     size_t room)
 {
-    areq *r = dal__calloc(1, sizeof *r);
+    dal_async *p = h->pool;
+    areq *r = p->spare;
 
-    if (!r)
-        return NULL;
+    if (r && r->room >= room) {
+        p->spare = r->next;
+        p->nspare--;
+        room = r->room;
+    } else {
+        if (room < ROOM_MIN)
+            room = ROOM_MIN;
+        if (room > (size_t)-1 - ROOM_OFF
+            || !(r = dal__malloc(ROOM_OFF + room)))
+            return NULL;
+    }
+    memset(r, 0, sizeof *r);
+    r->room = room;
     r->job.core = r;
     r->h = h;
     r->pool = h->pool;
@@ -279,24 +315,31 @@ static areq *req_new(dal_async *h, dal_async_req *req, int what)
 
 static void req_free(areq *r)
 {
+    dal_async *p = r->pool;
+
     err_clear(&r->job.err);
     dal_result_free(r->job.res);
-    dal__free(r->sql);
-    dal__free(r->params);
-    dal__free(r);
+    if (!r->in_room) {
+        dal__free(r->sql);
+        dal__free(r->params);
+    }
+    if (p->nspare < SPARE_MAX) {
+        r->next = p->spare;
+        p->spare = r;
+        p->nspare++;
+    } else {
+        dal__free(r);
+    }
 }
 
-/* Deep copies of params[0..n) in one block: the array, then the bytes. */
-static int copy_params(const dal_value *params, int n, dal_value **out)
+/* The bytes deep copies of params[0..n) take (the array, then the text
+ * and blobs); DAL_E_MISUSE when one is not a value. */
+static int params_size(const dal_value *params, int n, size_t *out)
 {
-    size_t size = (size_t)n * sizeof(dal_value);
-    dal_value *v;
-    char *p;
+    size_t size = n > 0 ? (size_t)n * sizeof(dal_value) : 0;
     int i;
 
-    *out = NULL;
-    if (n <= 0)
-        return DAL_OK;
+    *out = 0;
     for (i = 0; i < n; i++) {
         const dal_value *x = &params[i];
 
@@ -309,9 +352,16 @@ static int copy_params(const dal_value *params, int n, dal_value **out)
             return DAL_E_MISUSE;
         }
     }
-    if (!(v = dal__malloc(size)))
-        return DAL_NOMEM;
-    p = (char *)(v + n);
+    *out = size;
+    return DAL_OK;
+}
+
+/* Deep copies of params[0..n) into v, of params_size() bytes. */
+static void params_fill(const dal_value *params, int n, dal_value *v)
+{
+    char *p = (char *)(v + n);
+    int i;
+
     for (i = 0; i < n; i++) {
         v[i] = params[i];
         if (v[i].type == DAL_TYPE_TEXT || v[i].type == DAL_TYPE_BLOB) {
@@ -326,7 +376,22 @@ static int copy_params(const dal_value *params, int n, dal_value **out)
             p += len + 1;
         }
     }
-    *out = v;
+}
+
+/* Deep copies of params[0..n) in one block of their own. */
+static int copy_params(const dal_value *params, int n, dal_value **out)
+{
+    size_t size;
+    int rc;
+
+    *out = NULL;
+    if (n <= 0)
+        return DAL_OK;
+    if ((rc = params_size(params, n, &size)))
+        return rc;
+    if (!(*out = dal__malloc(size)))
+        return DAL_NOMEM;
+    params_fill(params, n, *out);
     return DAL_OK;
 }
 
@@ -984,6 +1049,12 @@ static void pool_free(dal_async *p)
     while (p->txs)
         tx_free(p->txs);
     shells_free(p, 0);
+    while (p->spare) {
+        areq *r = p->spare;
+
+        p->spare = r->next;
+        dal__free(r);
+    }
     for (i = 0; p->conns && i < p->nconn; i++)
         err_clear(&p->conns[i].err);
     for (i = 0; i < p->nls; i++)
@@ -1217,7 +1288,7 @@ static int start(areq *r)
 
 static int submit_internal(dal_async *h, const char *sql)
 {
-    areq *r = req_new(h, NULL, R_INTERNAL);
+    areq *r = req_new(h, NULL, R_INTERNAL, 0);
 
     if (!r || !(r->sql = dal__strdup(sql))) {
         if (r)
@@ -1276,25 +1347,31 @@ static void xlate_keep(dal_async *p, const char *sql, size_t srclen,
     x->used = ++p->xl_clock;
 }
 
-/* A query job from sql with portable placeholders. */
-static int query_job(dal_async *h, areq *r, const char *sql,
-                     const dal_value *params, int nparams)
+/*
+ * A query request from sql with portable placeholders: the translation
+ * (kept, see xlate_keep) and deep copies of the parameters go into the
+ * request's own room, so that the request is one allocation (none when
+ * a spare one is reused).
+ */
+static int query_req(dal_async *h, dal_async_req *req, const char *sql,
+                     const dal_value *params, int nparams, areq **out)
 {
     dal_async *p = h->pool;
-    size_t srclen = strlen(sql);
+    size_t srclen = strlen(sql), outlen, off, psize;
     xlate *x = xlate_find(p, sql, srclen);
-    dal__sqltext t;
+    dal__sqltext t = {0};
+    const char *text;
     char err[256];
+    areq *r;
     int rc;
 
+    *out = NULL;
     if (x) {
         if (x->nparams != nparams)
             return h_fail(h, DAL_E_RANGE, "the number of parameters "
                                           "differs from the statement's");
-        if (!(r->sql = dal__malloc(x->outlen + 1)))
-            return h_fail(h, DAL_NOMEM, NULL);
-        memcpy(r->sql, x->out, x->outlen + 1);
-        r->job.sqllen = x->outlen;
+        text = x->out;
+        outlen = x->outlen;
     } else {
         err[0] = '\0';
         rc = dal__sql_translate(sql, p->drv->param_marker, &t, err,
@@ -1307,17 +1384,32 @@ static int query_job(dal_async *h, areq *r, const char *sql,
                                           "differs from the statement's");
         }
         xlate_keep(p, sql, srclen, &t);
-        r->sql = t.sql;
-        t.sql = NULL;
-        r->job.sqllen = t.len;
-        dal__sqltext_free(&t);
+        text = t.sql;
+        outlen = t.len;
     }
-    if ((rc = copy_params(params, nparams, &r->params)))
+    rc = params_size(params, nparams, &psize);
+    off = (outlen + 1 + alignof(dal_value) - 1) / alignof(dal_value)
+          * alignof(dal_value);
+    if (rc == DAL_OK && !(r = req_new(h, req, R_QUERY, off + psize)))
+        rc = DAL_NOMEM;
+    if (rc != DAL_OK) {
+        dal__sqltext_free(&t);
         return h_fail(h, rc, NULL);
+    }
+    r->in_room = 1;
+    r->sql = (char *)r + ROOM_OFF;
+    memcpy(r->sql, text, outlen + 1);
+    dal__sqltext_free(&t);
+    if (nparams > 0) {
+        r->params = (dal_value *)(void *)(r->sql + off);
+        params_fill(params, nparams, r->params);
+    }
     r->job.kind = DAL__AJ_QUERY;
     r->job.sql = r->sql;
+    r->job.sqllen = outlen;
     r->job.params = r->params;
     r->job.nparams = nparams;
+    *out = r;
     return DAL_OK;
 }
 
@@ -1332,13 +1424,9 @@ int dal_async_query(dal_async_req *req, dal_async *h, const char *sql,
         return h_fail(h, DAL_E_MISUSE, NULL);
     if ((rc = usable(h)))
         return rc;
-    if (!(r = req_new(h, req, R_QUERY)))
-        return h_fail(h, DAL_NOMEM, NULL);
-    r->cb.q = cb;
-    if ((rc = query_job(h, r, sql, params, nparams))) {
-        req_free(r);
+    if ((rc = query_req(h, req, sql, params, nparams, &r)))
         return rc;
-    }
+    r->cb.q = cb;
     return start(r);
 }
 
@@ -1384,7 +1472,7 @@ int dal_async_query_ast(dal_async_req *req, dal_async *h, const dal_query *q,
         return h_fail(h, DAL_E_MISUSE, NULL);
     if ((rc = usable(h)))
         return rc;
-    if (!(r = req_new(h, req, R_QUERY)))
+    if (!(r = req_new(h, req, R_QUERY, 0)))
         return h_fail(h, DAL_NOMEM, NULL);
     r->cb.q = cb;
     if ((rc = ast_job(h, r, q))) {
@@ -1414,7 +1502,7 @@ int dal_async_model_query(dal_async_req *req, dal_async *h,
                            sizeof err);
     if (rc != DAL_OK)
         return h_fail(h, rc, err);
-    if (!(r = req_new(h, req, R_ROWS))) {
+    if (!(r = req_new(h, req, R_ROWS, 0))) {
         dal_query_free(q);
         return h_fail(h, DAL_NOMEM, NULL);
     }
@@ -1453,7 +1541,7 @@ int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
                                             "flags");
     if ((rc = usable(h)))
         return rc;
-    if (!(r = req_new(h, req, R_BEGIN)))
+    if (!(r = req_new(h, req, R_BEGIN, 0)))
         return h_fail(h, DAL_NOMEM, NULL);
     if (!(tx = dal__calloc(1, sizeof *tx)) || exec_job(r, "BEGIN")) {
         dal__free(tx);
@@ -1483,7 +1571,7 @@ static int end_tx(dal_async_req *req, dal_async *tx, const char *sql,
         return h_fail(tx, DAL_E_MISUSE, NULL);
     if ((rc = usable(tx)))
         return rc;
-    if (!(r = req_new(tx, req, R_END)) || exec_job(r, sql)) {
+    if (!(r = req_new(tx, req, R_END, 0)) || exec_job(r, sql)) {
         if (r)
             req_free(r);
         return h_fail(tx, DAL_NOMEM, NULL);
@@ -1522,7 +1610,7 @@ int dal_async_notify(dal_async_req *req, dal_async *h, const char *channel,
         return h_fail(h, DAL_E_MISUSE, err);
     if ((rc = usable(h)))
         return rc;
-    if (!(r = req_new(h, req, R_DONE)))
+    if (!(r = req_new(h, req, R_DONE, 0)))
         return h_fail(h, DAL_NOMEM, NULL);
     r->cb.done = cb;
     r->job.kind = DAL__AJ_NOTIFY;

@@ -7,8 +7,12 @@
  * A backend appends rows while the statement runs, so the parts grow on
  * their own: the names array, the cells array (doubled), and an arena
  * of chunks for names, text and blobs, so that a row costs no
- * allocation of its own.
+ * allocation of its own. A backend that knows the whole result first
+ * (PostgreSQL's PGresult) sizes it at once instead: one block, laid
+ * out as the result cache's, filled by the same calls.
  */
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -58,7 +62,7 @@ dal_result *dal__result_new(int ncols)
     if (ncols < 0 || !(r = dal__calloc(1, sizeof *r)))
         return NULL;
     atomic_init(&r->refs, 1);
-    r->parts = 1;
+    r->parts = RESULT_ROWS;
     r->ncols = ncols;
     r->size = sizeof *r;
     if (ncols) {
@@ -74,15 +78,108 @@ dal_result *dal__result_new(int ncols)
     return r;
 }
 
+static size_t round_up(size_t n, size_t a)
+{
+    return (n + a - 1) / a * a;
+}
+
+/* One block for a result of ncols columns and nrows rows (all NULL)
+ * with bytes bytes of room; its names are like's when like is set (a
+ * reference taken), else its own, empty until set. */
+static dal_result *sized(int ncols, int64_t nrows, size_t bytes,
+                         dal_result *like)
+{
+    size_t align = alignof(dal_value) > alignof(char *)
+                   ? alignof(dal_value) : alignof(char *);
+    size_t off_names = round_up(sizeof(dal_result), align);
+    size_t off_cells, off_bytes, ncells, total, i;
+    dal_result *r;
+    char *base;
+
+    if (ncols < 0 || nrows < 0)
+        return NULL;
+    /* A result without columns keeps only its count of rows. */
+    ncells = ncols ? (size_t)nrows : 0;
+    if (ncols && ncells > ((size_t)-1 / 2) / sizeof(dal_value)
+                          / (size_t)ncols)
+        return NULL;
+    ncells *= (size_t)ncols;
+    off_cells = like ? off_names
+                     : round_up(off_names + (size_t)ncols * sizeof(char *),
+                                align);
+    off_bytes = off_cells + ncells * sizeof(dal_value);
+    if (bytes > (size_t)-1 / 2 - off_bytes)
+        return NULL;
+    total = off_bytes + bytes;
+    if (!(base = dal__malloc(total)))
+        return NULL;
+    r = (dal_result *)(void *)base;
+    memset(r, 0, sizeof *r);
+    atomic_init(&r->refs, 1);
+    r->ncols = ncols;
+    r->nrows = nrows;
+    r->size = total;
+    r->cells = (dal_value *)(void *)(base + off_cells);
+    if (like) {
+        r->parts = RESULT_SHARED;
+        r->names_of = dal_result_ref(like);
+        r->names = like->names;
+    } else {
+        r->names = (const char **)(void *)(base + off_names);
+        for (i = 0; i < (size_t)ncols; i++)
+            r->names[i] = "";
+    }
+    for (i = 0; i < ncells; i++)
+        r->cells[i] = DAL_V_NULL;
+    r->bp = base + off_bytes;
+    r->bend = r->bp + bytes;
+    return r;
+}
+
+dal_result *dal__result_sized(int ncols, int64_t nrows, size_t bytes)
+{
+    return sized(ncols, nrows, bytes, NULL);
+}
+
+dal_result *dal__result_sized_like(dal_result *like, int64_t nrows,
+                                   size_t bytes)
+{
+    return like ? sized(like->ncols, nrows, bytes, like) : NULL;
+}
+
+/* n bytes plus a NUL into r: its arena, or the room left in a sized
+ * result. NULL when memory (or that room) ran out. */
+static char *copy_in(dal_result *r, const void *src, size_t n)
+{
+    char *p;
+
+    if (r->parts == RESULT_ROWS)
+        return arena_copy(r, src, n);
+    if ((size_t)(r->bend - r->bp) < n + 1)
+        return NULL;
+    p = r->bp;
+    if (n)
+        memcpy(p, src, n);
+    p[n] = '\0';
+    r->bp += n + 1;
+    return p;
+}
+
+/* A result the dal__result_* calls may fill. */
+static int fillable(const dal_result *r)
+{
+    return r && (r->parts == RESULT_ROWS || r->bend);
+}
+
 int dal__result_colname(dal_result *r, int col, const char *name,
                         size_t len)
 {
     char *p;
 
-    if (!r || !r->parts || col < 0 || col >= r->ncols || !name)
+    if (!fillable(r) || r->names_of || col < 0 || col >= r->ncols || !name)
         return DAL_E_RANGE;
-    if (!(p = arena_copy(r, name, len)))
-        return DAL_NOMEM;
+    if (!(p = copy_in(r, name, len)))
+        return r->parts == RESULT_ROWS ? DAL_NOMEM : DAL_E_RANGE;
     r->names[col] = p;
     return DAL_OK;
 }
@@ -92,7 +189,7 @@ dal_value *dal__result_row(dal_result *r)
     dal_value *row;
     int i;
 
-    if (!r->parts)
+    if (r->parts != RESULT_ROWS)
         return NULL;
     if (r->nrows == r->caprows) {
         int64_t cap = r->caprows ? r->caprows * 2 : 8;
@@ -121,16 +218,16 @@ int dal__result_set(dal_result *r, int row, int col, const dal_value *v)
 {
     dal_value *dst;
 
-    if (!r || !r->parts || row < 0 || row >= r->nrows || col < 0
+    if (!fillable(r) || row < 0 || row >= r->nrows || col < 0
         || col >= r->ncols || !v)
         return DAL_E_RANGE;
     dst = &r->cells[(size_t)row * (size_t)r->ncols + (size_t)col];
     if (v->type == DAL_TYPE_TEXT || v->type == DAL_TYPE_BLOB) {
         size_t len = v->u.s.len == DAL_NTS ? strlen(v->u.s.p) : v->u.s.len;
-        char *p = arena_copy(r, v->u.s.p, len);
+        char *p = copy_in(r, v->u.s.p, len);
 
         if (!p)
-            return DAL_NOMEM;
+            return r->parts == RESULT_ROWS ? DAL_NOMEM : DAL_E_RANGE;
         dst->type = v->type;
         dst->u.s.p = p;
         dst->u.s.len = len;
@@ -151,6 +248,11 @@ void dal__result_free_parts(dal_result *r)
 {
     struct dal__rchunk *c, *next;
 
+    if (r->parts == RESULT_SHARED) {
+        dal_result_free(r->names_of);
+        dal__free(r);
+        return;
+    }
     for (c = r->arena; c; c = next) {
         next = c->next;
         dal__free(c);

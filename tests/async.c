@@ -1156,6 +1156,157 @@ START_TEST(t_nomem)
 }
 END_TEST
 
+/* ---- kept results and shared column names ------------------------------- */
+
+typedef struct kres {
+    int done;
+    int status;
+    int keep;
+    dal_result *res;
+} kres;
+
+static void on_kept(dal_async_req *req, int status, dal_result *res)
+{
+    kres *k = req->data;
+
+    ck_assert_int_eq(k->done, 0);
+    k->done = 1;
+    k->status = status;
+    if (status == DAL_OK && k->keep) {
+        dal_async_keep(req);
+        k->res = res;
+    }
+}
+
+#define KEPT_SQL "SELECT CAST(? AS BIGINT) AS first_col, 'kept' AS second_col"
+#define NSHAPES 9
+
+static void check_kept(const dal_result *r, int64_t v)
+{
+    size_t len;
+    const char *t;
+
+    ck_assert_int_eq(dal_result_column_count(r), 2);
+    ck_assert_int_eq(dal_result_row_count(r), 1);
+    ck_assert_str_eq(dal_result_column_name(r, 0), "first_col");
+    ck_assert_str_eq(dal_result_column_name(r, 1), "second_col");
+    ck_assert_int_eq(dal_result_int64(r, 0, 0), v);
+    t = dal_result_text(r, 0, 1, &len);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_str_eq(t, "kept");
+}
+
+/*
+ * Issue (all at once) KEPT_SQL with 7, NSHAPES statements of other
+ * column names, then KEPT_SQL with 8; the two KEPT_SQL results are
+ * kept. The status of each request (or of its issue) goes into st.
+ */
+static void issue_shapes(dal_async_req *req, kres *k, int *st)
+{
+    char sql[NSHAPES][64];
+    int i, n = NSHAPES + 2;
+
+    memset(req, 0, (size_t)n * sizeof *req);
+    memset(k, 0, (size_t)n * sizeof *k);
+    for (i = 0; i < n; i++) {
+        dal_value v = DAL_V_INT64(i == 0 ? 7 : i == n - 1 ? 8 : i);
+        const char *q = KEPT_SQL;
+
+        req[i].data = &k[i];
+        k[i].keep = i == 0 || i == n - 1;
+        if (!k[i].keep) {
+            snprintf(sql[i - 1], sizeof sql[i - 1],
+                     "SELECT CAST(? AS BIGINT) AS col_%d", i);
+            q = sql[i - 1];
+        }
+        st[i] = dal_async_query(&req[i], h, q, &v, 1, on_kept);
+        if (st[i] != DAL_OK)
+            k[i].done = 1;
+    }
+    for (i = 0; i < n; i++) {
+        run_until(&k[i].done);
+        if (st[i] == DAL_OK)
+            st[i] = k[i].status;
+    }
+}
+
+/* A kept result outlives later results of the same statement and of
+ * others (more shapes than a connection keeps names for), its column
+ * names and values intact; so does one of a reused request. */
+START_TEST(t_keep_names)
+{
+    dal_async_req req[NSHAPES + 2];
+    kres k[NSHAPES + 2];
+    int st[NSHAPES + 2], round, i;
+    dal_result *first = NULL;
+
+    open_h(1);
+    for (round = 0; round < 2; round++) {
+        issue_shapes(req, k, st);
+        for (i = 0; i < NSHAPES + 2; i++)
+            ck_assert_msg(st[i] == DAL_OK, "request %d: %d", i, st[i]);
+        check_kept(k[0].res, 7);
+        check_kept(k[NSHAPES + 1].res, 8);
+        if (round == 0)
+            first = k[0].res;
+        else
+            dal_result_free(k[0].res);
+        dal_result_free(k[NSHAPES + 1].res);
+    }
+    /* The first round's result, after a whole other round. */
+    check_kept(first, 7);
+    close_h();
+    check_kept(first, 7);
+    dal_result_free(first);
+}
+END_TEST
+
+/* Allocation failures over the request and result paths (requests
+ * reused, results sharing names): each request ends DAL_OK with the
+ * right rows or DAL_NOMEM, and nothing leaks. */
+START_TEST(t_nomem_results)
+{
+    dal_async_req req[NSHAPES + 2];
+    kres k[NSHAPES + 2];
+    int st[NSHAPES + 2], n, i, seen_nomem = 0, hit;
+
+    for (n = 1; n < 2000; n++) {
+        opened = closed = 0;
+        open_h(1);
+        /* Warm: spare requests and kept names exist before the
+         * failure. */
+        issue_shapes(req, k, st);
+        dal_result_free(k[0].res);
+        dal_result_free(k[NSHAPES + 1].res);
+        nomem_arm(n);
+        issue_shapes(req, k, st);
+        hit = fail_hit;
+        nomem_arm(0);
+        for (i = 0; i < NSHAPES + 2; i++) {
+            ck_assert_msg(st[i] == DAL_OK || st[i] == DAL_NOMEM,
+                          "n=%d request %d: %d", n, i, st[i]);
+            if (st[i] == DAL_NOMEM)
+                seen_nomem = 1;
+        }
+        if (st[0] == DAL_OK)
+            check_kept(k[0].res, 7);
+        if (st[NSHAPES + 1] == DAL_OK)
+            check_kept(k[NSHAPES + 1].res, 8);
+        close_h();
+        uv_run(&loop, UV_RUN_DEFAULT);
+        dal_result_free(k[0].res);
+        dal_result_free(k[NSHAPES + 1].res);
+        ck_assert_msg(live_blocks == base_blocks, "n=%d: leak of %ld", n,
+                      (long)(live_blocks - base_blocks));
+        if (!hit)
+            break;
+    }
+    ck_assert_msg(n < 2000, "allocation failures never stopped");
+    ck_assert(seen_nomem);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------ */
 
 static TCase *tcase(Suite *s, const char *name)
@@ -1197,6 +1348,8 @@ static Suite *async_suite(const char *name)
     tcase_add_test(tc, t_notify);
     tc = tcase(s, "nomem");
     tcase_add_test(tc, t_nomem);
+    tcase_add_test(tc, t_keep_names);
+    tcase_add_test(tc, t_nomem_results);
     return s;
 }
 

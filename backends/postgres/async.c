@@ -80,12 +80,13 @@ enum {
 #define JF_PREP_MASK (0xffu << JF_PREP_SHIFT)
 #define PGA_CACHE_MAX 255
 #define JF_LAST 0x10000000u   /* a Sync follows it: wait for that too */
+/* Column name sets kept for results to share (see shape_of). */
+#define PGA_SHAPES 4
 
 /* A statement prepared on the session, by its SQL text. */
 typedef struct pga_stmt {
     char *sql;
     size_t len;
-    uint32_t hash;
     int nparams;
     int ready;           /* the server confirmed the prepare */
     char name[24];
@@ -128,6 +129,9 @@ struct pga_conn {
     size_t cap;
     pga_stmt *stmts;     /* the statement cache, ncache slots */
     int ncache;          /* slots (the URL's statement_cache) */
+    int hint;            /* the slot found last */
+    dal_result *shapes[PGA_SHAPES]; /* column names results share */
+    int next_shape;
     unsigned long next_name;
 };
 
@@ -364,16 +368,6 @@ static int flush(pga_conn *pg)
 
 /* ---- the statement cache ---------------------------------------- */
 
-static uint32_t sql_hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 static void cache_drop(pga_stmt *st)
 {
     dal__free(st->sql);
@@ -398,10 +392,20 @@ static void cache_clear(pga_conn *pg)
 static int cache_find(pga_conn *pg, const char *sql, size_t len,
                       int nparams, int *slot)
 {
-    uint32_t h = sql_hash(sql, len);
     int i, free_slot = -1;
 
     *slot = -1;
+    /* Programs run the same statement again and again: the slot found
+     * last is looked at first. */
+    if (pg->ncache > 0) {
+        pga_stmt *st = &pg->stmts[pg->hint];
+
+        if (st->sql && st->len == len && st->nparams == nparams
+            && !memcmp(st->sql, sql, len)) {
+            *slot = st->ready ? pg->hint : -1;
+            return st->ready;
+        }
+    }
     for (i = 0; i < pg->ncache; i++) {
         pga_stmt *st = &pg->stmts[i];
 
@@ -410,8 +414,9 @@ static int cache_find(pga_conn *pg, const char *sql, size_t len,
                 free_slot = i;
             continue;
         }
-        if (st->hash == h && st->len == len && st->nparams == nparams
+        if (st->len == len && st->nparams == nparams
             && !memcmp(st->sql, sql, len)) {
+            pg->hint = i;
             *slot = st->ready ? i : -1;
             return st->ready;
         }
@@ -421,7 +426,6 @@ static int cache_find(pga_conn *pg, const char *sql, size_t len,
 
         if ((st->sql = dal__strndup(sql, len)) != NULL) {
             st->len = len;
-            st->hash = h;
             st->nparams = nparams;
             st->ready = 0;
             snprintf(st->name, sizeof st->name, "dal_a%lu",
@@ -435,7 +439,8 @@ static int cache_find(pga_conn *pg, const char *sql, size_t len,
 /* Send one statement of j; a refusal that leaves the session sound is
  * j's error. */
 static int send_one(pga_conn *pg, dal__ajob *j, const char *sql,
-                    const dal_value *params, int nparams, int cache)
+                    size_t sqllen, const dal_value *params, int nparams,
+                    int cache)
 {
     const char *vals[16], **v = vals;
     int lens[16], fmts[16], *l = lens, *f = fmts, i, rc = DAL_OK, ok;
@@ -458,7 +463,7 @@ static int send_one(pga_conn *pg, dal__ajob *j, const char *sql,
             goto out;
         }
     if (cache) {
-        int slot, named = cache_find(pg, sql, strlen(sql), nparams, &slot);
+        int slot, named = cache_find(pg, sql, sqllen, nparams, &slot);
         int failed = 0;
 
         if (!named && slot >= 0) {
@@ -521,7 +526,7 @@ static int send_script(pga_conn *pg, dal__ajob *j)
         if (!dal__sql_is_blank(p, n)) {
             if (!(one = dal__strndup(p, n)))
                 return DAL_NOMEM;
-            rc = send_one(pg, j, one, NULL, 0, 0);
+            rc = send_one(pg, j, one, n, NULL, 0, 0);
             dal__free(one);
         }
         p += n;
@@ -564,11 +569,13 @@ static int send_job(pga_conn *pg, dal__ajob *j)
         p[0].u.s.len = j->sqllen;
         p[1] = j->nparams > 0 ? j->params[0] : (dal_value){DAL_TYPE_NULL,
                                                            {0}};
-        rc = send_one(pg, j, "SELECT pg_notify($1, $2)", p, 2, 1);
+        static const char notify[] = "SELECT pg_notify($1, $2)";
+
+        rc = send_one(pg, j, notify, sizeof notify - 1, p, 2, 1);
     } else if (j->kind == DAL__AJ_EXEC && j->nparams == 0) {
         rc = send_script(pg, j);
     } else {
-        rc = send_one(pg, j, j->sql, j->params, j->nparams,
+        rc = send_one(pg, j, j->sql, j->sqllen, j->params, j->nparams,
                       j->kind == DAL__AJ_QUERY);
     }
     if (rc == DAL_NOMEM) {
@@ -685,10 +692,61 @@ static void cancel_head(pga_conn *pg)
 
 /* ---- results ----------------------------------------------------- */
 
+/* Columns whose type rows_of keeps at hand; more are looked up again. */
+#define PGA_COLS 32
+
+/*
+ * A result of no rows holding res's column names, for res's result to
+ * share (dal__result_sized_like) rather than copy them: one kept from an
+ * earlier result when it has the same names, else a new one kept in
+ * place of the one made longest ago. Each result holds a reference to
+ * its names, so one kept by the caller outlives the set here. NULL when
+ * out of memory.
+ */
+static dal_result *shape_of(pga_conn *pg, const PGresult *res, int ncols)
+{
+    dal_result *sh;
+    size_t bytes = 0;
+    int k, col;
+
+    for (k = 0; k < PGA_SHAPES; k++) {
+        sh = pg->shapes[k];
+        if (!sh || dal_result_column_count(sh) != ncols)
+            continue;
+        for (col = 0; col < ncols; col++)
+            if (strcmp(dal_result_column_name(sh, col), PQfname(res, col)))
+                break;
+        if (col == ncols)
+            return sh;
+    }
+    for (col = 0; col < ncols; col++)
+        bytes += strlen(PQfname(res, col)) + 1;
+    if (!(sh = dal__result_sized(ncols, 0, bytes)))
+        return NULL;
+    for (col = 0; col < ncols; col++) {
+        const char *name = PQfname(res, col);
+
+        /* Cannot fail: the room was counted above. */
+        (void)dal__result_colname(sh, col, name, strlen(name));
+    }
+    k = pg->next_shape;
+    pg->next_shape = (k + 1) % PGA_SHAPES;
+    dal_result_free(pg->shapes[k]);
+    pg->shapes[k] = sh;
+    return sh;
+}
+
+/*
+ * res's rows as j's result, in one block sized first: the values, and
+ * the text and blobs (a bytea decodes shorter than its text form, so its
+ * text length bounds it); the column names are shared (shape_of).
+ */
 static void rows_of(pga_conn *pg, dal__ajob *j, const PGresult *res)
 {
     int ncols = PQnfields(res), nrows = PQntuples(res), r, col;
-    dal_result *out;
+    Oid oids[PGA_COLS];
+    dal_result *out = NULL, *shape;
+    size_t bytes = 0;
     dal_value v;
 
     if (j->res) {
@@ -697,23 +755,29 @@ static void rows_of(pga_conn *pg, dal__ajob *j, const PGresult *res)
     }
     if (ncols == 0 || j->kind == DAL__AJ_NOTIFY)
         return;
-    if (!(out = dal__result_new(ncols)))
-        goto nomem;
     for (col = 0; col < ncols; col++) {
-        const char *name = PQfname(res, col);
+        Oid oid = PQftype(res, col);
+        dal_type t = dal__pg_oid_type(oid);
 
-        if (dal__result_colname(out, col, name, strlen(name)))
-            goto nomem;
+        if (col < PGA_COLS)
+            oids[col] = oid;
+        if (t == DAL_TYPE_TEXT || t == DAL_TYPE_BLOB)
+            for (r = 0; r < nrows; r++)
+                bytes += (size_t)PQgetlength(res, r, col) + 1;
     }
-    for (r = 0; r < nrows; r++) {
-        if (!dal__result_row(out))
-            goto nomem;
-        for (col = 0; col < ncols; col++)
-            if (dal__pg_value(res, r, col, PQftype(res, col), &v, &pg->buf,
-                              &pg->cap)
-                || dal__result_set(out, r, col, &v))
+    if (!(shape = shape_of(pg, res, ncols))
+        || !(out = dal__result_sized_like(shape, nrows, bytes)))
+        goto nomem;
+    for (r = 0; r < nrows; r++)
+        for (col = 0; col < ncols; col++) {
+            Oid oid = col < PGA_COLS ? oids[col] : PQftype(res, col);
+
+            if (dal__pg_value(res, r, col, oid, &v, &pg->buf, &pg->cap))
                 goto nomem;
-    }
+            /* The slots start NULL. */
+            if (v.type != DAL_TYPE_NULL && dal__result_set(out, r, col, &v))
+                goto nomem;
+        }
     j->res = out;
     return;
 nomem:
@@ -725,6 +789,10 @@ static void changes_of(dal__ajob *j, const PGresult *res)
 {
     const char *st = PQcmdStatus((PGresult *)res);
 
+    /* SELECT changes nothing: no four comparisons for the most common
+     * statement. */
+    if (st[0] == 'S')
+        return;
     if (!strncmp(st, "INSERT", 6) || !strncmp(st, "UPDATE", 6)
         || !strncmp(st, "DELETE", 6) || !strncmp(st, "MERGE", 5))
         j->changes = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
@@ -1062,6 +1130,10 @@ static void free_state(pga_conn *pg)
     dal__free(pg->secret);
     dal__free(pg->buf);
     cache_clear(pg);
+    for (i = 0; i < PGA_SHAPES; i++) {
+        dal_result_free(pg->shapes[i]);
+        pg->shapes[i] = NULL;
+    }
     dal__free(pg->stmts);
     pg->stmts = NULL;
     pg->ncache = 0;
