@@ -149,6 +149,8 @@ struct dal_async {
     int ls_missed;           /* reconnected: notifications may be lost */
     dal_async *txs;          /* transactions alive */
     dal_observer *obs;       /* dal_async_observe(), or NULL */
+    /* dal_async_set_tenant/actor: owned here, lent to each shell. */
+    char *tenant, *actor;
     xlate xl[XLATE_SLOTS];   /* translations kept, see query_job */
     unsigned xl_clock;
     areq *spare;             /* done requests kept for reuse (next) */
@@ -570,6 +572,16 @@ static void obs_tx(aconn *c, dal_event_kind kind, int st,
     dal__obs_event(c->shell, kind, st, 1);
 }
 
+/* Close a shell db, whose labels are its pool's. */
+static void shell_close(dal_db *db)
+{
+    if (db) {
+        db->tenant = NULL;
+        db->actor = NULL;
+    }
+    dal_close(db);
+}
+
 /* A shell db for p's connections with obs attached (every hook's
  * attach), in *out; on an error nothing is left and p's message says
  * why. */
@@ -584,6 +596,8 @@ static int shell_new(dal_async *p, dal_observer *obs, dal_db **out)
         return h_fail(p, DAL_NOMEM, NULL);
     memcpy(db->err.sqlstate, "00000", 6);
     db->async_shell = 1;
+    db->tenant = p->tenant;
+    db->actor = p->actor;
     err[0] = '\0';
     rc = dal__url_parse(p->url, &db->url, err, sizeof err);
     if (rc == DAL_OK) {
@@ -595,7 +609,7 @@ static int shell_new(dal_async *p, dal_observer *obs, dal_db **out)
         h_fail(p, rc, err[0] ? err : NULL);
     }
     if (rc != DAL_OK) {
-        dal_close(db);
+        shell_close(db);
         return rc;
     }
     *out = db;
@@ -613,7 +627,7 @@ static void shells_free(dal_async *p, int disconnect)
             dal__clearerr(c->shell);
             dal__obs_event(c->shell, DAL_EV_DISCONNECT, DAL_OK, 0);
         }
-        dal_close(c->shell);
+        shell_close(c->shell);
         c->shell = NULL;
     }
     p->obs = NULL;
@@ -646,7 +660,7 @@ int dal_async_observe(dal_async *h, dal_observer *obs)
         rc = shell_new(h, obs, &shells[i]);
     if (rc != DAL_OK) {
         for (i = 0; i < h->nconn; i++)
-            dal_close(shells[i]);
+            shell_close(shells[i]);
         dal__free(shells);
         return rc;
     }
@@ -656,6 +670,41 @@ int dal_async_observe(dal_async *h, dal_observer *obs)
     dal__free(shells);
     h->obs = obs;
     return DAL_OK;
+}
+
+/* Set label *slot of pool h (tenant or actor) to a copy of s, and
+ * lend it to h's shells. */
+static int set_label(dal_async *h, char **slot, const char *s)
+{
+    char *copy = NULL;
+    int i;
+
+    if (s && !(copy = dal__strdup(s)))
+        return h_fail(h, DAL_NOMEM, NULL);
+    dal__free(*slot);
+    *slot = copy;
+    for (i = 0; h->conns && i < h->nconn; i++)
+        if (h->conns[i].shell) {
+            h->conns[i].shell->tenant = h->tenant;
+            h->conns[i].shell->actor = h->actor;
+        }
+    return DAL_OK;
+}
+
+int dal_async_set_tenant(dal_async *h, const char *tenant)
+{
+    if (!h || h->is_tx)
+        return h_fail(h, DAL_E_MISUSE, "dal_async_set_tenant: a pool "
+                                        "handle is needed");
+    return set_label(h, &h->tenant, tenant);
+}
+
+int dal_async_set_actor(dal_async *h, const char *actor)
+{
+    if (!h || h->is_tx)
+        return h_fail(h, DAL_E_MISUSE, "dal_async_set_actor: a pool "
+                                        "handle is needed");
+    return set_label(h, &h->actor, actor);
 }
 
 /* Run r's callback once and free it. */
@@ -1049,6 +1098,8 @@ static void pool_free(dal_async *p)
     while (p->txs)
         tx_free(p->txs);
     shells_free(p, 0);
+    dal__free(p->tenant);
+    dal__free(p->actor);
     while (p->spare) {
         areq *r = p->spare;
 

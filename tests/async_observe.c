@@ -58,6 +58,7 @@ typedef struct rec_ev {
     char msg[160];
     int64_t duration_ns;
     char backend[16];
+    char tenant[16], actor[16];
 } rec_ev;
 
 typedef struct recorder {
@@ -97,6 +98,10 @@ static int rec_fn(const dal_event *ev, void *data)
                  dal_sqlstate(ev->db));
         snprintf(e->msg, sizeof e->msg, "%s", dal_errmsg(ev->db));
         snprintf(e->backend, sizeof e->backend, "%s", ev->backend);
+        snprintf(e->tenant, sizeof e->tenant, "%s",
+                 ev->tenant ? ev->tenant : "-");
+        snprintf(e->actor, sizeof e->actor, "%s",
+                 ev->actor ? ev->actor : "-");
     }
     if (ev->kind == DAL_EV_BEFORE && r->veto_word && ev->sql
         && strstr(ev->sql, r->veto_word))
@@ -568,6 +573,63 @@ static void expect_line(const char *text, const char *line)
     ck_assert_msg(strstr(text, want) != NULL, "missing line: %s\n%s", line,
                   text);
 }
+
+/* Labels set on the pool reach every event, before and after the
+ * observer is attached; NULL clears them; a transaction handle has its
+ * pool's. */
+START_TEST(t_labels)
+{
+    dal_observer *obs;
+    dal_async *tx;
+    int i;
+
+    ck_assert_int_eq(dal_observer_new(&obs), DAL_OK);
+    add_recorder(obs, &rec1);
+    open_observed(2, NULL);
+    ck_assert_int_eq(dal_async_set_tenant(h, "acme"), DAL_OK);
+    ck_assert_int_eq(dal_async_observe(h, obs), DAL_OK);
+    exec_ok(h, "SELECT 1");
+    i = find_ev(&rec1, 0, DAL_EV_AFTER, "SELECT 1");
+    ck_assert_int_ge(i, 0);
+    ck_assert_str_eq(rec1.ev[i].tenant, "acme");
+    ck_assert_str_eq(rec1.ev[i].actor, "-");
+
+    ck_assert_int_eq(dal_async_set_actor(h, "bob"), DAL_OK);
+    exec_ok(h, "SELECT 2");
+    i = find_ev(&rec1, 0, DAL_EV_BEFORE, "SELECT 2");
+    ck_assert_int_ge(i, 0);
+    ck_assert_str_eq(rec1.ev[i].tenant, "acme");
+    ck_assert_str_eq(rec1.ev[i].actor, "bob");
+
+    tx = begin_tx();
+    ck_assert_int_eq(dal_async_set_tenant(tx, "other"), DAL_E_MISUSE);
+    ck_assert_int_eq(dal_async_set_actor(tx, "other"), DAL_E_MISUSE);
+    exec_ok(tx, "SELECT 3");
+    i = find_ev(&rec1, 0, DAL_EV_AFTER, "SELECT 3");
+    ck_assert_int_ge(i, 0);
+    ck_assert_str_eq(rec1.ev[i].tenant, "acme");
+    end_tx(tx, 1);
+
+    /* Out of memory: the label stays as it was. */
+    nomem_arm(1);
+    ck_assert_int_eq(dal_async_set_tenant(h, "zz"), DAL_NOMEM);
+    nomem_arm(0);
+    exec_ok(h, "SELECT 5");
+    i = find_ev(&rec1, 0, DAL_EV_AFTER, "SELECT 5");
+    ck_assert_int_ge(i, 0);
+    ck_assert_str_eq(rec1.ev[i].tenant, "acme");
+
+    ck_assert_int_eq(dal_async_set_tenant(h, NULL), DAL_OK);
+    exec_ok(h, "SELECT 4");
+    i = find_ev(&rec1, 0, DAL_EV_AFTER, "SELECT 4");
+    ck_assert_int_ge(i, 0);
+    ck_assert_str_eq(rec1.ev[i].tenant, "-");
+    ck_assert_str_eq(rec1.ev[i].actor, "bob");
+    ck_assert_int_eq(dal_async_set_tenant(NULL, "x"), DAL_E_MISUSE);
+    close_h();
+    ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
+}
+END_TEST
 
 START_TEST(t_metrics)
 {
@@ -1114,6 +1176,7 @@ static Suite *aobs_suite(const char *name)
     tcase_add_test(tc, t_replace);
     tcase_add_test(tc, t_refuse);
     tc = tcase(s, "metrics");
+    tcase_add_test(tc, t_labels);
     tcase_add_test(tc, t_metrics);
     tcase_add_test(tc, t_trace);
     tcase_add_test(tc, t_rcache);

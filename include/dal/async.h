@@ -326,6 +326,22 @@ DAL_EXTERN int dal_async_close(dal_async *h, dal_async_close_cb cb);
  */
 DAL_EXTERN int dal_async_observe(dal_async *h, dal_observer *obs);
 
+/*
+ * dal_async_set_tenant, dal_async_set_actor - label the events of pool
+ * h's connections with tenant (or actor), as dal_set_tenant() and
+ * dal_set_actor() do for a blocking connection: hooks read them as
+ * ev->tenant and ev->actor (the rate-limit guard keeps a bucket per
+ * tenant, the audit trail records both, spans carry dal.tenant and
+ * dal.actor). The string is copied; NULL clears the label. Events from
+ * then on carry it, including the AFTER of requests already running.
+ * A transaction handle shares its pool's labels.
+ *
+ * Returns DAL_OK, DAL_E_MISUSE (h NULL or a transaction handle) or
+ * DAL_NOMEM (the label unchanged).
+ */
+DAL_EXTERN int dal_async_set_tenant(dal_async *h, const char *tenant);
+DAL_EXTERN int dal_async_set_actor(dal_async *h, const char *actor);
+
 /* ---- results ----------------------------------------------------------
  *
  * A statement's rows come as a dal_result (dal/rcache.h: counts, names,
