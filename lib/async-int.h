@@ -30,6 +30,8 @@
 
 typedef struct dal__aconn dal__aconn;
 
+enum { DAL__ATX_BEGIN = 1, DAL__ATX_COMMIT, DAL__ATX_ROLLBACK };
+
 /* A backend's "not now" from submit (never seen by callers). */
 #define DAL__AGAIN (-100)
 
@@ -55,6 +57,18 @@ struct dal__ajob {
     size_t sqllen;
     const dal_value *params;  /* deep copies (text and blobs owned) */
     int nparams;
+    /*
+     * Transaction control: DAL__ATX_BEGIN, _COMMIT or _ROLLBACK on the
+     * EXEC jobs of dal_async_begin/commit/rollback and of the core's own
+     * rollbacks (sql is then "BEGIN", "COMMIT" or "ROLLBACK"), else 0;
+     * tx_flags: BEGIN's DAL_TX_* flags, checked by the core. A backend
+     * honours them as the blocking dal_begin() does (the thread glue
+     * runs dal_begin(), dal_commit() and dal_rollback() themselves, so
+     * that what the driver sets for one transaction is undone at its
+     * end).
+     */
+    int tx;
+    int tx_flags;
 
     /* Outputs. rc is DAL_OK or an error; on an error err carries the
      * message, SQLSTATE and the rest (set with dal__ajob_seterr). res

@@ -1349,6 +1349,7 @@ static int submit_internal(dal_async *h, const char *sql)
     r->job.kind = DAL__AJ_EXEC;
     r->job.sql = r->sql;
     r->job.sqllen = strlen(r->sql);
+    r->job.tx = strcmp(sql, "ROLLBACK") ? 0 : DAL__ATX_ROLLBACK;
     /* The pin is gone once the transaction is freed: the job goes to the
      * connection directly, ahead of any request issued later. */
     r->pool->pending++;
@@ -1587,9 +1588,10 @@ int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
 
     if (!req || !h || !cb || h->is_tx)
         return h_fail(h, DAL_E_MISUSE, NULL);
-    if (flags)
-        return h_fail(h, DAL_E_UNSUPPORTED, "async transactions take no "
-                                            "flags");
+    if (!dal__tx_flags_ok(flags))
+        return h_fail(h, DAL_E_MISUSE, "dal_async_begin: invalid flags "
+                                       "(at most one locking mode and one "
+                                       "isolation level)");
     if ((rc = usable(h)))
         return rc;
     if (!(r = req_new(h, req, R_BEGIN, 0)))
@@ -1599,6 +1601,8 @@ int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
         req_free(r);
         return h_fail(h, DAL_NOMEM, NULL);
     }
+    r->job.tx = DAL__ATX_BEGIN;
+    r->job.tx_flags = flags;
     tx->pool = h;
     tx->is_tx = 1;
     tx->loop = h->loop;
@@ -1627,6 +1631,7 @@ static int end_tx(dal_async_req *req, dal_async *tx, const char *sql,
             req_free(r);
         return h_fail(tx, DAL_NOMEM, NULL);
     }
+    r->job.tx = strcmp(sql, "COMMIT") ? DAL__ATX_ROLLBACK : DAL__ATX_COMMIT;
     r->cb.done = cb;
     rc = start(r);
     if (rc == DAL_OK)

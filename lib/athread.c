@@ -225,7 +225,16 @@ static void run_job(athr *t, dal__ajob *j)
         rc = run_query(t, j);
         break;
     case DAL__AJ_EXEC:
-        rc = dal_exec(t->db, j->sql);
+        /* A transaction's own verbs, so that the driver undoes at its
+         * end what it set for it (SQLite's query_only for READ_ONLY). */
+        if (j->tx == DAL__ATX_BEGIN)
+            rc = dal_begin(t->db, j->tx_flags);
+        else if (j->tx == DAL__ATX_COMMIT)
+            rc = dal_commit(t->db);
+        else if (j->tx == DAL__ATX_ROLLBACK)
+            rc = dal_rollback(t->db);
+        else
+            rc = dal_exec(t->db, j->sql);
         if (rc)
             dal__ajob_seterr_db(j, t->db);
         else

@@ -689,6 +689,9 @@ int dal__tx_run_with(int flags, int (*fn)(dal_db *db, void *data),
                      void *data, const dal_retry_policy *policy,
                      int (*get)(void *ctx, dal_db **db),
                      void (*put)(void *ctx, dal_db *db, int rc), void *ctx);
+/* Whether flags are valid for dal_begin(): known DAL_TX_* bits, at most
+ * one locking mode and one isolation level (tx.c). */
+int dal__tx_flags_ok(int flags);
 /* Roll back the innermost transaction level, keeping the current error
  * (tx.c). */
 void dal__rollback_keep_error(dal_db *db);

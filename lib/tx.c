@@ -24,6 +24,12 @@ static int several(int flags, int mask)
     return f & (f - 1);
 }
 
+int dal__tx_flags_ok(int flags)
+{
+    return !(flags & ~TX_ALL) && !several(flags, TX_LOCKING)
+           && !several(flags, TX_ISOLATION);
+}
+
 /*
  * Bring the depth in line with the backend: a COMMIT or ROLLBACK run as
  * plain SQL, or a failure that ended the transaction, leaves none open.
@@ -132,8 +138,7 @@ int dal_begin(dal_db *db, int flags)
         }
         return rc;
     }
-    if ((flags & ~TX_ALL) || several(flags, TX_LOCKING)
-        || several(flags, TX_ISOLATION))
+    if (!dal__tx_flags_ok(flags))
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_begin: invalid "
                             "flags 0x%x (at most one locking mode and one "
                             "isolation level)", (unsigned)flags);

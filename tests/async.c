@@ -613,9 +613,88 @@ START_TEST(t_tx)
         ck_assert_int_eq(end_tx(tx, 1), DAL_OK);
     }
     ck_assert_int_eq(scalar(h, "SELECT count(*) FROM at_t"), 1);
-    ck_assert_int_eq(dal_async_begin(&req, h, DAL_TX_IMMEDIATE, on_tx),
-                     DAL_E_UNSUPPORTED);
     close_h();
+}
+END_TEST
+
+/* A transaction begun with flags: the same flags as dal_begin(), with
+ * the same meaning on every backend. */
+static dal_async *begin_flags(int flags)
+{
+    dal_async_req req;
+    txres t;
+
+    memset(&req, 0, sizeof req);
+    memset(&t, 0, sizeof t);
+    req.data = &t;
+    ck_assert_int_eq(dal_async_begin(&req, h, flags, on_tx), DAL_OK);
+    run_until(&t.done);
+    ck_assert_int_eq(t.status, DAL_OK);
+    ck_assert_ptr_nonnull(t.tx);
+    return t.tx;
+}
+
+START_TEST(t_tx_flags)
+{
+    dal_async *tx;
+    dal_async_req req;
+    txres t;
+    qres q;
+    size_t len;
+    int i;
+
+    /* One connection: the writes after each read-only transaction run
+     * where it ran, so they show that it was undone at its end. */
+    open_h(1);
+    make_table("atf_t");
+    for (i = 0; i < 2; i++) {
+        tx = begin_flags(DAL_TX_READ_ONLY);
+        ck_assert_int_eq(scalar(tx, "SELECT count(*) FROM atf_t"), i);
+        if (i == 0) {
+            ck_assert_int_eq(query_on(tx, "INSERT INTO atf_t (id) "
+                                      "VALUES (9)", NULL, 0, &q),
+                             DAL_E_READONLY);
+            dal_result_free(q.res);
+            if (is_pg())
+                ck_assert_str_eq(q.sqlstate, "25006");
+        }
+        /* Rolled back the first time, committed the second. */
+        ck_assert_int_eq(end_tx(tx, i), DAL_OK);
+        ck_assert_int_eq(query_on(h, i ? "INSERT INTO atf_t (id) VALUES (2)"
+                                       : "INSERT INTO atf_t (id) VALUES (1)",
+                                  NULL, 0, &q), DAL_OK);
+        dal_result_free(q.res);
+    }
+    ck_assert_int_eq(scalar(h, "SELECT sum(id) FROM atf_t"), 3);
+
+    tx = begin_flags(DAL_TX_SERIALIZABLE | DAL_TX_IMMEDIATE);
+    if (is_pg()) {
+        ck_assert_int_eq(query_on(tx, "SHOW transaction_isolation", NULL, 0,
+                                  &q), DAL_OK);
+        ck_assert_str_eq(dal_result_text(q.res, 0, 0, &len),
+                         "serializable");
+        dal_result_free(q.res);
+    }
+    ck_assert_int_eq(query_on(tx, "INSERT INTO atf_t (id) VALUES (4)", NULL,
+                              0, &q), DAL_OK);
+    dal_result_free(q.res);
+    ck_assert_int_eq(end_tx(tx, 1), DAL_OK);
+    ck_assert_int_eq(scalar(h, "SELECT sum(id) FROM atf_t"), 7);
+
+    /* Invalid flags: refused, and the callback never runs. */
+    memset(&req, 0, sizeof req);
+    memset(&t, 0, sizeof t);
+    req.data = &t;
+    ck_assert_int_eq(dal_async_begin(&req, h, DAL_TX_IMMEDIATE
+                                     | DAL_TX_EXCLUSIVE, on_tx),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_async_begin(&req, h, DAL_TX_READ_COMMITTED
+                                     | DAL_TX_SERIALIZABLE, on_tx),
+                     DAL_E_MISUSE);
+    ck_assert_int_eq(dal_async_begin(&req, h, 0x40000, on_tx),
+                     DAL_E_MISUSE);
+    close_h();
+    ck_assert_int_eq(t.done, 0);
 }
 END_TEST
 
@@ -1333,6 +1412,7 @@ static Suite *async_suite(const char *name)
     tcase_add_test(tc, t_model);
     tc = tcase(s, "tx");
     tcase_add_test(tc, t_tx);
+    tcase_add_test(tc, t_tx_flags);
     tcase_add_test(tc, t_tx_waits);
     tcase_add_test(tc, t_chain);
     tc = tcase(s, "stress");

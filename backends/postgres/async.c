@@ -572,6 +572,13 @@ static int send_job(pga_conn *pg, dal__ajob *j)
         static const char notify[] = "SELECT pg_notify($1, $2)";
 
         rc = send_one(pg, j, notify, sizeof notify - 1, p, 2, 1);
+    } else if (j->tx == DAL__ATX_BEGIN && j->tx_flags) {
+        dal__buf b = {0};
+
+        rc = dal__pg_begin_text(j->tx_flags, &b);
+        if (rc == DAL_OK)
+            rc = send_one(pg, j, b.p, strlen(b.p), NULL, 0, 0);
+        dal__buf_free(&b);
     } else if (j->kind == DAL__AJ_EXEC && j->nparams == 0) {
         rc = send_script(pg, j);
     } else {

@@ -21,6 +21,10 @@
 /* The async glue (async.c, lib/async-int.h). */
 extern const struct dal__adriver dal__pg_adriver;
 
+/* The BEGIN statement for dal_begin()'s flags, appended to b with its
+ * NUL (pg.c). DAL_OK or DAL_NOMEM. */
+int dal__pg_begin_text(int flags, dal__buf *b);
+
 /* ---- shared by the blocking driver (pg.c) and the async one (async.c) */
 
 /* Jobs in flight on one async connection unless the URL says

@@ -1107,11 +1107,10 @@ static int pg_set_timeout(dal_db *db, void *conn, int ms)
     return rc;
 }
 
-static int pg_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
+int dal__pg_begin_text(int flags, dal__buf *b)
 {
     int rc;
 
-    (void)conn;
     /* The SQLite locking modes have no meaning here: PostgreSQL locks
      * rows as statements touch them. */
     rc = dal__buf_adds(b, "BEGIN");
@@ -1125,7 +1124,13 @@ static int pg_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
         rc = dal__buf_adds(b, " READ ONLY");
     if (!rc)
         rc = dal__buf_addc(b, '\0');
-    return rc ? nomem(db) : DAL_OK;
+    return rc ? DAL_NOMEM : DAL_OK;
+}
+
+static int pg_begin_sql(dal_db *db, void *conn, int flags, dal__buf *b)
+{
+    (void)conn;
+    return dal__pg_begin_text(flags, b) ? nomem(db) : DAL_OK;
 }
 
 /* Ask the server to cancel what conn runs (PQcancel is thread-safe; a

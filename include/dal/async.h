@@ -188,10 +188,13 @@ DAL_EXTERN int dal_async_model_query(dal_async_req *req, dal_async *h,
  * cb(req, status, tx). tx is a handle whose requests run on that
  * connection only; end it with dal_async_commit() or
  * dal_async_rollback(), after whose callback it is freed (or when h is
- * closed). flags must be 0 (DAL_E_UNSUPPORTED otherwise: use the
- * blocking API for locking modes and isolation levels). Returns DAL_OK,
- * DAL_E_MISUSE (h is itself a transaction, NULL argument),
- * DAL_E_UNSUPPORTED, DAL_E_CLOSED or DAL_NOMEM.
+ * closed). flags are dal_begin()'s (dal/core.h): 0 for the backend's
+ * default, or at most one SQLite locking mode (DAL_TX_IMMEDIATE, ...),
+ * one isolation level (DAL_TX_SERIALIZABLE, ...) and DAL_TX_READ_ONLY,
+ * with the same meaning on each backend as for dal_begin() (SQLite's
+ * read-only transaction is undone at its end, whichever way it ends).
+ * Returns DAL_OK, DAL_E_MISUSE (h is itself a transaction, NULL
+ * argument, invalid flags), DAL_E_CLOSED or DAL_NOMEM.
  */
 DAL_EXTERN int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
                                dal_async_tx_cb cb);
