@@ -32,19 +32,10 @@
 
 static _Thread_local char errbuf[512];
 
-static int fail(int rc, const char *fmt, ...) DAL__PRINTF(2, 3);
+/* The thread's message is set by one function, which cluster.c calls
+ * too; this file calls it by its short name. */
+#define fail dal__pool_fail
 
-static int fail(int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* Keep db's message (already free of passwords) as the thread's. */
 int dal__pool_fail(int rc, const char *fmt, ...)
 {
     va_list ap;
@@ -55,6 +46,7 @@ int dal__pool_fail(int rc, const char *fmt, ...)
     return rc;
 }
 
+/* Keep db's message (already free of passwords) as the thread's. */
 static int fail_db(dal_db *db, int rc)
 {
     const char *m = db ? dal_errmsg(db) : NULL;
