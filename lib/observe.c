@@ -246,18 +246,24 @@ int dal_observe(dal_db *db, dal_observer *obs)
     return obs ? dal__obs_attach(db, obs) : DAL_OK;
 }
 
-static void event_init(dal_db *db, dal_event *ev, dal_event_kind kind)
+/* The fields of ev that describe its connection db. */
+static void event_conn(dal_db *db, dal_event *ev)
 {
-    memset(ev, 0, sizeof *ev);
-    ev->kind = kind;
     ev->db = db;
     ev->backend = db->drv ? db->drv->name : "";
     ev->role = db->role ? db->role : "primary";
     ev->url = db->url.redacted ? db->url.redacted : "";
-    ev->rows = -1;
     ev->origin = db->obs_origin;
     ev->tenant = db->tenant;
     ev->actor = db->actor;
+}
+
+static void event_init(dal_db *db, dal_event *ev, dal_event_kind kind)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->kind = kind;
+    ev->rows = -1;
+    event_conn(db, ev);
 }
 
 static int set_label(dal_db *db, char **label, const char *s)
@@ -370,6 +376,41 @@ static void finish(dal_stmt *st, int rc, int nhooks)
     deliver(db, ev, nhooks);
 }
 
+/*
+ * Run db's BEFORE hooks with ev, in order, up to a veto: its code
+ * (anything that is not an error code refuses as DAL_E_REFUSED),
+ * recorded on db unless a hook recorded an error there already, with
+ * *nsaw the number of hooks that saw ev (they are owed an AFTER).
+ * DAL_OK when none refused.
+ */
+static int before_hooks(dal_db *db, dal_event *ev, int *nsaw)
+{
+    dal_observer *o = db->obs;
+    int i, rc;
+
+    *nsaw = 0;
+    for (i = 0; i < o->nhooks; i++) {
+        const dal_hook *h = &o->hooks[i];
+
+        if (!(h->events & EV_BIT(DAL_EV_BEFORE)))
+            continue;
+        ev->state = db->obs_state[i];
+        rc = h->fn(ev, h->data);
+        if (rc == DAL_OK)
+            continue;
+        if (rc < 0 || rc == DAL_ROW || rc == DAL_DONE)
+            rc = DAL_E_REFUSED;
+        if (db->err.code == DAL_OK)
+            dal__seterrf(db, rc, rc == DAL_E_REFUSED ? "42501" : NULL,
+                         "statement refused by an observer hook");
+        else
+            rc = db->err.code;
+        *nsaw = i + 1;
+        return rc;
+    }
+    return DAL_OK;
+}
+
 int dal__obs_begin(dal_stmt *st)
 {
     dal_db *db = st->db;
@@ -387,28 +428,10 @@ int dal__obs_begin(dal_stmt *st)
     ev->duration_ns = 0;
     ev->rows = -1;
     ev->rc = DAL_OK;
-    for (i = 0; i < o->nhooks; i++) {
-        const dal_hook *h = &o->hooks[i];
-
-        if (!(h->events & EV_BIT(DAL_EV_BEFORE)))
-            continue;
-        ev->state = db->obs_state[i];
-        rc = h->fn(ev, h->data);
-        if (rc == DAL_OK)
-            continue;
-        /* A veto: nothing runs. Anything that is not an error code
-         * still refuses, as DAL_E_REFUSED. */
-        if (rc < 0 || rc == DAL_ROW || rc == DAL_DONE)
-            rc = DAL_E_REFUSED;
-        if (db->err.code == DAL_OK)
-            dal__seterrf(db, rc, rc == DAL_E_REFUSED ? "42501" : NULL,
-                         "statement refused by an observer hook");
-        else
-            rc = db->err.code;
-        finish(st, rc, i + 1);
-        return rc;
-    }
-    return DAL_OK;
+    rc = before_hooks(db, ev, &i);
+    if (rc != DAL_OK)
+        finish(st, rc, i);
+    return rc;
 }
 
 void dal__obs_prepare_failed(dal_db *db, const char *sql, int nparams,
@@ -709,44 +732,20 @@ int dal__obs_deliver(dal_db *db, dal_event *ev)
 
     if (!o || !(o->events & EV_BIT(ev->kind)))
         return DAL_OK;
-    ev->db = db;
-    ev->backend = db->drv ? db->drv->name : "";
-    ev->role = db->role ? db->role : "primary";
-    ev->url = db->url.redacted ? db->url.redacted : "";
-    ev->origin = db->obs_origin;
-    ev->tenant = db->tenant;
-    ev->actor = db->actor;
+    event_conn(db, ev);
     if (ev->kind != DAL_EV_BEFORE) {
         if (ev->kind == DAL_EV_AFTER && ev->rc != DAL_OK)
             ev->rows = -1;
         deliver(db, ev, o->nhooks);
         return DAL_OK;
     }
-    for (i = 0; i < o->nhooks; i++) {
-        const dal_hook *h = &o->hooks[i];
-
-        if (!(h->events & EV_BIT(DAL_EV_BEFORE)))
-            continue;
-        ev->state = db->obs_state[i];
-        rc = h->fn(ev, h->data);
-        if (rc == DAL_OK)
-            continue;
-        /* The same rules as dal__obs_begin(). */
-        if (rc < 0 || rc == DAL_ROW || rc == DAL_DONE)
-            rc = DAL_E_REFUSED;
-        if (db->err.code == DAL_OK)
-            dal__seterrf(db, rc, rc == DAL_E_REFUSED ? "42501" : NULL,
-                         "statement refused by an observer hook");
-        else
-            rc = db->err.code;
-        if (o->events & EV_BIT(DAL_EV_AFTER)) {
-            ev->kind = DAL_EV_AFTER;
-            ev->duration_ns = dal_clock_ns() - ev->start_ns;
-            ev->rows = -1;
-            ev->rc = rc;
-            deliver(db, ev, i + 1);
-        }
-        return rc;
+    rc = before_hooks(db, ev, &i);
+    if (rc != DAL_OK && (o->events & EV_BIT(DAL_EV_AFTER))) {
+        ev->kind = DAL_EV_AFTER;
+        ev->duration_ns = dal_clock_ns() - ev->start_ns;
+        ev->rows = -1;
+        ev->rc = rc;
+        deliver(db, ev, i);
     }
-    return DAL_OK;
+    return rc;
 }
