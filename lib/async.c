@@ -73,6 +73,7 @@ struct areq {
      * and when (given to its connection). */
     unsigned obs_flags;
     int obs_on;
+    dal_stmt_kind obs_kind;
     int64_t obs_t0;
 };
 
@@ -464,7 +465,7 @@ static void tx_free(dal_async *tx)
     dal__free(tx);
 }
 
-static int submit_internal(dal_async *h, const char *sql);
+static int submit_rollback(dal_async *h);
 
 /* ---- observers --------------------------------------------------------
  *
@@ -497,7 +498,7 @@ static int obs_before(aconn *c, areq *r)
     ev.kind = DAL_EV_BEFORE;
     ev.sql = r->job.sql;
     ev.sql_len = r->job.sqllen;
-    ev.stmt_kind = dal_sql_kind(ev.sql);
+    ev.stmt_kind = r->obs_kind = dal_sql_kind(ev.sql);
     ev.nparams = r->job.nparams;
     ev.params = c->shell->obs_params ? r->job.params : NULL;
     ev.flags = r->obs_flags;
@@ -511,14 +512,14 @@ static int obs_before(aconn *c, areq *r)
     return DAL_OK;
 }
 
-/* Rows for r's AFTER, read before finish() hands its result on. */
+/* Rows for r's AFTER (r saw BEFORE), read before finish() hands its
+ * result on. */
 static int64_t job_rows(const areq *r)
 {
-    dal_stmt_kind k;
+    dal_stmt_kind k = r->obs_kind;
 
     if (r->job.res && dal_result_column_count(r->job.res) > 0)
         return dal_result_row_count(r->job.res);
-    k = dal_sql_kind(r->job.sql);
     return k >= DAL_SK_INSERT && k <= DAL_SK_DELETE ? r->job.changes : 0;
 }
 
@@ -547,7 +548,7 @@ static void obs_after(areq *r, int st, int64_t rows)
     ev.kind = DAL_EV_AFTER;
     ev.sql = r->job.sql;
     ev.sql_len = r->job.sqllen;
-    ev.stmt_kind = dal_sql_kind(ev.sql);
+    ev.stmt_kind = r->obs_kind;
     ev.nparams = r->job.nparams;
     ev.params = db->obs_params ? r->job.params : NULL;
     ev.flags = r->obs_flags;
@@ -777,11 +778,12 @@ static void finish(areq *r)
 
         /* A failed COMMIT may leave the transaction open (SQLite's
          * busy): roll it back before others use the connection. */
-        if (st != DAL_OK && !strcmp(r->sql, "COMMIT") && !p->closing
+        if (st != DAL_OK && r->job.tx == DAL__ATX_COMMIT && !p->closing
             && c && c->state != C_DEAD)
-            submit_internal(tx, "ROLLBACK");
-        obs_tx(c, strcmp(r->sql, "COMMIT") ? DAL_EV_ROLLBACK
-                                           : DAL_EV_COMMIT, st, &r->job.err);
+            submit_rollback(tx);
+        obs_tx(c, r->job.tx == DAL__ATX_COMMIT ? DAL_EV_COMMIT
+                                               : DAL_EV_ROLLBACK,
+               st, &r->job.err);
         if (tx->tc)
             unpin(tx->tc);
         tx_free(tx);
@@ -1337,19 +1339,33 @@ static int start(areq *r)
     return DAL_OK;
 }
 
-static int submit_internal(dal_async *h, const char *sql)
+/* Make r the transaction verb's job (DAL__ATX_*). */
+static int tx_job(areq *r, int verb)
+{
+    static const char *const sql[] = {
+        [DAL__ATX_BEGIN] = "BEGIN", [DAL__ATX_COMMIT] = "COMMIT",
+        [DAL__ATX_ROLLBACK] = "ROLLBACK",
+    };
+
+    if (!(r->sql = dal__strdup(sql[verb])))
+        return DAL_NOMEM;
+    r->job.kind = DAL__AJ_EXEC;
+    r->job.sql = r->sql;
+    r->job.sqllen = strlen(r->sql);
+    r->job.tx = verb;
+    return DAL_OK;
+}
+
+/* Roll back transaction h's connection (the core's own request). */
+static int submit_rollback(dal_async *h)
 {
     areq *r = req_new(h, NULL, R_INTERNAL, 0);
 
-    if (!r || !(r->sql = dal__strdup(sql))) {
+    if (!r || tx_job(r, DAL__ATX_ROLLBACK)) {
         if (r)
             req_free(r);
         return DAL_NOMEM;
     }
-    r->job.kind = DAL__AJ_EXEC;
-    r->job.sql = r->sql;
-    r->job.sqllen = strlen(r->sql);
-    r->job.tx = strcmp(sql, "ROLLBACK") ? 0 : DAL__ATX_ROLLBACK;
     /* The pin is gone once the transaction is freed: the job goes to the
      * connection directly, ahead of any request issued later. */
     r->pool->pending++;
@@ -1569,16 +1585,6 @@ int dal_async_model_query(dal_async_req *req, dal_async *h,
     return start(r);
 }
 
-static int exec_job(areq *r, const char *sql)
-{
-    if (!(r->sql = dal__strdup(sql)))
-        return DAL_NOMEM;
-    r->job.kind = DAL__AJ_EXEC;
-    r->job.sql = r->sql;
-    r->job.sqllen = strlen(sql);
-    return DAL_OK;
-}
-
 int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
                     dal_async_tx_cb cb)
 {
@@ -1596,12 +1602,11 @@ int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
         return rc;
     if (!(r = req_new(h, req, R_BEGIN, 0)))
         return h_fail(h, DAL_NOMEM, NULL);
-    if (!(tx = dal__calloc(1, sizeof *tx)) || exec_job(r, "BEGIN")) {
+    if (!(tx = dal__calloc(1, sizeof *tx)) || tx_job(r, DAL__ATX_BEGIN)) {
         dal__free(tx);
         req_free(r);
         return h_fail(h, DAL_NOMEM, NULL);
     }
-    r->job.tx = DAL__ATX_BEGIN;
     r->job.tx_flags = flags;
     tx->pool = h;
     tx->is_tx = 1;
@@ -1616,7 +1621,8 @@ int dal_async_begin(dal_async_req *req, dal_async *h, int flags,
     return start(r);
 }
 
-static int end_tx(dal_async_req *req, dal_async *tx, const char *sql,
+/* End tx with verb (DAL__ATX_COMMIT or DAL__ATX_ROLLBACK). */
+static int end_tx(dal_async_req *req, dal_async *tx, int verb,
                   dal_async_done_cb cb)
 {
     areq *r;
@@ -1626,12 +1632,11 @@ static int end_tx(dal_async_req *req, dal_async *tx, const char *sql,
         return h_fail(tx, DAL_E_MISUSE, NULL);
     if ((rc = usable(tx)))
         return rc;
-    if (!(r = req_new(tx, req, R_END, 0)) || exec_job(r, sql)) {
+    if (!(r = req_new(tx, req, R_END, 0)) || tx_job(r, verb)) {
         if (r)
             req_free(r);
         return h_fail(tx, DAL_NOMEM, NULL);
     }
-    r->job.tx = strcmp(sql, "COMMIT") ? DAL__ATX_ROLLBACK : DAL__ATX_COMMIT;
     r->cb.done = cb;
     rc = start(r);
     if (rc == DAL_OK)
@@ -1641,13 +1646,13 @@ static int end_tx(dal_async_req *req, dal_async *tx, const char *sql,
 
 int dal_async_commit(dal_async_req *req, dal_async *tx, dal_async_done_cb cb)
 {
-    return end_tx(req, tx, "COMMIT", cb);
+    return end_tx(req, tx, DAL__ATX_COMMIT, cb);
 }
 
 int dal_async_rollback(dal_async_req *req, dal_async *tx,
                        dal_async_done_cb cb)
 {
-    return end_tx(req, tx, "ROLLBACK", cb);
+    return end_tx(req, tx, DAL__ATX_ROLLBACK, cb);
 }
 
 int dal_async_notify(dal_async_req *req, dal_async *h, const char *channel,
