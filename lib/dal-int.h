@@ -11,6 +11,7 @@
 #define DAL_INT_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,15 @@
 #define DAL__LIKELY(x) (x)
 #define DAL__UNLIKELY(x) (x)
 #endif
+
+/* Add n to a counter that one thread writes and others may read: a
+ * relaxed load and store (plain moves on the usual targets), no
+ * read-modify-write instruction. */
+static inline void dal__count(_Atomic uint64_t *x, uint64_t n)
+{
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed)
+                          + n, memory_order_relaxed);
+}
 
 /* ---- allocator (alloc.c) ------------------------------------------- */
 
@@ -557,7 +567,10 @@ struct dal_db {
     dal__stmtcache *cache;
     /* The statement cache's hits, misses and evictions (stmtcache.c),
      * kept here so that the metrics hook reads them without a call. */
-    uint64_t cache_stat[3];
+    /* Statement cache hits, misses and evictions: written by the
+     * thread using db (dal__count()), read by a metrics scrape in
+     * another thread. */
+    _Atomic uint64_t cache_stat[3];
     int tx_depth;
     int nstmts;      /* statements handed to the caller, not finalized */
     int zombie;      /* dal_close() called while statements remained */
@@ -568,6 +581,10 @@ struct dal_db {
     void **obs_state;      /* one attach state per hook */
     int obs_params;        /* some hook wants parameter values */
     int obs_running;       /* statements between first step and end */
+    /* Those statements, the latest started first (linked through
+     * dal_stmt.obs_below): what a tracer that makes its statement spans
+     * at their end looks at when it must know them earlier. */
+    struct dal_stmt *obs_top;
     unsigned obs_evflags;  /* DAL_EVF_* for the statements run now */
     const char *obs_origin; /* static: who runs them ("migrate") */
     char *tenant, *actor;  /* labels, dal__malloc'd */
@@ -619,6 +636,8 @@ void dal__obs_end(dal_stmt *st, int rc);
  * one-shot statement runs). */
 void dal__obs_prepare_failed(dal_db *db, const char *sql, int nparams,
                              int rc);
+/* The SQL a running statement's events carry (its ev->sql). */
+const char *dal__obs_sql(const dal_stmt *st);
 /* Keep bound value idx of st for hooks that want parameters. */
 int dal__obs_capture(dal_stmt *st, int idx, const dal_value *v);
 void dal__obs_capture_clear(dal_stmt *st);
@@ -670,6 +689,7 @@ struct dal_stmt {
      * fixed fields are filled once (obs_init). */
     int obs_running;
     int obs_init;
+    struct dal_stmt *obs_below; /* next in db->obs_top while running */
     unsigned obs_flags; /* DAL_EVF_* of the statement itself */
     int64_t obs_t0;
     int64_t obs_rows;

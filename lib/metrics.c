@@ -70,7 +70,10 @@ typedef struct totals {
 typedef struct shard {
     struct shard *prev, *next;
     totals *be;
-    /* The connection's cache counters when the shard was attached. */
+    /* The connection, whose statement cache counters are read when
+     * the shard is added up (not per statement), less their values
+     * when the shard was attached. */
+    dal_db *db;
     uint64_t cache_base[3];
     /* Classes are appended: the name first, then nclass (release), so
      * that a reader (acquire) sees only named slots. */
@@ -102,13 +105,6 @@ struct dal_metrics {
     watched_pool *pools; /* likewise */
     int npools;
 };
-
-/* Only the owning thread writes a shard: a load and a store suffice. */
-static void bump(_Atomic uint64_t *x, uint64_t n)
-{
-    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed)
-                          + n, memory_order_relaxed);
-}
 
 static void put(_Atomic uint64_t *x, uint64_t v)
 {
@@ -207,6 +203,10 @@ static void totals_add_shard(totals *t, shard *s)
 
     for (i = 0; i < I_CLASS; i++)
         t->c[i] += atomic_load_explicit(&s->c[i], memory_order_relaxed);
+    for (i = 0; i < 3; i++)
+        t->c[I_CACHE + i] += atomic_load_explicit(&s->db->cache_stat[i],
+                                                  memory_order_relaxed)
+                             - s->cache_base[i];
     n = atomic_load_explicit(&s->nclass, memory_order_acquire);
     for (i = 0; i < n; i++)
         totals_add_class(t, s->cls[i], atomic_load_explicit(
@@ -222,6 +222,7 @@ static int metrics_attach(dal_db *db, void *data, void **conn_state)
     s = dal__calloc(1, sizeof *s);
     if (!s)
         return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
+    s->db = db;
     dal_stmt_cache_stats(db, &s->cache_base[0], &s->cache_base[1],
                          &s->cache_base[2]);
     pthread_mutex_lock(&m->mu);
@@ -277,11 +278,11 @@ static void shard_error(shard *s, const char *sqlstate)
     }
     for (i = 0; i < n; i++)
         if (s->cls[i][0] == cls[0] && s->cls[i][1] == cls[1]) {
-            bump(&s->c[I_CLASS + i], 1);
+            dal__count(&s->c[I_CLASS + i], 1);
             return;
         }
     if (n == NCLASS) {
-        bump(&s->c[I_CLASS_OTHER], 1);
+        dal__count(&s->c[I_CLASS_OTHER], 1);
         return;
     }
     memcpy(s->cls[n], cls, 3);
@@ -301,22 +302,19 @@ static void shard_after(shard *s, const dal_event *ev)
         out = 2;
     else
         out = 1;
-    bump(&s->c[I_STMT + kind * NOUT + out], 1);
+    dal__count(&s->c[I_STMT + kind * NOUT + out], 1);
     if (ev->rows > 0)
-        bump(&s->c[I_ROWS + kind], (uint64_t)ev->rows);
+        dal__count(&s->c[I_ROWS + kind], (uint64_t)ev->rows);
     if (out != 2) {
         int64_t d = ev->duration_ns > 0 ? ev->duration_ns : 0;
 
         for (b = 0; b < NBUCKET && d > bucket_ns[b]; b++)
             ;
-        bump(&s->c[I_BUCKET + b], 1);
-        bump(&s->c[I_DUR_NS], (uint64_t)d);
+        dal__count(&s->c[I_BUCKET + b], 1);
+        dal__count(&s->c[I_DUR_NS], (uint64_t)d);
     }
     if (out == 1)
         shard_error(s, dal_sqlstate(ev->db));
-    /* The cache counts since the shard was attached. */
-    for (b = 0; b < 3; b++)
-        put(&s->c[I_CACHE + b], ev->db->cache_stat[b] - s->cache_base[b]);
 }
 
 static int metrics_hook(const dal_event *ev, void *data)
@@ -331,19 +329,19 @@ static int metrics_hook(const dal_event *ev, void *data)
         shard_after(s, ev);
         break;
     case DAL_EV_CONNECT:
-        bump(&s->c[I_CONN + (ev->rc == DAL_OK ? 0 : 1)], 1);
+        dal__count(&s->c[I_CONN + (ev->rc == DAL_OK ? 0 : 1)], 1);
         break;
     case DAL_EV_DISCONNECT:
-        bump(&s->c[I_CONN + 2], 1);
+        dal__count(&s->c[I_CONN + 2], 1);
         break;
     case DAL_EV_COMMIT:
         if (ev->tx_depth == 1)
-            bump(&s->c[I_TX + (ev->rc == DAL_OK ? 0 : 2)], 1);
+            dal__count(&s->c[I_TX + (ev->rc == DAL_OK ? 0 : 2)], 1);
         else if (ev->rc == DAL_OK)
-            bump(&s->c[I_SP + 0], 1);
+            dal__count(&s->c[I_SP + 0], 1);
         break;
     case DAL_EV_ROLLBACK:
-        bump(&s->c[ev->tx_depth == 1 ? I_TX + 1 : I_SP + 1], 1);
+        dal__count(&s->c[ev->tx_depth == 1 ? I_TX + 1 : I_SP + 1], 1);
         break;
     default:
         break;

@@ -329,13 +329,9 @@ static inline dal_event *stmt_event(dal_stmt *st,
 
     if (DAL__UNLIKELY(!st->obs_init)) {
         event_init(db, ev, kind);
-        ev->sql = st->sql;
-        /* The statement cache keys compiled queries apart from raw SQL
-         * with a leading \1 (stmtcache.c); hooks see the SQL itself. */
-        if (ev->sql[0] == '\1') {
-            ev->sql++;
+        ev->sql = dal__obs_sql(st);
+        if (ev->sql != st->sql)
             st->obs_flags |= DAL_EVF_AST;
-        }
         ev->sql_len = strlen(ev->sql);
         ev->stmt_kind = dal_sql_kind(ev->sql);
         ev->nparams = st->nparams;
@@ -351,14 +347,33 @@ static inline dal_event *stmt_event(dal_stmt *st,
     return ev;
 }
 
+const char *dal__obs_sql(const dal_stmt *st)
+{
+    /* The statement cache keys compiled queries apart from raw SQL
+     * with a leading \1 (stmtcache.c); hooks see the SQL itself. */
+    return st->sql[0] == '\1' ? st->sql + 1 : st->sql;
+}
+
+/* st no longer runs: off db's list (mostly its head). */
+static void stop_running(dal_db *db, dal_stmt *st)
+{
+    dal_stmt **p = &db->obs_top;
+
+    st->obs_running = 0;
+    db->obs_running--;
+    while (*p && *p != st)
+        p = &(*p)->obs_below;
+    if (*p)
+        *p = st->obs_below;
+}
+
 static void finish(dal_stmt *st, int rc, int nhooks)
 {
     dal_db *db = st->db;
     dal_event *ev;
     int64_t now;
 
-    st->obs_running = 0;
-    db->obs_running--;
+    stop_running(db, st);
     if (!(db->obs->events & EV_BIT(DAL_EV_AFTER)))
         return;
     now = dal_clock_ns();
@@ -421,6 +436,8 @@ int dal__obs_begin(dal_stmt *st)
     st->obs_t0 = dal_clock_ns();
     st->obs_rows = 0;
     st->obs_running = 1;
+    st->obs_below = db->obs_top;
+    db->obs_top = st;
     db->obs_running++;
     if (!(o->events & EV_BIT(DAL_EV_BEFORE)))
         return DAL_OK;
@@ -455,10 +472,8 @@ void dal__obs_end(dal_stmt *st, int rc)
 {
     if (st->obs_running && st->db->obs)
         finish(st, rc, st->db->obs->nhooks);
-    else if (st->obs_running) {
-        st->obs_running = 0;
-        st->db->obs_running--;
-    }
+    else if (st->obs_running)
+        stop_running(st->db, st);
 }
 
 void dal__obs_event(dal_db *db, dal_event_kind kind, int rc, int depth)

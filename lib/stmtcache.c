@@ -167,18 +167,18 @@ static int cache_get(dal_db *db, const char *sql, const dal__compiled *cq,
                 lru_unlink(c, st);
                 lru_push_front(c, st);
             }
-            db->cache_stat[0]++;
+            dal__count(&db->cache_stat[0], 1);
             *stp = st;
             return DAL_OK;
         }
     /* Make room first: the new statement is the one about to be used. */
-    db->cache_stat[1]++;
+    dal__count(&db->cache_stat[1], 1);
     if (c->size >= c->cap && c->tail) {
         dal_stmt *old = c->tail;
 
         cache_remove(c, old);
         dal__stmt_free(old);
-        db->cache_stat[2]++;
+        dal__count(&db->cache_stat[2], 1);
     }
     rc = prepare_one(db, sql, cq, 1, &st);
     if (rc != DAL_OK)
@@ -249,10 +249,13 @@ int dal_stmt_cache_stats(const dal_db *db, uint64_t *hits, uint64_t *misses,
     if (!db)
         return DAL_E_MISUSE;
     if (hits)
-        *hits = db->cache_stat[0];
+        *hits = atomic_load_explicit(&db->cache_stat[0],
+                                     memory_order_relaxed);
     if (misses)
-        *misses = db->cache_stat[1];
+        *misses = atomic_load_explicit(&db->cache_stat[1],
+                                       memory_order_relaxed);
     if (evictions)
-        *evictions = db->cache_stat[2];
+        *evictions = atomic_load_explicit(&db->cache_stat[2],
+                                          memory_order_relaxed);
     return DAL_OK;
 }

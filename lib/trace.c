@@ -23,6 +23,9 @@ struct dal_tracer {
     dal_span_fn on_start, on_end;
     void *data;
     unsigned flags;
+    /* No start callback and no comment: a statement's span can be made
+     * at its end (AFTER), so the tracer does not ask for BEFORE. */
+    int at_end;
     atomic_int attached; /* connections it is attached to */
 };
 
@@ -38,6 +41,7 @@ typedef struct open_span {
 
 typedef struct trace_conn {
     dal_tracer *t;
+    int at_end;          /* t->at_end */
     uint64_t rng[4];
     const char *system;   /* db.system: "sqlite" or "postgresql" */
     ptrdiff_t system_len;
@@ -251,22 +255,27 @@ static int64_t wall_of(const trace_conn *c, int64_t mono)
 
 /* The context a new span descends from: the open transaction, else the
  * caller's parent, else none (a new trace). */
+static inline void context_of(trace_conn *c, uint8_t trace_id[16],
+                              uint8_t parent_id[8], uint8_t *flags)
+{
+    const open_span *p = c->in_tx ? &c->tx
+                         : c->has_parent ? &c->parent : NULL;
+
+    if (p) {
+        memcpy(trace_id, p->trace_id, 16);
+        memcpy(parent_id, p->span_id, 8);
+        *flags = p->flags;
+    } else {
+        random8(c, trace_id);
+        random8(c, trace_id + 8);
+        memset(parent_id, 0, 8);
+        *flags = 1;
+    }
+}
+
 static void new_context(trace_conn *c, open_span *s)
 {
-    if (c->in_tx) {
-        memcpy(s->trace_id, c->tx.trace_id, 16);
-        memcpy(s->parent_id, c->tx.span_id, 8);
-        s->flags = c->tx.flags;
-    } else if (c->has_parent) {
-        memcpy(s->trace_id, c->parent.trace_id, 16);
-        memcpy(s->parent_id, c->parent.span_id, 8);
-        s->flags = c->parent.flags;
-    } else {
-        random8(c, s->trace_id);
-        random8(c, s->trace_id + 8);
-        memset(s->parent_id, 0, 8);
-        s->flags = 1;
-    }
+    context_of(c, s->trace_id, s->parent_id, &s->flags);
 }
 
 /* Per statement kind: the span's name and its db.operation attribute
@@ -300,48 +309,43 @@ static dal_span_attr *attr_text(dal_span_attr *a, const char *key,
 }
 
 /*
- * Report span s of event ev (BEFORE/BEGIN: start; AFTER and the end of
- * a transaction: end, with rc). outcome is the transaction's.
+ * Report span sp of event ev, whose ids, flags and start are set
+ * (BEFORE/BEGIN: start; AFTER and the end of a transaction: end, with
+ * rc). outcome is the transaction's.
  *
- * This runs twice per traced statement, so it is written for an
- * in-memory SQLite point select, which takes about a microsecond: the
- * attributes are stored straight into an array on the stack (at most
- * MAX_ATTRS: 3 + 3 labels + rows, outcome and sqlstate never all at
- * once), with the SQL's length counted once per prepared statement.
+ * This runs for every traced statement, so it is written for an
+ * in-memory SQLite point select, which takes about half a microsecond:
+ * the attributes are stored straight into an array on the stack (at
+ * most MAX_ATTRS: 3 + 3 labels + rows, outcome and sqlstate never all
+ * at once), with the SQL's length counted once per prepared statement.
  */
-static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
-                 dal_span_kind kind, int end, int rc, const char *outcome)
+static void report(trace_conn *c, const dal_event *ev, dal_span *sp,
+                   dal_span_kind kind, int end, int rc, const char *outcome)
 {
     dal_span_attr attrs[MAX_ATTRS], *a = attrs;
-    dal_span sp;
     dal_span_fn fn = end ? c->t->on_end : c->t->on_start;
 
     if (!fn)
         return;
-    sp.kind = kind;
-    sp.db = ev->db;
-    memcpy(sp.trace_id, s->trace_id, 16);
-    memcpy(sp.span_id, s->span_id, 8);
-    memcpy(sp.parent_id, s->parent_id, 8);
-    sp.trace_flags = s->flags;
-    sp.start_unix_ns = s->start_unix_ns;
-    sp.end_unix_ns = 0;
-    sp.status = DAL_OK;
-    sp.status_message = NULL;
+    sp->kind = kind;
+    sp->db = ev->db;
+    sp->end_unix_ns = 0;
+    sp->status = DAL_OK;
+    sp->status_message = NULL;
     a = attr_text(a, "db.system", c->system, c->system_len);
     if (kind == DAL_SPAN_STATEMENT) {
         unsigned k = (unsigned)ev->stmt_kind;
 
         if (k >= sizeof kinds / sizeof kinds[0])
             k = DAL_SK_OTHER;
-        sp.name = kinds[k].name;
+        sp->name = kinds[k].name;
         a = attr_text(a, "db.statement", ev->sql,
                       ev->sql_len || !ev->sql ? (ptrdiff_t)ev->sql_len
                                               : -1);
         a = attr_text(a, "db.operation", kinds[k].op,
                       (ptrdiff_t)kinds[k].oplen);
     } else {
-        sp.name = "TRANSACTION";
+        sp->name = "TRANSACTION";
         a = attr_text(a, "db.operation", "transaction", 11);
     }
     if (DAL__UNLIKELY(ev->tenant || ev->actor || ev->origin)) {
@@ -350,10 +354,10 @@ static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
         a = attr_text(a, "dal.origin", ev->origin, -1);
     }
     if (end) {
-        sp.end_unix_ns = kind == DAL_SPAN_STATEMENT
-                         ? s->start_unix_ns + ev->duration_ns
-                         : wall_of(c, dal_clock_ns());
-        sp.status = rc;
+        sp->end_unix_ns = kind == DAL_SPAN_STATEMENT
+                          ? sp->start_unix_ns + ev->duration_ns
+                          : wall_of(c, dal_clock_ns());
+        sp->status = rc;
         if (kind == DAL_SPAN_STATEMENT && ev->rows >= 0) {
             a->key = "db.rows";
             a->value.type = DAL_TYPE_INT64;
@@ -363,30 +367,51 @@ static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
         if (outcome)
             a = attr_text(a, "db.tx.outcome", outcome, -1);
         if (rc != DAL_OK && ev->db && rc != DAL_E_CLOSED) {
-            sp.status_message = dal_errmsg(ev->db);
+            sp->status_message = dal_errmsg(ev->db);
             a = attr_text(a, "db.sqlstate", dal_sqlstate(ev->db), -1);
         }
     }
-    sp.attrs = attrs;
-    sp.nattrs = (int)(a - attrs);
-    fn(&sp, c->t->data);
+    sp->attrs = attrs;
+    sp->nattrs = (int)(a - attrs);
+    fn(sp, c->t->data);
 }
 
-static void stmt_start(trace_conn *c, const dal_event *ev)
+/* Report open span s (see report()). */
+static void emit(trace_conn *c, const dal_event *ev, const open_span *s,
+                 dal_span_kind kind, int end, int rc, const char *outcome)
 {
-    open_span *s;
+    dal_span sp;
 
+    memcpy(sp.trace_id, s->trace_id, 16);
+    memcpy(sp.span_id, s->span_id, 8);
+    memcpy(sp.parent_id, s->parent_id, 8);
+    sp.trace_flags = s->flags;
+    sp.start_unix_ns = s->start_unix_ns;
+    report(c, ev, &sp, kind, end, rc, outcome);
+}
+
+/* A new open statement span on top of c's, or NULL (out of memory). */
+static open_span *push_stmt(trace_conn *c)
+{
     if (c->nstmts == c->cap) {
         int cap = c->cap ? c->cap * 2 : 4;
         open_span *p = dal__realloc(c->stmts, (size_t)cap * sizeof *p);
 
-        /* Out of memory: this statement goes without a span. */
         if (!p)
-            return;
+            return NULL;
         c->stmts = p;
         c->cap = cap;
     }
-    s = &c->stmts[c->nstmts++];
+    return &c->stmts[c->nstmts++];
+}
+
+static void stmt_start(trace_conn *c, const dal_event *ev)
+{
+    open_span *s = push_stmt(c);
+
+    /* Out of memory: this statement goes without a span. */
+    if (!s)
+        return;
     s->key = ev->sql;
     new_context(c, s);
     if (c->has_pending && (c->in_tx || c->has_parent))
@@ -403,13 +428,46 @@ static void stmt_start(trace_conn *c, const dal_event *ev)
         emit(c, ev, s, DAL_SPAN_STATEMENT, 0, DAL_OK, NULL);
 }
 
-static void stmt_end(trace_conn *c, const dal_event *ev)
+/* The open statement span whose key is sql (the latest), or -1. */
+static int find_stmt(const trace_conn *c, const char *sql)
 {
     int i;
 
     for (i = c->nstmts - 1; i >= 0; i--)
-        if (c->stmts[i].key == ev->sql)
+        if (c->stmts[i].key == sql)
             break;
+    return i;
+}
+
+/*
+ * A tracer that makes statement spans at their end (at_end) gives
+ * spans to the statements db is running now, as BEFORE would have
+ * given them: called before anything that changes the context of new
+ * spans (a transaction's start or end, a new parent) and when the
+ * current span is asked for. Out of memory, a statement goes without
+ * its early span and gets one at its end.
+ */
+static void open_running(trace_conn *c, dal_db *db)
+{
+    const dal_stmt *st;
+
+    for (st = db->obs_top; st; st = st->obs_below) {
+        const char *sql = dal__obs_sql(st);
+        open_span *s;
+
+        if (find_stmt(c, sql) >= 0 || !(s = push_stmt(c)))
+            continue;
+        s->key = sql;
+        new_context(c, s);
+        random8(c, s->span_id);
+        s->start_unix_ns = wall_of(c, st->obs_t0);
+    }
+}
+
+static void stmt_end(trace_conn *c, const dal_event *ev)
+{
+    int i = find_stmt(c, ev->sql);
+
     if (i < 0)
         return;
     emit(c, ev, &c->stmts[i], DAL_SPAN_STATEMENT, 1, ev->rc, NULL);
@@ -418,6 +476,27 @@ static void stmt_end(trace_conn *c, const dal_event *ev)
         memmove(&c->stmts[i], &c->stmts[i + 1],
                 (size_t)(c->nstmts - i - 1) * sizeof *c->stmts);
     c->nstmts--;
+}
+
+/*
+ * A statement's span made at its end (at_end): its context is the one
+ * in force now, which is the one at its start unless open_running()
+ * gave it a span earlier. This is the path of every traced statement
+ * of such a tracer, hence the one event and no stack.
+ */
+static void stmt_end_only(trace_conn *c, const dal_event *ev)
+{
+    dal_span sp;
+
+    if (DAL__UNLIKELY(c->nstmts > 0) && find_stmt(c, ev->sql) >= 0) {
+        stmt_end(c, ev);
+        return;
+    }
+    wall_refresh(c);
+    context_of(c, sp.trace_id, sp.parent_id, &sp.trace_flags);
+    random8(c, sp.span_id);
+    sp.start_unix_ns = wall_of(c, ev->start_ns);
+    report(c, ev, &sp, DAL_SPAN_STATEMENT, 1, ev->rc, NULL);
 }
 
 static int trace_hook(const dal_event *ev, void *data)
@@ -433,11 +512,16 @@ static int trace_hook(const dal_event *ev, void *data)
         stmt_start(c, ev);
         break;
     case DAL_EV_AFTER:
-        stmt_end(c, ev);
+        if (c->at_end)
+            stmt_end_only(c, ev);
+        else
+            stmt_end(c, ev);
         break;
     case DAL_EV_BEGIN:
         if (ev->tx_depth != 1 || c->in_tx)
             break;
+        if (c->at_end)
+            open_running(c, ev->db);
         wall_refresh(c);
         new_context(c, &c->tx);
         random8(c, c->tx.span_id);
@@ -449,6 +533,8 @@ static int trace_hook(const dal_event *ev, void *data)
     case DAL_EV_ROLLBACK:
         if (ev->tx_depth != 1 || !c->in_tx)
             break;
+        if (c->at_end)
+            open_running(c, ev->db);
         c->in_tx = 0;
         emit(c, ev, &c->tx, DAL_SPAN_TX, 1, ev->rc,
              ev->kind == DAL_EV_COMMIT ? "commit" : "rollback");
@@ -494,6 +580,7 @@ static int trace_attach(dal_db *db, void *data, void **state)
     if (!c)
         return dal__seterr(db, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
     c->t = t;
+    c->at_end = t->at_end;
     seed(c);
     wall_refresh(c);
     c->system = db->drv ? db->drv->system : "";
@@ -559,6 +646,7 @@ int dal_tracer_new(dal_span_fn on_start, dal_span_fn on_end, void *data,
     t->on_end = on_end;
     t->data = data;
     t->flags = flags;
+    t->at_end = !on_start && !(flags & DAL_TRACE_SQLCOMMENT);
     atomic_init(&t->attached, 0);
     *out = t;
     return DAL_OK;
@@ -571,7 +659,8 @@ int dal_tracer_observe(dal_tracer *t, dal_observer *obs)
     if (!t || !obs)
         return DAL_E_MISUSE;
     memset(&h, 0, sizeof h);
-    h.events = DAL_EVENTS_STATEMENT | DAL_EVENTS_TX;
+    h.events = (t->at_end ? DAL_EVENT_BIT(DAL_EV_AFTER)
+                          : DAL_EVENTS_STATEMENT) | DAL_EVENTS_TX;
     h.fn = trace_hook;
     h.data = t;
     h.attach = trace_attach;
@@ -600,17 +689,16 @@ int dal_trace_set_parent(dal_db *db, const char *traceparent)
     if (!c)
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_trace_set_parent: "
                             "no tracer is attached to the connection");
-    if (!traceparent) {
-        c->has_parent = 0;
-        return DAL_OK;
-    }
     memset(&p, 0, sizeof p);
-    if (dal_traceparent_parse(traceparent, p.trace_id, p.span_id,
-                              &p.flags) != DAL_OK)
+    if (traceparent && dal_traceparent_parse(traceparent, p.trace_id,
+                                             p.span_id, &p.flags) != DAL_OK)
         return dal__seterrf(db, DAL_E_DATA, "22023", "dal_trace_set_parent: "
                             "not a valid W3C traceparent");
+    /* Statements running now keep the parent they started with. */
+    if (c->at_end)
+        open_running(c, db);
     c->parent = p;
-    c->has_parent = 1;
+    c->has_parent = traceparent != NULL;
     return DAL_OK;
 }
 
@@ -618,6 +706,7 @@ int dal_trace_current(dal_db *db, char *out)
 {
     trace_conn *c;
     const open_span *s = NULL;
+    int i;
 
     if (!db || !out)
         return DAL_E_MISUSE;
@@ -626,11 +715,17 @@ int dal_trace_current(dal_db *db, char *out)
     if (!c)
         return dal__seterrf(db, DAL_E_MISUSE, NULL, "dal_trace_current: "
                             "no tracer is attached to the connection");
-    if (c->nstmts > 0)
+    if (c->at_end && db->obs_top) {
+        /* The latest statement started is the innermost span. */
+        open_running(c, db);
+        if ((i = find_stmt(c, dal__obs_sql(db->obs_top))) >= 0)
+            s = &c->stmts[i];
+    } else if (c->nstmts > 0) {
         s = &c->stmts[c->nstmts - 1];
-    else if (c->in_tx)
+    }
+    if (!s && c->in_tx)
         s = &c->tx;
-    else if (c->has_parent)
+    else if (!s && c->has_parent)
         s = &c->parent;
     if (s)
         dal_traceparent_format(s->trace_id, s->span_id, s->flags, out);

@@ -62,6 +62,10 @@ typedef struct rec {
 
 static rec recs[MAX_RECS];
 static int nrecs;
+/* The span tests run twice: with a start callback (spans open at
+ * BEFORE) and with an end callback only (spans made at AFTER, the
+ * tracer's cheaper mode); _i of the loop tests. */
+static int end_only;
 
 static void copy_text(char *dst, size_t cap, const dal_value *v)
 {
@@ -165,19 +169,25 @@ static const rec *must_end(const char *what, int nth)
     return r;
 }
 
-/* Every start has exactly one end with the same ids, and vice versa. */
+/* Every start has exactly one end with the same ids, and vice versa
+ * (with an end callback only: every span ends once, ids unique). */
 static void ck_paired(void)
 {
     int i, j, found;
 
+    for (i = 0; end_only && i < nrecs; i++) {
+        ck_assert(recs[i].end);
+        for (j = i + 1; j < nrecs; j++)
+            ck_assert(memcmp(recs[j].span_id, recs[i].span_id, 8) != 0);
+    }
     for (i = 0; i < nrecs; i++) {
         for (found = 0, j = 0; j < nrecs; j++)
             found += recs[j].end != recs[i].end
                      && !memcmp(recs[j].span_id, recs[i].span_id, 8)
                      && !memcmp(recs[j].trace_id, recs[i].trace_id, 16)
                      && recs[j].start == recs[i].start;
-        ck_assert_msg(found == 1, "span %d (%s) has %d partners", i,
-                      recs[i].name, found);
+        ck_assert_msg(found == !end_only, "span %d (%s) has %d partners",
+                      i, recs[i].name, found);
         ck_assert(!is_zero(recs[i].span_id, 8));
         ck_assert(!is_zero(recs[i].trace_id, 16));
     }
@@ -213,6 +223,7 @@ static void setup(void)
     base_blocks = live_blocks;
     fail_at = 0;
     nrecs = 0;
+    end_only = 0;
     db = NULL;
     obs = NULL;
     tr = NULL;
@@ -232,7 +243,8 @@ static void setup(void)
 static void open_traced(unsigned flags)
 {
     CK_OK(dal_observer_new(&obs));
-    CK_OK(dal_tracer_new(on_start, on_end, &nrecs, flags, &tr));
+    CK_OK(dal_tracer_new(end_only ? NULL : on_start, on_end, &nrecs,
+                         flags, &tr));
     CK_OK(dal_tracer_observe(tr, obs));
     CK_OK(dal_open_observed(test_url, obs, &db));
     if (is_pg())
@@ -381,6 +393,8 @@ START_TEST(t_statement_spans)
     const rec *a, *b, *c;
     int64_t n;
 
+    end_only = _i;
+
     open_traced(0);
     EXEC("DROP TABLE IF EXISTS tr_t");
     EXEC("CREATE TABLE tr_t (id INTEGER PRIMARY KEY)");
@@ -391,9 +405,10 @@ START_TEST(t_statement_spans)
     CK_RC(dal_exec_params(db, "INSERT INTO tr_t VALUES (?)", &v, 1),
           DAL_E_CONSTRAINT);
     ck_paired();
-    ck_assert_int_eq(nrecs, 6);
+    ck_assert_int_eq(nrecs, end_only ? 3 : 6);
     /* Order: start, end of each, in turn. */
-    ck_assert(!recs[0].end && recs[1].end && !recs[2].end && recs[3].end);
+    ck_assert(end_only
+              || (!recs[0].end && recs[1].end && !recs[2].end && recs[3].end));
     a = must_end("INSERT INTO tr_t VALUES (?)", 0);
     b = must_end("SELECT count(*) FROM tr_t", 0);
     c = must_end("INSERT INTO tr_t VALUES (?)", 1);
@@ -424,6 +439,8 @@ START_TEST(t_tx_spans)
 {
     const rec *tx, *s1, *s2, *commit, *after;
     int i;
+
+    end_only = _i;
 
     open_traced(0);
     EXEC("DROP TABLE IF EXISTS tr_tx");
@@ -498,6 +515,8 @@ START_TEST(t_parent_and_current)
     const rec *s, *tx;
     dal_stmt *st;
 
+    end_only = _i;
+
     open_traced(0);
     CK_OK(dal_trace_current(db, tp));
     ck_assert_str_eq(tp, "");
@@ -536,15 +555,12 @@ START_TEST(t_parent_and_current)
     CK_OK(dal_prepare(db, "SELECT 4 UNION ALL SELECT 5", &st));
     CK_RC(dal_step(st), DAL_ROW);
     CK_OK(dal_trace_current(db, tp));
-    ck_assert_int_eq(recs[nrecs - 1].end, 0);
-    CK_OK(dal_traceparent_format(recs[nrecs - 1].trace_id,
-                                 recs[nrecs - 1].span_id,
-                                 recs[nrecs - 1].flags, tp2));
-    ck_assert_str_eq(tp, tp2);
     CK_RC(dal_step(st), DAL_ROW);
     CK_RC(dal_step(st), DAL_DONE);
     s = must_end("SELECT 4 UNION ALL SELECT 5", 0);
     ck_assert_int_eq(s->rows, 2);
+    CK_OK(dal_traceparent_format(s->trace_id, s->span_id, s->flags, tp2));
+    ck_assert_str_eq(tp, tp2);
     dal_finalize(st);
 
     /* Bad input leaves the parent as it was; NULL clears it. */
@@ -569,15 +585,82 @@ START_TEST(t_unique_ids)
 {
     int i, j;
 
+    end_only = _i;
+
     open_traced(0);
     for (i = 0; i < 200; i++)
         EXEC("SELECT 1");
-    ck_assert_int_eq(nrecs, 400);
-    for (i = 1; i < nrecs; i += 2)
-        for (j = i + 2; j < nrecs; j += 2) {
+    ck_assert_int_eq(nrecs, end_only ? 200 : 400);
+    for (i = !end_only; i < nrecs; i += 2 - end_only)
+        for (j = i + 2 - end_only; j < nrecs; j += 2 - end_only) {
             ck_assert(memcmp(recs[i].span_id, recs[j].span_id, 8) != 0);
             ck_assert(memcmp(recs[i].trace_id, recs[j].trace_id, 16) != 0);
         }
+}
+END_TEST
+
+/*
+ * A statement keeps the context it started in when the context changes
+ * while it runs (a transaction begins or a parent is set with rows
+ * still to read), and the current span while it runs is the one it
+ * ends with: in the end-only mode the tracer has not seen the statement
+ * start, so it must give it its span before the context changes.
+ */
+START_TEST(t_context_kept)
+{
+    char tp[DAL_TRACEPARENT_LEN + 1], tp2[DAL_TRACEPARENT_LEN + 1];
+    const rec *s, *inner, *tx;
+    dal_stmt *st;
+
+    end_only = _i;
+    open_traced(0);
+    CK_OK(dal_prepare(db, "SELECT 1 UNION ALL SELECT 2", &st));
+
+    /* Started outside a transaction: a root, though it ends inside. */
+    CK_RC(dal_step(st), DAL_ROW);
+    CK_OK(dal_begin(db, 0));
+    CK_RC(dal_step(st), DAL_ROW);
+    CK_RC(dal_step(st), DAL_DONE);
+    CK_OK(dal_reset(st));
+    CK_OK(dal_commit(db));
+    s = must_end("SELECT 1 UNION ALL SELECT 2", 0);
+    tx = must_end("TX", 0);
+    ck_assert(is_zero(s->parent_id, 8));
+    ck_assert(memcmp(s->trace_id, tx->trace_id, 16) != 0);
+
+    /* Started inside: the transaction's child, though it ends after. */
+    nrecs = 0;
+    CK_OK(dal_begin(db, 0));
+    CK_RC(dal_step(st), DAL_ROW);
+    CK_OK(dal_commit(db));
+    CK_RC(dal_step(st), DAL_ROW);
+    CK_OK(dal_reset(st));
+    s = must_end("SELECT 1 UNION ALL SELECT 2", 0);
+    tx = must_end("TX", 0);
+    ck_assert(!memcmp(s->trace_id, tx->trace_id, 16));
+    ck_assert(!memcmp(s->parent_id, tx->span_id, 8));
+
+    /* A parent set while it runs is for the statements after it. */
+    nrecs = 0;
+    CK_RC(dal_step(st), DAL_ROW);
+    CK_OK(dal_trace_current(db, tp));
+    CK_OK(dal_trace_set_parent(db, TP_OK));
+    EXEC("SELECT 3");
+    CK_OK(dal_trace_current(db, tp2));
+    ck_assert_str_eq(tp, tp2);
+    CK_RC(dal_step(st), DAL_ROW);
+    CK_OK(dal_reset(st));
+    s = must_end("SELECT 1 UNION ALL SELECT 2", 0);
+    inner = must_end("SELECT 3", 0);
+    ck_assert(is_zero(s->parent_id, 8));
+    CK_OK(dal_traceparent_format(s->trace_id, s->span_id, s->flags, tp2));
+    ck_assert_str_eq(tp, tp2);
+    ck_assert(!memcmp(inner->parent_id, "\x00\xf0\x67\xaa\x0b\xa9\x02\xb7",
+                      8));
+    CK_OK(dal_trace_current(db, tp));
+    ck_assert_str_eq(tp, TP_OK);
+    ck_paired();
+    dal_finalize(st);
 }
 END_TEST
 
@@ -784,10 +867,11 @@ static Suite *trace_suite(const char *name)
     tc = tcase(s, "traceparent");
     tcase_add_test(tc, t_traceparent);
     tc = tcase(s, "spans");
-    tcase_add_test(tc, t_statement_spans);
-    tcase_add_test(tc, t_tx_spans);
-    tcase_add_test(tc, t_parent_and_current);
-    tcase_add_test(tc, t_unique_ids);
+    tcase_add_loop_test(tc, t_statement_spans, 0, 2);
+    tcase_add_loop_test(tc, t_tx_spans, 0, 2);
+    tcase_add_loop_test(tc, t_parent_and_current, 0, 2);
+    tcase_add_loop_test(tc, t_unique_ids, 0, 2);
+    tcase_add_loop_test(tc, t_context_kept, 0, 2);
     tc = tcase(s, "sqlcomment");
     tcase_add_test(tc, t_sqlcomment);
     tc = tcase(s, "api");
