@@ -20,6 +20,16 @@
  * context was set with dal_trace_set_parent(): then they join that
  * trace as children of the caller's span.
  *
+ * A tracer with an end callback only (and no sqlcommenter option) does
+ * not need a statement's span before it ends, so it makes the span then
+ * (ids drawn, start time taken from the statement's event): the spans
+ * it reports are the same, without a hook call before each statement. A
+ * statement still running when the context changes (a transaction
+ * starts or ends, a parent is set) or when dal_trace_current() is
+ * called is given its span at that moment, so it keeps the context it
+ * started in and the traceparent read while it runs is the one its
+ * span ends with.
+ *
  * Ids are random, from a per-connection generator seeded by getrandom()
  * (or /dev/urandom), never all zero.
  *
