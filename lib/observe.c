@@ -300,7 +300,7 @@ const char *dal_actor(const dal_db *db)
 }
 
 /* Deliver ev to hooks[0..n) that ask for its kind. */
-static void deliver(dal_db *db, dal_event *ev, int n)
+static inline void deliver(dal_db *db, dal_event *ev, int n)
 {
     dal_observer *o = db->obs;
     unsigned bit = EV_BIT(ev->kind);
