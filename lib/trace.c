@@ -42,7 +42,7 @@ typedef struct open_span {
 typedef struct trace_conn {
     dal_tracer *t;
     int at_end;          /* t->at_end */
-    uint64_t rng[4];
+    uint64_t rng;        /* splitmix64 state */
     const char *system;   /* db.system: "sqlite" or "postgresql" */
     ptrdiff_t system_len;
     /* Wall clock = the core's monotonic clock + offset, measured again
@@ -66,23 +66,20 @@ typedef struct trace_conn {
 
 /* ---- ids ----------------------------------------------------------- */
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256**: fast, and seeded from the kernel per connection. */
+/*
+ * splitmix64: one 64-bit word of state (xoshiro256** kept four, loaded
+ * and stored per draw), stepped by a constant and mixed by a bijection,
+ * so a connection never draws the same id twice in 2^64 draws. Ids need
+ * to be unique and not to collide across processes (the seed is the
+ * kernel's), not to be secret.
+ */
 static uint64_t next_rand(trace_conn *c)
 {
-    uint64_t *s = c->rng, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    uint64_t z = (c->rng += 0x9e3779b97f4a7c15u);
 
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
 }
 
 static int read_urandom(void *buf, size_t n)
@@ -100,30 +97,18 @@ static int read_urandom(void *buf, size_t n)
 static void seed(trace_conn *c)
 {
     struct timespec ts;
-    uint64_t mix;
-    int i;
 
 #if defined(__linux__)
-    if (getrandom(c->rng, sizeof c->rng, 0) == (ssize_t)sizeof c->rng)
-        goto check;
+    if (getrandom(&c->rng, sizeof c->rng, 0) == (ssize_t)sizeof c->rng)
+        return;
 #endif
-    if (read_urandom(c->rng, sizeof c->rng) == 0)
-        goto check;
+    if (read_urandom(&c->rng, sizeof c->rng) == 0)
+        return;
     /* No kernel randomness: ids then only need to differ, which the
-     * clock and the state's address give (splitmix64 spreads them). */
+     * clock and the state's address give. */
     clock_gettime(CLOCK_REALTIME, &ts);
-    mix = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec)
-          ^ (uint64_t)(uintptr_t)c;
-    for (i = 0; i < 4; i++) {
-        uint64_t z = (mix += 0x9e3779b97f4a7c15u);
-
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-        c->rng[i] = z ^ (z >> 31);
-    }
-check:
-    if (!(c->rng[0] | c->rng[1] | c->rng[2] | c->rng[3]))
-        c->rng[0] = 1;
+    c->rng = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec)
+             ^ (uint64_t)(uintptr_t)c;
 }
 
 static int is_zero(const uint8_t *p, size_t n)
