@@ -936,21 +936,24 @@ static int comment_of(const char *text, uint8_t tid[16], uint8_t sid[8])
  * requests are issued while a transaction holds its one connection, so
  * they wait and are all given to it at once when the transaction ends
  * (a comment written when each was issued would carry the wrong id);
- * one runs inside the transaction, in its trace. Hooks and spans see
- * the caller's text, without the comment, and the statement cache is
- * bypassed.
+ * one runs inside the transaction, in its trace, and the last is a
+ * query built as an AST. Hooks and spans see the caller's text (the
+ * compiled SQL for the AST), without the comment, and the statement
+ * cache is bypassed.
  */
 START_TEST(t_sqlcomment)
 {
     const char *sql = is_pg()
         ? "SELECT CAST(? AS INTEGER) AS n, current_query() AS q"
         : "SELECT CAST(? AS INTEGER) AS n";
-    dal_async_req reqs[NCOMMENT + 1], creq_end;
-    creq cr[NCOMMENT + 1];
+    enum { NALL = NCOMMENT + 2, AST = NCOMMENT + 1 };
+    dal_async_req reqs[NALL], creq_end;
+    creq cr[NALL];
     txres end;
     dal_observer *obs;
     dal_tracer *t;
     dal_async *tx;
+    dal_query *q;
     int i, k;
 
     memset(&last_span, 0, sizeof last_span);
@@ -974,14 +977,21 @@ START_TEST(t_sqlcomment)
         ck_assert_int_eq(dal_async_query(&reqs[i], i < NCOMMENT ? h : tx,
                                          sql, &v, 1, on_creq), DAL_OK);
     }
+    q = dal_select(dal_int(AST + 1), dal_func0(is_pg() ? "current_query"
+                                                       : "sqlite_version"));
+    memset(&reqs[AST], 0, sizeof reqs[AST]);
+    reqs[AST].data = &cr[AST];
+    ck_assert_int_eq(dal_async_query_ast(&reqs[AST], h, q, on_creq),
+                     DAL_OK);
+    dal_query_free(q);
     memset(&end, 0, sizeof end);
     memset(&creq_end, 0, sizeof creq_end);
     creq_end.data = &end;
     ck_assert_int_eq(dal_async_commit(&creq_end, tx, on_done), DAL_OK);
-    ck_assert_int_eq(dal_async_pending(h), NCOMMENT + 2);
-    while (creq_done < NCOMMENT + 1 || !end.done)
+    ck_assert_int_eq(dal_async_pending(h), NALL + 1);
+    while (creq_done < NALL || !end.done)
         ck_assert(uv_run(&loop, UV_RUN_ONCE) != 0
-                  || (creq_done == NCOMMENT + 1 && end.done));
+                  || (creq_done == NALL && end.done));
     ck_assert_int_eq(end.status, DAL_OK);
     close_h();
     if (!is_pg())
@@ -992,7 +1002,7 @@ START_TEST(t_sqlcomment)
     ck_assert(!is_zero(cr[NCOMMENT].sp.parent_id, 8));
     for (i = 0; i < NCOMMENT; i++)
         ck_assert(is_zero(cr[i].sp.parent_id, 8));
-    for (i = 0; i <= NCOMMENT; i++) {
+    for (i = 0; i < NALL; i++) {
         const char *text = NULL;
         char want[40];
         uint8_t tid[16], sid[8];
@@ -1001,11 +1011,21 @@ START_TEST(t_sqlcomment)
         ck_assert_int_eq(cr[i].n, i + 1);
         ck_assert_int_ge(cr[i].sp.n, 1);
         /* The span's statement is the caller's text. */
-        ck_assert_str_eq(cr[i].sp.stmt, sql);
+        if (i == AST) {
+            ck_assert_ptr_nonnull(strstr(cr[i].sp.stmt, is_pg()
+                                         ? "current_query()"
+                                         : "sqlite_version()"));
+            ck_assert_ptr_null(strstr(cr[i].sp.stmt, "traceparent"));
+        } else {
+            ck_assert_str_eq(cr[i].sp.stmt, sql);
+        }
         if (is_pg()) {
             text = cr[i].q;
         } else {
-            snprintf(want, sizeof want, "CAST(%d AS INTEGER)", i + 1);
+            if (i == AST)
+                snprintf(want, sizeof want, "sqlite_version()");
+            else
+                snprintf(want, sizeof want, "CAST(%d AS INTEGER)", i + 1);
             pthread_mutex_lock(&seen_mu);
             for (k = 0; k < nseen && !text; k++)
                 if (strstr(seen_sql[k], want))
@@ -1412,8 +1432,10 @@ static void nm_open(dal_async *a, int status)
 
 START_TEST(t_nomem_run)
 {
+    dal_value one = DAL_V_INT64(1);
     dal_observer *obs;
     dal_metrics *m;
+    dal_tracer *t;
     dal_async_req reqs[4];
     int n, i, issued;
 
@@ -1421,6 +1443,12 @@ START_TEST(t_nomem_run)
     add_recorder(obs, &rec1);
     ck_assert_int_eq(dal_metrics_new(&m), DAL_OK);
     ck_assert_int_eq(dal_metrics_observe(m, obs), DAL_OK);
+    /* With the tracer's comments: each query's commented text and its
+     * caller's text (two of them have a placeholder) are allocated
+     * too. */
+    ck_assert_int_eq(dal_tracer_new(NULL, on_span_seen, NULL,
+                                    DAL_TRACE_SQLCOMMENT, &t), DAL_OK);
+    ck_assert_int_eq(dal_tracer_observe(t, obs), DAL_OK);
     for (n = 1; n < 400; n++) {
         int rc, hit;
 
@@ -1434,8 +1462,10 @@ START_TEST(t_nomem_run)
         if (rc == DAL_OK && dal_async_observe(h, obs) == DAL_OK)
             for (i = 0; i < 4; i++) {
                 memset(&reqs[i], 0, sizeof reqs[i]);
-                issued += dal_async_query(&reqs[i], h, "SELECT 1", NULL, 0,
-                                          on_nm) == DAL_OK;
+                issued += dal_async_query(&reqs[i], h,
+                                          i % 2 ? "SELECT ? AS x"
+                                                : "SELECT 1",
+                                          &one, i % 2, on_nm) == DAL_OK;
             }
         if (rc == DAL_OK) {
             run_until(&opened);
@@ -1455,6 +1485,7 @@ START_TEST(t_nomem_run)
     ck_assert_int_lt(n, 400);
     ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
     ck_assert_int_eq(dal_metrics_free(m), DAL_OK);
+    ck_assert_int_eq(dal_tracer_free(t), DAL_OK);
 }
 END_TEST
 
