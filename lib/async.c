@@ -77,7 +77,7 @@ struct areq {
     int64_t obs_t0;
     /* The SQL its events carry: the caller's text of dal_async_query()
      * (copied into the room only while the pool is observed), else
-     * sql; set by obs_before. Each request has its own copy, so that
+     * sql; set by obs_start. Each request has its own copy, so that
      * the tracer tells the spans of identical texts in flight apart
      * by the pointer. */
     const char *obs_sql;
