@@ -69,6 +69,13 @@ struct dal__ajob {
      */
     int tx;
     int tx_flags;
+    /*
+     * one_shot: sql carries a comment that changes with every run (a
+     * tracer's sqlcommenter option, see dal/trace.h): run it without
+     * the connection's statement cache, neither looked up nor kept,
+     * as the blocking core does for such statements.
+     */
+    int one_shot;
 
     /* Outputs. rc is DAL_OK or an error; on an error err carries the
      * message, SQLSTATE and the rest (set with dal__ajob_seterr). res
@@ -78,6 +85,11 @@ struct dal__ajob {
     struct dal__err err;
     dal_result *res;
     int64_t changes;
+    /* What j did to the connection's statement cache, counted as
+     * dal_stmt_cache_stats() counts: hits, misses, evictions (zeros for
+     * a backend or job without a cache). The core adds them to the
+     * connection's counters, which observers read (dal_metrics). */
+    uint32_t cache_stat[3];
 
     /* The backend's own, untouched by the core. */
     dal__ajob *bnext;

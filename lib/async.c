@@ -75,6 +75,15 @@ struct areq {
     int obs_on;
     dal_stmt_kind obs_kind;
     int64_t obs_t0;
+    /* The SQL its events carry: the caller's text of dal_async_query()
+     * (copied into the room only while the pool is observed), else
+     * sql; set by obs_start. Each request has its own copy, so that
+     * the tracer tells the spans of identical texts in flight apart
+     * by the pointer. */
+    const char *obs_sql;
+    size_t obs_sqllen;
+    /* The text sent when a tracer's comment was appended (owned). */
+    char *csql;
 };
 
 /* Where an areq's room starts (aligned for a dal_value). */
@@ -98,6 +107,10 @@ struct aconn {
      * CONNECT was reported that no DISCONNECT has matched yet. */
     dal_db *shell;
     int connected;
+    /* The statement cache's hits, misses and evictions since the pool
+     * opened, summed from its jobs (dal__ajob.cache_stat); a shell
+     * starts from them and is kept equal to them. */
+    uint64_t cache_stat[3];
 };
 
 /* A statement text as the caller wrote it and as translated for the
@@ -322,6 +335,7 @@ static void req_free(areq *r)
 
     err_clear(&r->job.err);
     dal_result_free(r->job.res);
+    dal__free(r->csql);
     if (!r->in_room) {
         dal__free(r->sql);
         dal__free(r->params);
@@ -496,8 +510,8 @@ static int obs_before(aconn *c, areq *r)
 
     memset(&ev, 0, sizeof ev);
     ev.kind = DAL_EV_BEFORE;
-    ev.sql = r->job.sql;
-    ev.sql_len = r->job.sqllen;
+    ev.sql = r->obs_sql;
+    ev.sql_len = r->obs_sqllen;
     ev.stmt_kind = r->obs_kind = dal_sql_kind(ev.sql);
     ev.nparams = r->job.nparams;
     ev.params = c->shell->obs_params ? r->job.params : NULL;
@@ -510,6 +524,62 @@ static int obs_before(aconn *c, areq *r)
         return dal__ajob_seterr_db(&r->job, c->shell);
     r->obs_on = 1;
     return DAL_OK;
+}
+
+/*
+ * Send r with the comment of a tracer's sqlcommenter option (dal/
+ * trace.h), as the blocking core does (stmt.c, prepare_commented). The
+ * tracer keeps one pending span id, chosen when it writes a comment and
+ * taken by the next statement span to start: so the comment is written
+ * here, right before r's own BEFORE, never when r was issued, since
+ * requests issued together would each overwrite the id the one before
+ * is still to take.
+ */
+static int add_comment(aconn *c, areq *r)
+{
+    dal__buf b = {0};
+    const char *sql = r->job.sql;
+    size_t len = r->job.sqllen;
+    int rc;
+
+    rc = dal__buf_reserve(&b, len + 64);
+    if (rc == DAL_OK)
+        rc = dal__buf_add(&b, sql, len);
+    if (rc == DAL_OK)
+        rc = dal__buf_addc(&b, memchr(sql, '-', len) ? '\n' : ' ');
+    if (rc == DAL_OK)
+        rc = c->shell->sql_comment(c->shell, &b);
+    if (rc == DAL_OK)
+        rc = dal__buf_addc(&b, '\0');
+    if (rc != DAL_OK) {
+        dal__buf_free(&b);
+        return dal__ajob_seterr(&r->job, rc, NULL, 0, NULL, NULL, NULL,
+                                NULL);
+    }
+    r->csql = b.p;
+    r->job.sql = b.p;
+    r->job.sqllen = b.len - 1;
+    r->job.one_shot = 1;
+    return DAL_OK;
+}
+
+/* The events of r, now given to c: its SQL for them, its comment, then
+ * BEFORE (a veto ends r with its error). */
+static int obs_start(aconn *c, areq *r)
+{
+    int rc;
+
+    if (!r->obs_sql) {
+        r->obs_sql = r->sql;
+        r->obs_sqllen = r->job.sqllen;
+    }
+    /* Queries only, as the blocking core comments its one-shot
+     * statements: a transaction's verbs run as dal_begin() and the
+     * like on SQLite's thread, from flags on PostgreSQL. */
+    if (DAL__UNLIKELY(c->shell->sql_comment != NULL)
+        && r->job.kind == DAL__AJ_QUERY && (rc = add_comment(c, r)))
+        return rc;
+    return obs_before(c, r);
 }
 
 /* Rows for r's AFTER (r saw BEFORE), read before finish() hands its
@@ -546,8 +616,8 @@ static void obs_after(areq *r, int st, int64_t rows)
     shell_err(db, &r->job.err, st);
     memset(&ev, 0, sizeof ev);
     ev.kind = DAL_EV_AFTER;
-    ev.sql = r->job.sql;
-    ev.sql_len = r->job.sqllen;
+    ev.sql = r->obs_sql;
+    ev.sql_len = r->obs_sqllen;
     ev.stmt_kind = r->obs_kind;
     ev.nparams = r->job.nparams;
     ev.params = db->obs_params ? r->job.params : NULL;
@@ -583,10 +653,13 @@ static void shell_close(dal_db *db)
     dal_close(db);
 }
 
-/* A shell db for p's connections with obs attached (every hook's
- * attach), in *out; on an error nothing is left and p's message says
+/* A shell db for a connection of p with obs attached (every hook's
+ * attach), in *out, its statement cache counters those of the
+ * connection (stat), so that the hooks' attach reads them as for a
+ * blocking connection; on an error nothing is left and p's message says
  * why. */
-static int shell_new(dal_async *p, dal_observer *obs, dal_db **out)
+static int shell_new(dal_async *p, dal_observer *obs, const uint64_t *stat,
+                     dal_db **out)
 {
     dal_db *db = dal__calloc(1, sizeof *db);
     char err[256];
@@ -597,6 +670,7 @@ static int shell_new(dal_async *p, dal_observer *obs, dal_db **out)
         return h_fail(p, DAL_NOMEM, NULL);
     memcpy(db->err.sqlstate, "00000", 6);
     db->async_shell = 1;
+    memcpy(db->cache_stat, stat, sizeof db->cache_stat);
     db->tenant = p->tenant;
     db->actor = p->actor;
     err[0] = '\0';
@@ -658,7 +732,7 @@ int dal_async_observe(dal_async *h, dal_observer *obs)
     if (!(shells = dal__calloc((size_t)h->nconn, sizeof *shells)))
         return h_fail(h, DAL_NOMEM, NULL);
     for (i = 0; i < h->nconn && rc == DAL_OK; i++)
-        rc = shell_new(h, obs, &shells[i]);
+        rc = shell_new(h, obs, h->conns[i].cache_stat, &shells[i]);
     if (rc != DAL_OK) {
         for (i = 0; i < h->nconn; i++)
             shell_close(shells[i]);
@@ -829,7 +903,7 @@ static void enqueue(aconn *c, areq *r)
     int rc;
 
     r->c = c;
-    if (observed(c, r) && (rc = obs_before(c, r)) != DAL_OK) {
+    if (observed(c, r) && (rc = obs_start(c, r)) != DAL_OK) {
         later(r, rc);
         return;
     }
@@ -1029,6 +1103,13 @@ void dal__ajob_done(dal__aconn *a, dal__ajob *j)
     l_remove(&c->sent, r);
     c->a.inflight--;
     r->state = S_NONE;
+    if (j->cache_stat[0] | j->cache_stat[1] | j->cache_stat[2]) {
+        for (int i = 0; i < 3; i++)
+            c->cache_stat[i] += j->cache_stat[i];
+        if (c->shell)
+            memcpy(c->shell->cache_stat, c->cache_stat,
+                   sizeof c->cache_stat);
+    }
     if (j->rc == DAL_E_CONNECT && c->state == C_READY)
         c->lost = 1;
     finish(r);
@@ -1419,13 +1500,16 @@ static void xlate_keep(dal_async *p, const char *sql, size_t srclen,
  * A query request from sql with portable placeholders: the translation
  * (kept, see xlate_keep) and deep copies of the parameters go into the
  * request's own room, so that the request is one allocation (none when
- * a spare one is reused).
+ * a spare one is reused). An observed pool's request also keeps the
+ * caller's text there, for its events (obs_sql): hooks see the SQL as
+ * written, as for a blocking statement; an unobserved one copies no
+ * more than before.
  */
 static int query_req(dal_async *h, dal_async_req *req, const char *sql,
                      const dal_value *params, int nparams, areq **out)
 {
     dal_async *p = h->pool;
-    size_t srclen = strlen(sql), outlen, off, psize;
+    size_t srclen = strlen(sql), outlen, off, psize, keep;
     xlate *x = xlate_find(p, sql, srclen);
     dal__sqltext t = {0};
     const char *text;
@@ -1458,7 +1542,9 @@ static int query_req(dal_async *h, dal_async_req *req, const char *sql,
     rc = params_size(params, nparams, &psize);
     off = (outlen + 1 + alignof(dal_value) - 1) / alignof(dal_value)
           * alignof(dal_value);
-    if (rc == DAL_OK && !(r = req_new(h, req, R_QUERY, off + psize)))
+    keep = DAL__UNLIKELY(p->obs != NULL) ? srclen + 1 : 0;
+    if (rc == DAL_OK
+        && !(r = req_new(h, req, R_QUERY, off + psize + keep)))
         rc = DAL_NOMEM;
     if (rc != DAL_OK) {
         dal__sqltext_free(&t);
@@ -1471,6 +1557,13 @@ static int query_req(dal_async *h, dal_async_req *req, const char *sql,
     if (nparams > 0) {
         r->params = (dal_value *)(void *)(r->sql + off);
         params_fill(params, nparams, r->params);
+    }
+    if (keep) {
+        char *src = r->sql + off + psize;
+
+        memcpy(src, sql, keep);
+        r->obs_sql = src;
+        r->obs_sqllen = srclen;
     }
     r->job.kind = DAL__AJ_QUERY;
     r->job.sql = r->sql;

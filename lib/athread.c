@@ -13,6 +13,11 @@
  * its own connection's thread, never a worker that uv_fs or
  * uv_queue_work requests need.
  *
+ * Each job carries back what it did to the worker's statement cache
+ * (dal__ajob.cache_stat), which the core shows observers; a one_shot
+ * job (its text carries a tracer's per-run comment) is prepared for its
+ * run only and never enters the cache.
+ *
  * Cancel and close interrupt the running statement through the
  * driver's thread-safe interrupt hook, under the mutex, so the dal_db
  * cannot be swapped or closed meanwhile.
@@ -164,12 +169,44 @@ nomem:
     return dal__ajob_seterr(j, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
 }
 
+/* Run j's statement prepared for this run only, positioned on its first
+ * row, as dal__run_cached() does (read_rows frees it: it is not
+ * cached). The statement cache is neither searched nor filled. */
+static int run_once(dal_db *db, const dal__ajob *j, dal_stmt **stp)
+{
+    dal_stmt *st;
+    int rc;
+
+    *stp = NULL;
+    if (db->err.code != DAL_OK)
+        dal__clearerr(db);
+    rc = dal__stmt_new_translated(db, NULL, j->sql, j->sqllen, j->nparams,
+                                  NULL, 0, &st);
+    if (rc != DAL_OK)
+        return rc;
+    rc = dal__stmt_bind_all(st, j->params, j->nparams);
+    if (rc == DAL_OK)
+        rc = dal_step(st);
+    if (rc == DAL_ROW || rc == DAL_DONE) {
+        *stp = st;
+        return rc;
+    }
+    dal__stmt_free(st);
+    return rc;
+}
+
 static int run_query(athr *t, dal__ajob *j)
 {
     dal__compiled cq;
     dal_stmt *st;
     int rc;
 
+    if (j->one_shot) {
+        rc = run_once(t->db, j, &st);
+        if (rc != DAL_ROW && rc != DAL_DONE)
+            return dal__ajob_seterr_db(j, t->db);
+        return read_rows(t, j, st, rc);
+    }
     memset(&cq, 0, sizeof cq);
     cq.sql = (char *)j->sql;
     cq.len = j->sqllen;
@@ -212,14 +249,10 @@ static int connect_db(athr *t, dal__ajob *j)
     return DAL_OK;
 }
 
-static void run_job(athr *t, dal__ajob *j)
+static void run_stmt(athr *t, dal__ajob *j)
 {
     int rc;
 
-    if ((!t->db || t->lost) && (rc = connect_db(t, j))) {
-        t->lost = 1;
-        return;
-    }
     switch (j->kind) {
     case DAL__AJ_QUERY:
         rc = run_query(t, j);
@@ -252,6 +285,23 @@ static void run_job(athr *t, dal__ajob *j)
     }
     if (rc == DAL_E_CONNECT)
         t->lost = 1;
+}
+
+static void run_job(athr *t, dal__ajob *j)
+{
+    uint64_t before[3];
+    int rc, i;
+
+    if ((!t->db || t->lost) && (rc = connect_db(t, j))) {
+        t->lost = 1;
+        return;
+    }
+    /* The job's use of the statement cache, for the core to show to
+     * observers (the worker's db is not theirs to read). */
+    memcpy(before, t->db->cache_stat, sizeof before);
+    run_stmt(t, j);
+    for (i = 0; i < 3; i++)
+        j->cache_stat[i] = (uint32_t)(t->db->cache_stat[i] - before[i]);
 }
 
 /* End j with rc (canceled, closed) in place of what it did. */

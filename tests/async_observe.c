@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <dal/async.h>
 #include <dal.h>
 
@@ -414,11 +416,12 @@ START_TEST(t_order)
     ck_assert_str_eq(q.sqlstate, "23505");
 
     /* Each statement: BEFORE, then AFTER, one after the other (one
-     * connection, one at a time). */
-    b = find_ev(&rec1, 0, DAL_EV_BEFORE, "INSERT INTO ao_t VALUES ($1");
-    if (!is_pg())
-        b = find_ev(&rec1, 0, DAL_EV_BEFORE, "INSERT INTO ao_t VALUES (?");
+     * connection, one at a time), with the SQL as the caller wrote it
+     * (not PostgreSQL's $1), as for a blocking statement. */
+    ck_assert_int_eq(find_ev(&rec1, 0, DAL_EV_BEFORE, "$1"), -1);
+    b = find_ev(&rec1, 0, DAL_EV_BEFORE, "INSERT INTO ao_t VALUES (?, ?)");
     ck_assert_int_ge(b, 0);
+    ck_assert_str_eq(rec1.ev[b].sql, "INSERT INTO ao_t VALUES (?, ?)");
     ck_assert_int_eq(rec1.ev[b].nparams, 2);
     ck_assert_int_eq(rec1.ev[b].skind, DAL_SK_INSERT);
     ck_assert_int_eq(rec1.ev[b].rows, -1);
@@ -810,6 +813,329 @@ START_TEST(t_trace)
 }
 END_TEST
 
+/* ---- sqlcommenter ----------------------------------------------------- */
+
+/*
+ * The SQL text SQLite was given, as its own trace callback sees it:
+ * registered through sqlite3_auto_extension on every connection opened
+ * in the process, libdal's worker threads' included.
+ */
+#define MAXSEEN 64
+
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static char seen_sql[MAXSEEN][512];
+static int nseen;
+
+static int seen_trace(unsigned type, void *ctx, void *p, void *x)
+{
+    char *sql;
+
+    (void)ctx;
+    (void)x;
+    if (type != SQLITE_TRACE_STMT)
+        return 0;
+    sql = sqlite3_expanded_sql((sqlite3_stmt *)p);
+    pthread_mutex_lock(&seen_mu);
+    if (sql && nseen < MAXSEEN)
+        snprintf(seen_sql[nseen++], sizeof seen_sql[0], "%s", sql);
+    pthread_mutex_unlock(&seen_mu);
+    sqlite3_free(sql);
+    return 0;
+}
+
+static int seen_ext(sqlite3 *db, char **err, const void *api)
+{
+    (void)err;
+    (void)api;
+    sqlite3_trace_v2(db, SQLITE_TRACE_STMT, seen_trace, NULL);
+    return SQLITE_OK;
+}
+
+/* The statement span that ended last (its AFTER runs just before the
+ * request's callback), and the cache counters of its connection. */
+typedef struct span_seen {
+    uint8_t trace_id[16], span_id[8], parent_id[8];
+    char stmt[160];
+    uint64_t cache[3];
+    int n;
+} span_seen;
+
+static span_seen last_span;
+
+static void on_span_seen(const dal_span *sp, void *data)
+{
+    int i;
+
+    (void)data;
+    if (sp->kind != DAL_SPAN_STATEMENT)
+        return;
+    memcpy(last_span.trace_id, sp->trace_id, 16);
+    memcpy(last_span.span_id, sp->span_id, 8);
+    memcpy(last_span.parent_id, sp->parent_id, 8);
+    last_span.stmt[0] = '\0';
+    for (i = 0; i < sp->nattrs; i++)
+        if (!strcmp(sp->attrs[i].key, "db.statement"))
+            snprintf(last_span.stmt, sizeof last_span.stmt, "%.*s",
+                     (int)sp->attrs[i].value.u.s.len,
+                     sp->attrs[i].value.u.s.p);
+    ck_assert_int_eq(dal_stmt_cache_stats(sp->db, &last_span.cache[0],
+                                          &last_span.cache[1],
+                                          &last_span.cache[2]), DAL_OK);
+    last_span.n++;
+}
+
+typedef struct creq {
+    int done, status;
+    int64_t n;
+    char q[512];
+    span_seen sp;
+} creq;
+
+static int creq_done;
+
+static void on_creq(dal_async_req *req, int status, dal_result *res)
+{
+    creq *c = req->data;
+
+    c->done = 1;
+    c->status = status;
+    c->sp = last_span;
+    creq_done++;
+    if (res && dal_result_row_count(res) == 1) {
+        c->n = dal_result_int64(res, 0, 0);
+        if (dal_result_column_count(res) > 1)
+            snprintf(c->q, sizeof c->q, "%s",
+                     dal_result_text(res, 0, 1, NULL));
+    }
+}
+
+/* The traceparent in a comment of text, parsed; 0 when there is none. */
+static int comment_of(const char *text, uint8_t tid[16], uint8_t sid[8])
+{
+    const char *p = strstr(text, "/*traceparent='");
+    char tp[DAL_TRACEPARENT_LEN + 1];
+
+    if (!p)
+        return 0;
+    p += strlen("/*traceparent='");
+    if (strlen(p) < DAL_TRACEPARENT_LEN + 3
+        || strncmp(p + DAL_TRACEPARENT_LEN, "'*/", 3))
+        return 0;
+    memcpy(tp, p, DAL_TRACEPARENT_LEN);
+    tp[DAL_TRACEPARENT_LEN] = '\0';
+    return dal_traceparent_parse(tp, tid, sid, NULL) == DAL_OK;
+}
+
+#define NCOMMENT 8
+
+/*
+ * Requests in flight together (pipelined on PostgreSQL, queued on
+ * SQLite's thread) each carry the id of their own span in the SQL the
+ * server received: PostgreSQL's current_query() returns the text it
+ * runs, SQLite's trace callback shows the text it was given. The pool's
+ * requests are issued while a transaction holds its one connection, so
+ * they wait and are all given to it at once when the transaction ends
+ * (a comment written when each was issued would carry the wrong id);
+ * one runs inside the transaction, in its trace, and the last is a
+ * query built as an AST. Hooks and spans see the caller's text (the
+ * compiled SQL for the AST), without the comment, and the statement
+ * cache is bypassed.
+ */
+START_TEST(t_sqlcomment)
+{
+    const char *sql = is_pg()
+        ? "SELECT CAST(? AS INTEGER) AS n, current_query() AS q"
+        : "SELECT CAST(? AS INTEGER) AS n";
+    enum { NALL = NCOMMENT + 2, AST = NCOMMENT + 1 };
+    dal_async_req reqs[NALL], creq_end;
+    creq cr[NALL];
+    txres end;
+    dal_observer *obs;
+    dal_tracer *t;
+    dal_async *tx;
+    dal_query *q;
+    int i, k;
+
+    memset(&last_span, 0, sizeof last_span);
+    memset(cr, 0, sizeof cr);
+    creq_done = 0;
+    nseen = 0;
+    if (!is_pg())
+        ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))seen_ext),
+                         SQLITE_OK);
+    ck_assert_int_eq(dal_observer_new(&obs), DAL_OK);
+    ck_assert_int_eq(dal_tracer_new(NULL, on_span_seen, NULL,
+                                    DAL_TRACE_SQLCOMMENT, &t), DAL_OK);
+    ck_assert_int_eq(dal_tracer_observe(t, obs), DAL_OK);
+    open_observed(1, obs);
+    tx = begin_tx();
+    for (i = 0; i <= NCOMMENT; i++) {
+        dal_value v = DAL_V_INT64(i + 1);
+
+        memset(&reqs[i], 0, sizeof reqs[i]);
+        reqs[i].data = &cr[i];
+        ck_assert_int_eq(dal_async_query(&reqs[i], i < NCOMMENT ? h : tx,
+                                         sql, &v, 1, on_creq), DAL_OK);
+    }
+    q = dal_select(dal_int(AST + 1), dal_func0(is_pg() ? "current_query"
+                                                       : "sqlite_version"));
+    memset(&reqs[AST], 0, sizeof reqs[AST]);
+    reqs[AST].data = &cr[AST];
+    ck_assert_int_eq(dal_async_query_ast(&reqs[AST], h, q, on_creq),
+                     DAL_OK);
+    dal_query_free(q);
+    memset(&end, 0, sizeof end);
+    memset(&creq_end, 0, sizeof creq_end);
+    creq_end.data = &end;
+    ck_assert_int_eq(dal_async_commit(&creq_end, tx, on_done), DAL_OK);
+    ck_assert_int_eq(dal_async_pending(h), NALL + 1);
+    while (creq_done < NALL || !end.done)
+        ck_assert(uv_run(&loop, UV_RUN_ONCE) != 0
+                  || (creq_done == NALL && end.done));
+    ck_assert_int_eq(end.status, DAL_OK);
+    close_h();
+    if (!is_pg())
+        sqlite3_cancel_auto_extension((void (*)(void))seen_ext);
+
+    /* The transaction's request ran as a child of its span; the
+     * others, issued outside it, as roots. */
+    ck_assert(!is_zero(cr[NCOMMENT].sp.parent_id, 8));
+    for (i = 0; i < NCOMMENT; i++)
+        ck_assert(is_zero(cr[i].sp.parent_id, 8));
+    for (i = 0; i < NALL; i++) {
+        const char *text = NULL;
+        char want[40];
+        uint8_t tid[16], sid[8];
+
+        ck_assert_int_eq(cr[i].status, DAL_OK);
+        ck_assert_int_eq(cr[i].n, i + 1);
+        ck_assert_int_ge(cr[i].sp.n, 1);
+        /* The span's statement is the caller's text. */
+        if (i == AST) {
+            ck_assert_ptr_nonnull(strstr(cr[i].sp.stmt, is_pg()
+                                         ? "current_query()"
+                                         : "sqlite_version()"));
+            ck_assert_ptr_null(strstr(cr[i].sp.stmt, "traceparent"));
+        } else {
+            ck_assert_str_eq(cr[i].sp.stmt, sql);
+        }
+        if (is_pg()) {
+            text = cr[i].q;
+        } else {
+            if (i == AST)
+                snprintf(want, sizeof want, "sqlite_version()");
+            else
+                snprintf(want, sizeof want, "CAST(%d AS INTEGER)", i + 1);
+            pthread_mutex_lock(&seen_mu);
+            for (k = 0; k < nseen && !text; k++)
+                if (strstr(seen_sql[k], want))
+                    text = seen_sql[k];
+            pthread_mutex_unlock(&seen_mu);
+        }
+        ck_assert_msg(text != NULL, "request %d: no SQL seen", i);
+        ck_assert_msg(comment_of(text, tid, sid), "request %d: no "
+                      "traceparent in %s", i, text);
+        ck_assert_msg(!memcmp(sid, cr[i].sp.span_id, 8), "request %d: "
+                      "the comment's span id is not its span's: %s", i,
+                      text);
+        ck_assert(!memcmp(tid, cr[i].sp.trace_id, 16));
+        for (k = 0; k < i; k++)
+            ck_assert(memcmp(cr[k].sp.span_id, cr[i].sp.span_id, 8));
+        /* Commented statements never use the statement cache: what it
+         * counted is at most the transaction's BEGIN and COMMIT (SQLite
+         * runs them as dal_begin() and dal_commit() do, cached). */
+        ck_assert_uint_eq(cr[i].sp.cache[0], 0);
+        ck_assert_uint_le(cr[i].sp.cache[1], is_pg() ? 0 : 2);
+    }
+    ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
+    ck_assert_int_eq(dal_tracer_free(t), DAL_OK);
+}
+END_TEST
+
+/* ---- statement cache counters ------------------------------------------ */
+
+static uint64_t cache_seen[3];
+static int cache_events;
+
+/* At each AFTER: the counters of the event's connection. */
+static int cache_hook(const dal_event *ev, void *data)
+{
+    (void)data;
+    if (ev->kind == DAL_EV_AFTER) {
+        ck_assert_int_eq(dal_stmt_cache_stats(ev->db, &cache_seen[0],
+                                              &cache_seen[1],
+                                              &cache_seen[2]), DAL_OK);
+        cache_events++;
+    }
+    return DAL_OK;
+}
+
+/*
+ * The connection's statement cache as hooks and dal_metrics see it.
+ * With statement_cache=2, the texts A A B C A: SQLite's cache (an LRU
+ * in the worker's blocking connection) misses A, hits A, misses B and
+ * C (evicting A), misses A (evicting B): 1 hit, 4 misses, 2 evictions.
+ * PostgreSQL's async cache prepares A and B, runs C with its text once
+ * full and never evicts: 2 hits, 3 misses, 0 evictions.
+ */
+START_TEST(t_cache_stats)
+{
+    static const char *const texts[] = {
+        "SELECT 1 AS a", "SELECT 1 AS a", "SELECT 2 AS b", "SELECT 3 AS c",
+        "SELECT 1 AS a",
+    };
+    const uint64_t want[3] = {is_pg() ? 2 : 1, is_pg() ? 3 : 4,
+                              is_pg() ? 0 : 2};
+    const char *be = is_pg() ? "postgres" : "sqlite";
+    const char *saved_url = test_url;
+    static char url[600];
+    char *text, line[200];
+    dal_observer *obs;
+    dal_metrics *m;
+    dal_hook hk;
+    size_t len;
+    qres q;
+    int i;
+
+    snprintf(url, sizeof url, "%s%cstatement_cache=2", test_url,
+             strchr(test_url, '?') ? '&' : '?');
+    test_url = url;
+    memset(cache_seen, 0, sizeof cache_seen);
+    cache_events = 0;
+    ck_assert_int_eq(dal_observer_new(&obs), DAL_OK);
+    memset(&hk, 0, sizeof hk);
+    hk.events = DAL_EVENTS_STATEMENT;
+    hk.fn = cache_hook;
+    ck_assert_int_eq(dal_observer_add(obs, &hk), DAL_OK);
+    ck_assert_int_eq(dal_metrics_new(&m), DAL_OK);
+    ck_assert_int_eq(dal_metrics_observe(m, obs), DAL_OK);
+    open_observed(1, obs);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(query_on(h, texts[i], NULL, 0, &q), DAL_OK);
+    test_url = saved_url;
+    ck_assert_int_eq(cache_events, 5);
+    for (i = 0; i < 3; i++)
+        ck_assert_msg(cache_seen[i] == want[i], "counter %d: %llu, not "
+                      "%llu", i, (unsigned long long)cache_seen[i],
+                      (unsigned long long)want[i]);
+    close_h();
+
+    ck_assert_int_eq(dal_metrics_write_prometheus(m, &text, &len), DAL_OK);
+    snprintf(line, sizeof line, "dal_statement_cache_hits_total{backend="
+             "\"%s\"} %llu", be, (unsigned long long)want[0]);
+    expect_line(text, line);
+    snprintf(line, sizeof line, "dal_statement_cache_misses_total{backend="
+             "\"%s\"} %llu", be, (unsigned long long)want[1]);
+    expect_line(text, line);
+    snprintf(line, sizeof line, "dal_statement_cache_evictions_total{"
+             "backend=\"%s\"} %llu", be, (unsigned long long)want[2]);
+    expect_line(text, line);
+    dal_free(text);
+    ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
+    ck_assert_int_eq(dal_metrics_free(m), DAL_OK);
+}
+END_TEST
+
 /* ---- the result cache sees async writes --------------------------------- */
 
 static int64_t cached_count(dal_db *db, dal_rcache *cache)
@@ -1106,8 +1432,10 @@ static void nm_open(dal_async *a, int status)
 
 START_TEST(t_nomem_run)
 {
+    dal_value one = DAL_V_INT64(1);
     dal_observer *obs;
     dal_metrics *m;
+    dal_tracer *t;
     dal_async_req reqs[4];
     int n, i, issued;
 
@@ -1115,6 +1443,12 @@ START_TEST(t_nomem_run)
     add_recorder(obs, &rec1);
     ck_assert_int_eq(dal_metrics_new(&m), DAL_OK);
     ck_assert_int_eq(dal_metrics_observe(m, obs), DAL_OK);
+    /* With the tracer's comments: each query's commented text and its
+     * caller's text (two of them have a placeholder) are allocated
+     * too. */
+    ck_assert_int_eq(dal_tracer_new(NULL, on_span_seen, NULL,
+                                    DAL_TRACE_SQLCOMMENT, &t), DAL_OK);
+    ck_assert_int_eq(dal_tracer_observe(t, obs), DAL_OK);
     for (n = 1; n < 400; n++) {
         int rc, hit;
 
@@ -1128,8 +1462,10 @@ START_TEST(t_nomem_run)
         if (rc == DAL_OK && dal_async_observe(h, obs) == DAL_OK)
             for (i = 0; i < 4; i++) {
                 memset(&reqs[i], 0, sizeof reqs[i]);
-                issued += dal_async_query(&reqs[i], h, "SELECT 1", NULL, 0,
-                                          on_nm) == DAL_OK;
+                issued += dal_async_query(&reqs[i], h,
+                                          i % 2 ? "SELECT ? AS x"
+                                                : "SELECT 1",
+                                          &one, i % 2, on_nm) == DAL_OK;
             }
         if (rc == DAL_OK) {
             run_until(&opened);
@@ -1149,6 +1485,7 @@ START_TEST(t_nomem_run)
     ck_assert_int_lt(n, 400);
     ck_assert_int_eq(dal_observer_free(obs), DAL_OK);
     ck_assert_int_eq(dal_metrics_free(m), DAL_OK);
+    ck_assert_int_eq(dal_tracer_free(t), DAL_OK);
 }
 END_TEST
 
@@ -1180,6 +1517,8 @@ static Suite *aobs_suite(const char *name)
     tcase_add_test(tc, t_metrics);
     tcase_add_test(tc, t_trace);
     tcase_add_test(tc, t_rcache);
+    tcase_add_test(tc, t_sqlcomment);
+    tcase_add_test(tc, t_cache_stats);
     tc = tcase(s, "close");
     tcase_add_test(tc, t_close_pending);
     tc = tcase(s, "nomem");

@@ -31,7 +31,11 @@
  * confirmed a prepare, further jobs with the same text go unnamed, so a
  * prepare that fails is only its own job's error. A statement whose
  * plan went stale (0A000, the table changed) fails once and is
- * prepared again next time.
+ * prepared again next time. Each job counts its lookup (a hit when it
+ * runs by name, else a miss; no evictions) for the core, which shows
+ * them to observers as the connection's dal_stmt_cache_stats(). A job
+ * marked one_shot (its text carries a tracer's per-run comment) skips
+ * the cache and is sent with its text.
  *
  * At most max_inflight jobs (URL option, default DAL__PG_MAX_INFLIGHT)
  * are in flight; submit says DAL__AGAIN beyond, and the core submits
@@ -466,6 +470,11 @@ static int send_one(pga_conn *pg, dal__ajob *j, const char *sql,
         int slot, named = cache_find(pg, sql, sqllen, nparams, &slot);
         int failed = 0;
 
+        /* Counted as the blocking cache counts (dal_stmt_cache_stats):
+         * run by name, a hit; sent with its text, a miss. Nothing is
+         * ever evicted: once the cache is full, new texts go unnamed. */
+        if (pg->ncache > 0)
+            j->cache_stat[named ? 0 : 1]++;
         if (!named && slot >= 0) {
             /* New: prepare it in this job's segment, then run it. */
             named = PQsendPrepare(pg->pc, pg->stmts[slot].name, sql,
@@ -583,7 +592,7 @@ static int send_job(pga_conn *pg, dal__ajob *j)
         rc = send_script(pg, j);
     } else {
         rc = send_one(pg, j, j->sql, j->sqllen, j->params, j->nparams,
-                      j->kind == DAL__AJ_QUERY);
+                      j->kind == DAL__AJ_QUERY && !j->one_shot);
     }
     if (rc == DAL_NOMEM) {
         job_fail(j, DAL_NOMEM, NULL, NULL);

@@ -302,9 +302,12 @@ DAL_EXTERN int dal_async_close(dal_async *h, dal_async_close_cb cb);
  *   reopened, or h closed).
  * - BEFORE when a request (query, AST, model load, and BEGIN, COMMIT
  *   and ROLLBACK, which are statements too) is given to its connection:
- *   ev->sql is the SQL as sent, with the backend's placeholders. A veto
- *   keeps it from being sent: its callback gets the veto's code and
- *   message (dal_async_req_errmsg) once, later, as for any error.
+ *   ev->sql is the SQL as the caller wrote it, as for a blocking
+ *   statement (dal_async_query's text with its own placeholders; a
+ *   compiled query's SQL; never a tracer's comment), and so is what
+ *   spans, logs, statement statistics and the audit trail record. A
+ *   veto keeps it from being sent: its callback gets the veto's code
+ *   and message (dal_async_req_errmsg) once, later, as for any error.
  * - AFTER just before the request's callback, with the status it gets
  *   (DAL_E_CANCELED, DAL_E_TIMEOUT, DAL_E_CLOSED too);
  *   dal_sqlstate(ev->db) and dal_errmsg(ev->db) are the request's.
@@ -320,8 +323,25 @@ DAL_EXTERN int dal_async_close(dal_async *h, dal_async_close_cb cb);
  * Hooks that need to run SQL on the connection refuse an async handle
  * at attach time with DAL_E_UNSUPPORTED: dal_guard_add() with a
  * timeout_ms (use dal_async_req.timeout_ms) and dal_audit_add() with a
- * table (a sink callback works). The sqlcommenter option of a tracer
- * (DAL_TRACE_SQLCOMMENT) is not applied to async statements.
+ * table (a sink callback works).
+ *
+ * A tracer's sqlcommenter option (DAL_TRACE_SQLCOMMENT, dal/trace.h)
+ * applies to async queries (dal_async_query, _query_ast, _model_query)
+ * as to blocking one-shot statements: the comment naming the request's
+ * own span is appended when the request is given to its connection,
+ * just before its BEFORE, so requests in flight together each carry
+ * their own span's id; such queries skip the connection's statement
+ * cache. BEGIN, COMMIT and ROLLBACK of async transactions carry none.
+ *
+ * Statement cache counters: dal_stmt_cache_stats(ev->db) and
+ * dal_metrics read the counters of the connection's cache, updated
+ * before each AFTER, counted since h was opened (an observer attached
+ * later starts from them). SQLite's connections count as a blocking
+ * connection does (their thread's dal_db has the cache: BEGIN and
+ * COMMIT count too). PostgreSQL's pipelined connections count each
+ * query: a hit when it runs a statement prepared on the session, else
+ * a miss; their cache never evicts (once statement_cache texts are
+ * prepared, new texts are sent with their text), so evictions stay 0.
  *
  * Returns DAL_OK, DAL_E_MISUSE (h NULL or a transaction; requests
  * pending), DAL_E_CLOSED (h is closing), DAL_E_UNSUPPORTED (a hook

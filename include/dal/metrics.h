@@ -73,7 +73,8 @@ DAL_EXTERN int dal_metrics_free(dal_metrics *m);
  *   a connection attached with dal_observe() was not opened under m;
  * - the statement cache's hits, misses and evictions
  *   (dal_stmt_cache_stats()), copied from the connection when each of
- *   its statements ends.
+ *   its statements ends; for an async handle, its connections' caches
+ *   (see dal_async_observe() in dal/async.h).
  */
 DAL_EXTERN int dal_metrics_observe(dal_metrics *m, dal_observer *obs);
 

@@ -91,8 +91,9 @@ typedef struct dal_event {
     const char *role;       /* "primary" or "replica" */
     const char *url;        /* the URL with any password shown as *** */
     /* Statements: the SQL as the caller wrote it (a compiled query's
-     * SQL in the backend's placeholder form), its kind and its number
-     * of parameters. NULL / 0 for the other events. */
+     * SQL in the backend's placeholder form; the same for async
+     * handles), its kind and its number of parameters. NULL / 0 for
+     * the other events. */
     const char *sql;
     dal_stmt_kind stmt_kind;
     int nparams;

@@ -51,6 +51,11 @@
  *     they still get spans;
  *   - a statement's SQL in hooks, logs and spans is the caller's text,
  *     without the comment.
+ * Async queries (dal/async.h, dal_async_observe) carry the comment too:
+ * it is written when a request is given to its connection, right
+ * before its BEFORE event, so that each of the requests in flight on a
+ * connection names its own span; they skip the statement cache as
+ * above. Async BEGIN, COMMIT and ROLLBACK carry none.
  *
  * Threads: a tracer is set up by one thread and may then be observed by
  * connections used in several threads; its callbacks run on the thread
