@@ -670,7 +670,8 @@ static int shell_new(dal_async *p, dal_observer *obs, const uint64_t *stat,
         return h_fail(p, DAL_NOMEM, NULL);
     memcpy(db->err.sqlstate, "00000", 6);
     db->async_shell = 1;
-    memcpy(db->cache_stat, stat, sizeof db->cache_stat);
+    for (int i = 0; i < 3; i++)
+        atomic_init(&db->cache_stat[i], stat[i]);
     db->tenant = p->tenant;
     db->actor = p->actor;
     err[0] = '\0';
@@ -1104,11 +1105,14 @@ void dal__ajob_done(dal__aconn *a, dal__ajob *j)
     c->a.inflight--;
     r->state = S_NONE;
     if (j->cache_stat[0] | j->cache_stat[1] | j->cache_stat[2]) {
-        for (int i = 0; i < 3; i++)
+        /* A metrics scrape may read the shell's counters meanwhile. */
+        for (int i = 0; i < 3; i++) {
             c->cache_stat[i] += j->cache_stat[i];
-        if (c->shell)
-            memcpy(c->shell->cache_stat, c->cache_stat,
-                   sizeof c->cache_stat);
+            if (c->shell)
+                atomic_store_explicit(&c->shell->cache_stat[i],
+                                      c->cache_stat[i],
+                                      memory_order_relaxed);
+        }
     }
     if (j->rc == DAL_E_CONNECT && c->state == C_READY)
         c->lost = 1;

@@ -298,10 +298,11 @@ static void run_job(athr *t, dal__ajob *j)
     }
     /* The job's use of the statement cache, for the core to show to
      * observers (the worker's db is not theirs to read). */
-    memcpy(before, t->db->cache_stat, sizeof before);
+    dal_stmt_cache_stats(t->db, &before[0], &before[1], &before[2]);
     run_stmt(t, j);
     for (i = 0; i < 3; i++)
-        j->cache_stat[i] = (uint32_t)(t->db->cache_stat[i] - before[i]);
+        j->cache_stat[i] = (uint32_t)(atomic_load_explicit(
+            &t->db->cache_stat[i], memory_order_relaxed) - before[i]);
 }
 
 /* End j with rc (canceled, closed) in place of what it did. */
