@@ -538,27 +538,14 @@ static int obs_before(aconn *c, areq *r)
 static int add_comment(aconn *c, areq *r)
 {
     dal__buf b = {0};
-    const char *sql = r->job.sql;
-    size_t len = r->job.sqllen;
-    int rc;
+    int rc = dal__sql_commented(c->shell, r->job.sql, r->job.sqllen, &b);
 
-    rc = dal__buf_reserve(&b, len + 64);
-    if (rc == DAL_OK)
-        rc = dal__buf_add(&b, sql, len);
-    if (rc == DAL_OK)
-        rc = dal__buf_addc(&b, memchr(sql, '-', len) ? '\n' : ' ');
-    if (rc == DAL_OK)
-        rc = c->shell->sql_comment(c->shell, &b);
-    if (rc == DAL_OK)
-        rc = dal__buf_addc(&b, '\0');
-    if (rc != DAL_OK) {
-        dal__buf_free(&b);
+    if (rc != DAL_OK)
         return dal__ajob_seterr(&r->job, rc, NULL, 0, NULL, NULL, NULL,
                                 NULL);
-    }
     r->csql = b.p;
     r->job.sql = b.p;
-    r->job.sqllen = b.len - 1;
+    r->job.sqllen = b.len;
     r->job.one_shot = 1;
     return DAL_OK;
 }

@@ -169,48 +169,17 @@ nomem:
     return dal__ajob_seterr(j, DAL_NOMEM, NULL, 0, NULL, NULL, NULL, NULL);
 }
 
-/* Run j's statement prepared for this run only, positioned on its first
- * row, as dal__run_cached() does (read_rows frees it: it is not
- * cached). The statement cache is neither searched nor filled. */
-static int run_once(dal_db *db, const dal__ajob *j, dal_stmt **stp)
-{
-    dal_stmt *st;
-    int rc;
-
-    *stp = NULL;
-    if (db->err.code != DAL_OK)
-        dal__clearerr(db);
-    rc = dal__stmt_new_translated(db, NULL, j->sql, j->sqllen, j->nparams,
-                                  NULL, 0, &st);
-    if (rc != DAL_OK)
-        return rc;
-    rc = dal__stmt_bind_all(st, j->params, j->nparams);
-    if (rc == DAL_OK)
-        rc = dal_step(st);
-    if (rc == DAL_ROW || rc == DAL_DONE) {
-        *stp = st;
-        return rc;
-    }
-    dal__stmt_free(st);
-    return rc;
-}
-
 static int run_query(athr *t, dal__ajob *j)
 {
     dal__compiled cq;
     dal_stmt *st;
     int rc;
 
-    if (j->one_shot) {
-        rc = run_once(t->db, j, &st);
-        if (rc != DAL_ROW && rc != DAL_DONE)
-            return dal__ajob_seterr_db(j, t->db);
-        return read_rows(t, j, st, rc);
-    }
     memset(&cq, 0, sizeof cq);
     cq.sql = (char *)j->sql;
     cq.len = j->sqllen;
     cq.nparams = j->nparams;
+    cq.one_run = j->one_shot;
     rc = dal__run_cached(t->db, NULL, &cq, j->params, j->nparams, &st);
     if (rc != DAL_ROW && rc != DAL_DONE)
         return dal__ajob_seterr_db(j, t->db);
@@ -289,7 +258,7 @@ static void run_stmt(athr *t, dal__ajob *j)
 
 static void run_job(athr *t, dal__ajob *j)
 {
-    uint64_t before[3];
+    uint64_t before[3], after[3];
     int rc, i;
 
     if ((!t->db || t->lost) && (rc = connect_db(t, j))) {
@@ -300,9 +269,9 @@ static void run_job(athr *t, dal__ajob *j)
      * observers (the worker's db is not theirs to read). */
     dal_stmt_cache_stats(t->db, &before[0], &before[1], &before[2]);
     run_stmt(t, j);
+    dal_stmt_cache_stats(t->db, &after[0], &after[1], &after[2]);
     for (i = 0; i < 3; i++)
-        j->cache_stat[i] = (uint32_t)(atomic_load_explicit(
-            &t->db->cache_stat[i], memory_order_relaxed) - before[i]);
+        j->cache_stat[i] = (uint32_t)(after[i] - before[i]);
 }
 
 /* End j with rc (canceled, closed) in place of what it did. */

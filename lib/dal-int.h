@@ -485,6 +485,10 @@ typedef struct dal__compiled {
     char **names;      /* nparams entries or NULL when no dal_param */
     int *is_slot;      /* nparams flags: 1 for a dal_param slot */
     unsigned obs_flags; /* DAL_EVF_AST, _NO_WHERE, _ALLOW_ALL */
+    /* sql carries a comment that changes with every run (a tracer's
+     * sqlcommenter option): prepare it for this run only, neither
+     * looked up in the statement cache nor kept there. */
+    int one_run;
 } dal__compiled;
 
 int dal__compile(const dal_query *q, const struct dal_dialect *d,
@@ -718,6 +722,13 @@ void dal__rollback_keep_error(dal_db *db);
 /* Check a name for use as an identifier; DAL_E_MISUSE with a message. */
 int dal__ident_check(const char *s, const char *what, char *err,
                      size_t errlen);
+
+/* Write sql (len bytes) into the empty buffer b with the comment
+ * db->sql_comment writes (the tracer's sqlcommenter option) appended
+ * and a NUL after it (not counted in b->len). An error (DAL_NOMEM)
+ * leaves b freed. */
+int dal__sql_commented(dal_db *db, const char *sql, size_t len,
+                       dal__buf *b);
 
 /* Prepare without handing the statement to the caller (stmt.c). */
 int dal__stmt_new(dal_db *db, const char *sql, int cached, dal_stmt **stp);

@@ -32,31 +32,39 @@ static inline int captured(dal_stmt *st, int idx, int rc, dal_value v)
     return dal__obs_capture(st, idx, &v);
 }
 
-/*
- * Prepare sql for one run with the comment db->sql_comment writes (the
- * tracer's sqlcommenter option) appended. The comment goes on a line of
- * its own when the text may end inside a -- comment.
- */
+/* The comment goes on a line of its own when the text may end inside a
+ * -- comment. */
+int dal__sql_commented(dal_db *db, const char *sql, size_t len,
+                       dal__buf *b)
+{
+    int rc = dal__buf_reserve(b, len + 64);
+
+    if (rc == DAL_OK)
+        rc = dal__buf_add(b, sql, len);
+    if (rc == DAL_OK)
+        rc = dal__buf_addc(b, memchr(sql, '-', len) ? '\n' : ' ');
+    if (rc == DAL_OK)
+        rc = db->sql_comment(db, b);
+    if (rc == DAL_OK)
+        rc = dal__buf_addc(b, '\0');
+    if (rc != DAL_OK) {
+        dal__buf_free(b);
+        return rc;
+    }
+    b->len--;
+    return DAL_OK;
+}
+
+/* Prepare sql for one run with the tracer's comment appended. */
 static int prepare_commented(dal_db *db, const char *sql, size_t len,
                              int nparams, void **impl)
 {
     dal__buf b = {0};
-    int rc;
+    int rc = dal__sql_commented(db, sql, len, &b);
 
-    rc = dal__buf_reserve(&b, len + 64);
-    if (rc == DAL_OK)
-        rc = dal__buf_add(&b, sql, len);
-    if (rc == DAL_OK)
-        rc = dal__buf_addc(&b, memchr(sql, '-', len) ? '\n' : ' ');
-    if (rc == DAL_OK)
-        rc = db->sql_comment(db, &b);
-    if (rc == DAL_OK)
-        rc = dal__buf_addc(&b, '\0');
-    if (rc != DAL_OK) {
-        dal__buf_free(&b);
+    if (rc != DAL_OK)
         return dal__seterr(db, rc, NULL, 0, NULL, NULL, NULL, NULL);
-    }
-    rc = db->drv->prepare(db, db->conn, b.p, b.len - 1, nparams, 0, impl);
+    rc = db->drv->prepare(db, db->conn, b.p, b.len, nparams, 0, impl);
     dal__buf_free(&b);
     return rc;
 }

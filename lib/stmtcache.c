@@ -158,7 +158,8 @@ static int cache_get(dal_db *db, const char *sql, const dal__compiled *cq,
     /* A statement that carries a per-run comment (the tracer's
      * sqlcommenter option) is prepared for each run: a cached one would
      * have to be prepared anew each time anyway. */
-    if (!c || DAL__UNLIKELY(db->sql_comment != NULL))
+    if (!c || DAL__UNLIKELY(db->sql_comment != NULL)
+        || (cq && cq->one_run))
         return prepare_one(db, sql, cq, 0, stp);
     h = hash_sql(sql);
     for (st = c->buckets[h & (c->nbuckets - 1)]; st; st = st->hash_next)
