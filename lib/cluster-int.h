@@ -35,8 +35,8 @@ typedef struct dal__cluster dal__cluster;
  * (dal__cluster_url):
  *   replicas=H:P,...           the replicas (none by default)
  *   max_replica_lag_ms=N       skip replicas whose replay is more than N
- *                              ms behind (see dal__cluster_probe); unset:
- *                              no budget
+ *                              ms behind (the driver's replica_probe);
+ *                              unset: no budget
  *   read_your_writes=off|on|N  on: after a write, a session reads from
  *                              the primary until a replica has replayed
  *                              past the write's LSN; N: for N ms
@@ -66,25 +66,8 @@ int dal__cluster_ryw(const dal__cluster *c, int64_t *ms);
 
 /* ---- probes (on a connection the caller owns) ---------------------- */
 
-/* What one probe of a server says. */
-typedef struct dal__probe {
-    int in_recovery;      /* pg_is_in_recovery() */
-    uint64_t replay_lsn;  /* pg_last_wal_replay_lsn(), 0 on a primary */
-    int64_t lag_ms;       /* 0 when the replica has replayed all it
-                             received, else now() minus the time of the
-                             last transaction it replayed; 0 on a primary */
-} dal__probe;
-
-/* One round trip: in_recovery, replay LSN and lag. Errors are the
- * query's, recorded on db. */
-int dal__cluster_probe(dal_db *db, dal__probe *p);
-/* On a primary, the WAL position past everything committed so far
- * (pg_current_wal_insert_lsn(), which covers commits not yet flushed
- * under synchronous_commit=off); on a server in recovery, its replay
- * LSN. */
-int dal__cluster_current_lsn(dal_db *db, uint64_t *lsn);
-/* Parse "X/Y" (pg_lsn's text form); DAL_E_DATA when malformed. */
-int dal__lsn_parse(const char *s, uint64_t *lsn);
+/* The probe (dal__probe) and the WAL position are the driver's
+ * replica_probe and wal_position (lib/dal-int.h). */
 
 /* ---- health ---------------------------------------------------------- */
 

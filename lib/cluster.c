@@ -206,7 +206,7 @@ int dal__cluster_parse(const char *url, dal__cluster **out, char *err,
     slen = p ? (size_t)(p - url) : 0;
     drv = p ? dal__driver_for(url, slen) : NULL;
     q = strchr(url, '?');
-    if (!drv || !drv->replicas) {
+    if (!drv || !drv->replica_probe) {
         /* A cluster option on a backend without streaming replicas is
          * refused rather than ignored. */
         for (p = q; p && *p; p = strchr(p + 1, '&')) {
@@ -351,92 +351,6 @@ int dal__cluster_ryw(const dal__cluster *c, int64_t *ms)
 }
 
 /* ---- probes ---------------------------------------------------------- */
-
-int dal__lsn_parse(const char *s, uint64_t *lsn)
-{
-    unsigned long long hi, lo;
-    char *end;
-
-    if (!s || !isxdigit((unsigned char)s[0]))
-        return DAL_E_DATA;
-    errno = 0;
-    hi = strtoull(s, &end, 16);
-    if (*end != '/' || errno || hi > UINT32_MAX
-        || !isxdigit((unsigned char)end[1]))
-        return DAL_E_DATA;
-    lo = strtoull(end + 1, &end, 16);
-    if (*end || errno || lo > UINT32_MAX)
-        return DAL_E_DATA;
-    *lsn = (uint64_t)hi << 32 | (uint64_t)lo;
-    return DAL_OK;
-}
-
-/*
- * The lag is 0 when everything received has been replayed: otherwise an
- * idle primary would make a caught-up replica look ever further behind,
- * since pg_last_xact_replay_timestamp() is the time of the last commit.
- */
-static const char probe_sql[] =
-    "SELECT pg_is_in_recovery(), "
-    "COALESCE(pg_last_wal_replay_lsn()::text, ''), "
-    "CASE WHEN NOT pg_is_in_recovery() "
-    "OR pg_last_wal_receive_lsn() IS NULL "
-    "OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
-    "ELSE COALESCE((1000 * extract(epoch FROM now() "
-    "- pg_last_xact_replay_timestamp()))::int8, 0) END";
-
-int dal__cluster_probe(dal_db *db, dal__probe *p)
-{
-    dal_stmt *st;
-    const char *lsn;
-    int rc;
-
-    memset(p, 0, sizeof *p);
-    rc = dal_prepare(db, probe_sql, &st);
-    if (rc)
-        return rc;
-    rc = dal_step(st);
-    if (rc == DAL_ROW) {
-        p->in_recovery = dal_column_int64(st, 0) != 0;
-        lsn = dal_column_text(st, 1, NULL);
-        p->lag_ms = dal_column_int64(st, 2);
-        if (p->lag_ms < 0)
-            p->lag_ms = 0;
-        rc = DAL_OK;
-        if (p->in_recovery && lsn && lsn[0]
-            && dal__lsn_parse(lsn, &p->replay_lsn))
-            rc = dal__seterrf(db, DAL_E_DATA, NULL, "unexpected replay "
-                              "LSN '%s' from the server", lsn);
-    } else if (rc == DAL_DONE) {
-        rc = dal__seterrf(db, DAL_ERROR, NULL, "the probe returned no "
-                          "row");
-    }
-    dal_finalize(st);
-    return rc;
-}
-
-int dal__cluster_current_lsn(dal_db *db, uint64_t *lsn)
-{
-    char *s = NULL;
-    int rc;
-
-    /* The insert position, not pg_current_wal_lsn() (the write
-     * position): under synchronous_commit=off a commit record may still
-     * sit in the WAL buffers, before the write position, and a replica
-     * that replayed up to that would not yet have the commit. */
-    rc = dal_query_text(db, "SELECT CASE WHEN pg_is_in_recovery() THEN "
-                        "pg_last_wal_replay_lsn() "
-                        "ELSE pg_current_wal_insert_lsn() END::text",
-                        NULL, 0, &s, NULL);
-    if (rc == DAL_DONE || (rc == DAL_OK && !s))
-        rc = dal__seterrf(db, DAL_ERROR, NULL, "the server knows no WAL "
-                          "position");
-    else if (rc == DAL_OK && dal__lsn_parse(s, lsn))
-        rc = dal__seterrf(db, DAL_E_DATA, NULL, "unexpected LSN '%s' from "
-                          "the server", s);
-    dal_free(s);
-    return rc;
-}
 
 /* ---- health ---------------------------------------------------------- */
 
@@ -596,7 +510,7 @@ static int try_primary(dal__cluster *c, int i, dal_db **dbp, char *err,
     if (!db)
         return DAL_NOMEM;
     if (rc == DAL_OK)
-        rc = dal__cluster_probe(db, &p);
+        rc = db->drv->replica_probe(db, &p);
     if (rc == DAL_NOMEM) {
         dal_close(db);
         return rc;
@@ -858,7 +772,7 @@ int dal__cluster_acquire(dal_pool *pool, dal_pool_session *session,
         if (kind == DAL__CL_REPLICA
             && (min_lsn || dal__cluster_probe_due(c, kind, i,
                                                   dal_clock_ns()))) {
-            rc = dal__cluster_probe(*dbp, &p);
+            rc = (*dbp)->drv->replica_probe(*dbp, &p);
             if (rc == DAL_NOMEM) {
                 put_back(pool, *dbp, 0);
                 *dbp = NULL;
@@ -923,7 +837,7 @@ void dal__cluster_release(dal_pool *pool, dal__pconn *pc)
         pc->expires_ns = 1; /* drained: the primary moved meanwhile */
     } else if (pc->cl_write && c->ryw == DAL__RYW_LSN
                && !db->drv->in_tx(db->conn)
-               && dal__cluster_current_lsn(db, &lsn) == DAL_OK) {
+               && db->drv->wal_position(db, &lsn) == DAL_OK) {
         if (s) {
             /* The session's thread is the one giving the connection
              * back (the session's contract): no lock. */

@@ -180,6 +180,15 @@ void dal__scrub(char *msg, size_t cap, const char *secret);
 
 /* ---- the driver interface ------------------------------------------ */
 
+/* What one probe of a server says (dal_driver.replica_probe). */
+typedef struct dal__probe {
+    int in_recovery;      /* the server is a replica */
+    uint64_t replay_lsn;  /* how far it has replayed; 0 on a primary */
+    int64_t lag_ms;       /* 0 when the replica has replayed all it
+                             received, else now() minus the time of the
+                             last transaction it replayed; 0 on a primary */
+} dal__probe;
+
 /*
  * One backend. Every function that can fail records its error on db
  * with dal__seterr() and returns the code. Statement handles (void *) are
@@ -306,9 +315,15 @@ struct dal_driver {
     /* Pipelined batches (struct dal__pipe below), or NULL: the core then
      * runs a batch's statements one at a time (batch.c). */
     const struct dal__pipe *pipe;
-    /* Nonzero when the backend has primaries with streaming replicas,
-     * which the cluster's probes (cluster.c) can ask about. */
-    int replicas;
+    /* Streaming replication, asked by the cluster (cluster.c); both
+     * NULL when the backend has no primaries with replicas. One round
+     * trip each on db, errors recorded there. replica_probe: whether
+     * the server is a replica, how far it has replayed and how far
+     * behind it is (dal__probe). wal_position: on a primary, the
+     * position past everything committed so far (commits not yet
+     * flushed included); on a replica, its replay position. */
+    int (*replica_probe)(dal_db *db, struct dal__probe *p);
+    int (*wal_position)(dal_db *db, uint64_t *pos);
     /* Make the statement running on conn stop soon with an error, from
      * any thread (sqlite3_interrupt, PQcancel); a no-op when none runs.
      * May be NULL. */

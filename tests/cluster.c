@@ -33,6 +33,7 @@
 
 #include "cluster-int.h"
 #include "pool-int.h"
+#include "../backends/postgres/pg-int.h"
 
 static const char *primary_url, *standby_url, *cluster_url, *multi_url;
 
@@ -314,17 +315,17 @@ START_TEST(t_lsn)
 {
     uint64_t v = 0;
 
-    ck_assert_int_eq(dal__lsn_parse("0/3000060", &v), DAL_OK);
+    ck_assert_int_eq(dal__pg_lsn_parse("0/3000060", &v), DAL_OK);
     ck_assert_uint_eq(v, 0x3000060u);
-    ck_assert_int_eq(dal__lsn_parse("1A/FF", &v), DAL_OK);
+    ck_assert_int_eq(dal__pg_lsn_parse("1A/FF", &v), DAL_OK);
     ck_assert_uint_eq(v, (UINT64_C(0x1A) << 32) | 0xFF);
-    ck_assert_int_eq(dal__lsn_parse("FFFFFFFF/FFFFFFFF", &v), DAL_OK);
+    ck_assert_int_eq(dal__pg_lsn_parse("FFFFFFFF/FFFFFFFF", &v), DAL_OK);
     ck_assert_uint_eq(v, UINT64_MAX);
-    ck_assert_int_eq(dal__lsn_parse("", &v), DAL_E_DATA);
-    ck_assert_int_eq(dal__lsn_parse("0/", &v), DAL_E_DATA);
-    ck_assert_int_eq(dal__lsn_parse("0/1x", &v), DAL_E_DATA);
-    ck_assert_int_eq(dal__lsn_parse("100000000/0", &v), DAL_E_DATA);
-    ck_assert_int_eq(dal__lsn_parse(NULL, &v), DAL_E_DATA);
+    ck_assert_int_eq(dal__pg_lsn_parse("", &v), DAL_E_DATA);
+    ck_assert_int_eq(dal__pg_lsn_parse("0/", &v), DAL_E_DATA);
+    ck_assert_int_eq(dal__pg_lsn_parse("0/1x", &v), DAL_E_DATA);
+    ck_assert_int_eq(dal__pg_lsn_parse("100000000/0", &v), DAL_E_DATA);
+    ck_assert_int_eq(dal__pg_lsn_parse(NULL, &v), DAL_E_DATA);
 }
 END_TEST
 
@@ -536,11 +537,11 @@ START_TEST(t_probe)
     uint64_t lsn = 0, lsn2 = 0;
     int i;
 
-    ck_assert_int_eq(dal__cluster_probe(p, &pp), DAL_OK);
+    ck_assert_int_eq(p->drv->replica_probe(p, &pp), DAL_OK);
     ck_assert_int_eq(pp.in_recovery, 0);
     ck_assert_uint_eq(pp.replay_lsn, 0);
     ck_assert_int_eq(pp.lag_ms, 0);
-    ck_assert_int_eq(dal__cluster_probe(s, &sp), DAL_OK);
+    ck_assert_int_eq(s->drv->replica_probe(s, &sp), DAL_OK);
     ck_assert_int_eq(sp.in_recovery, 1);
     ck_assert_uint_gt(sp.replay_lsn, 0);
     /* A write moves the primary's LSN; the standby replays past it. */
@@ -548,10 +549,10 @@ START_TEST(t_probe)
                               "(x int)"), DAL_OK);
     ck_assert_int_eq(dal_exec(p, "INSERT INTO cl_probe VALUES (1)"),
                      DAL_OK);
-    ck_assert_int_eq(dal__cluster_current_lsn(p, &lsn), DAL_OK);
+    ck_assert_int_eq(p->drv->wal_position(p, &lsn), DAL_OK);
     ck_assert_uint_gt(lsn, sp.replay_lsn);
     for (i = 0; i < 500; i++) {
-        ck_assert_int_eq(dal__cluster_current_lsn(s, &lsn2), DAL_OK);
+        ck_assert_int_eq(s->drv->wal_position(s, &lsn2), DAL_OK);
         if (lsn2 >= lsn)
             break;
         sleep_ms(10);
@@ -577,7 +578,7 @@ START_TEST(t_lag)
     ck_assert_int_eq(dal_exec(s, "SELECT pg_wal_replay_pause()"), DAL_OK);
     ck_assert_int_eq(dal_exec(p, "INSERT INTO cl_lag VALUES (2)"), DAL_OK);
     for (i = 0; i < 300; i++) {
-        ck_assert_int_eq(dal__cluster_probe(s, &sp), DAL_OK);
+        ck_assert_int_eq(s->drv->replica_probe(s, &sp), DAL_OK);
         if (sp.lag_ms >= 200)
             break;
         sleep_ms(10);
@@ -585,7 +586,7 @@ START_TEST(t_lag)
     ck_assert_int_ge(sp.lag_ms, 200);
     ck_assert_int_eq(dal_exec(s, "SELECT pg_wal_replay_resume()"), DAL_OK);
     for (i = 0; i < 500; i++) {
-        ck_assert_int_eq(dal__cluster_probe(s, &sp), DAL_OK);
+        ck_assert_int_eq(s->drv->replica_probe(s, &sp), DAL_OK);
         if (sp.lag_ms == 0)
             break;
         sleep_ms(10);
@@ -973,7 +974,7 @@ START_TEST(t_lag_budget)
     exec_ok(db, "INSERT INTO cl_lag2 VALUES (1)");
     dal_pool_release(p, db);
     for (i = 0; i < 300; i++) {
-        ck_assert_int_eq(dal__cluster_probe(s, &sp), DAL_OK);
+        ck_assert_int_eq(s->drv->replica_probe(s, &sp), DAL_OK);
         if (sp.lag_ms > 150)
             break;
         sleep_ms(10);
@@ -1186,11 +1187,11 @@ START_TEST(t_failover)
         ck_assert_int_eq(dal_exec_params(db, "INSERT INTO cl_fo VALUES "
                                          "($1)", &v, 1), DAL_OK);
     }
-    ck_assert_int_eq(dal__cluster_current_lsn(db, &lsn), DAL_OK);
+    ck_assert_int_eq(db->drv->wal_position(db, &lsn), DAL_OK);
     dal_pool_release(p, db);
     s = open_ok(standby_url);
     for (i = 0; i < 1000 && rlsn < lsn; i++) {
-        ck_assert_int_eq(dal__cluster_current_lsn(s, &rlsn), DAL_OK);
+        ck_assert_int_eq(s->drv->wal_position(s, &rlsn), DAL_OK);
         if (rlsn < lsn)
             sleep_ms(10);
     }

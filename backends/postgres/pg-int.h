@@ -106,4 +106,8 @@ int dal__pg_schema_read(dal_db *db, dal_schema *s);
 /* Read EXPLAIN (FORMAT JSON)'s result into plan (explain.c). */
 int dal__pg_explain_read(dal_db *db, dal_stmt *st, dal_plan *plan);
 
+/* Parse "X/Y" (pg_lsn's text form) into *lsn; DAL_E_DATA when
+ * malformed (pg.c). */
+int dal__pg_lsn_parse(const char *s, uint64_t *lsn);
+
 #endif /* DAL_PG_INT_H */

@@ -10,6 +10,7 @@
  * named server-side prepared statements; one-shot statements (dal_exec)
  * are sent with their parameters in one PQexecParams round trip.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -1541,6 +1542,96 @@ static int pg_reset_sql(dal_db *db, void *conn, dal__buf *b)
 
 static const char *const pg_schemes[] = {"postgres", "postgresql", NULL};
 
+/* ---- streaming replication (the cluster's probes) ------------------ */
+
+int dal__pg_lsn_parse(const char *s, uint64_t *lsn)
+{
+    unsigned long long hi, lo;
+    char *end;
+
+    if (!s || !isxdigit((unsigned char)s[0]))
+        return DAL_E_DATA;
+    errno = 0;
+    hi = strtoull(s, &end, 16);
+    if (*end != '/' || errno || hi > UINT32_MAX
+        || !isxdigit((unsigned char)end[1]))
+        return DAL_E_DATA;
+    lo = strtoull(end + 1, &end, 16);
+    if (*end || errno || lo > UINT32_MAX)
+        return DAL_E_DATA;
+    *lsn = (uint64_t)hi << 32 | (uint64_t)lo;
+    return DAL_OK;
+}
+
+/*
+ * The lag is 0 when everything received has been replayed: otherwise an
+ * idle primary would make a caught-up replica look ever further behind,
+ * since pg_last_xact_replay_timestamp() is the time of the last commit.
+ */
+static const char probe_sql[] =
+    "SELECT pg_is_in_recovery(), "
+    "COALESCE(pg_last_wal_replay_lsn()::text, ''), "
+    "CASE WHEN NOT pg_is_in_recovery() "
+    "OR pg_last_wal_receive_lsn() IS NULL "
+    "OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE COALESCE((1000 * extract(epoch FROM now() "
+    "- pg_last_xact_replay_timestamp()))::int8, 0) END";
+
+/* The driver's replica_probe: one round trip. */
+static int pg_replica_probe(dal_db *db, dal__probe *p)
+{
+    dal_stmt *st;
+    const char *lsn;
+    int rc;
+
+    memset(p, 0, sizeof *p);
+    rc = dal_prepare(db, probe_sql, &st);
+    if (rc)
+        return rc;
+    rc = dal_step(st);
+    if (rc == DAL_ROW) {
+        p->in_recovery = dal_column_int64(st, 0) != 0;
+        lsn = dal_column_text(st, 1, NULL);
+        p->lag_ms = dal_column_int64(st, 2);
+        if (p->lag_ms < 0)
+            p->lag_ms = 0;
+        rc = DAL_OK;
+        if (p->in_recovery && lsn && lsn[0]
+            && dal__pg_lsn_parse(lsn, &p->replay_lsn))
+            rc = dal__seterrf(db, DAL_E_DATA, NULL, "unexpected replay "
+                              "LSN '%s' from the server", lsn);
+    } else if (rc == DAL_DONE) {
+        rc = dal__seterrf(db, DAL_ERROR, NULL, "the probe returned no "
+                          "row");
+    }
+    dal_finalize(st);
+    return rc;
+}
+
+/* The driver's wal_position. */
+static int pg_wal_position(dal_db *db, uint64_t *lsn)
+{
+    char *s = NULL;
+    int rc;
+
+    /* The insert position, not pg_current_wal_lsn() (the write
+     * position): under synchronous_commit=off a commit record may still
+     * sit in the WAL buffers, before the write position, and a replica
+     * that replayed up to that would not yet have the commit. */
+    rc = dal_query_text(db, "SELECT CASE WHEN pg_is_in_recovery() THEN "
+                        "pg_last_wal_replay_lsn() "
+                        "ELSE pg_current_wal_insert_lsn() END::text",
+                        NULL, 0, &s, NULL);
+    if (rc == DAL_DONE || (rc == DAL_OK && !s))
+        rc = dal__seterrf(db, DAL_ERROR, NULL, "the server knows no WAL "
+                          "position");
+    else if (rc == DAL_OK && dal__pg_lsn_parse(s, lsn))
+        rc = dal__seterrf(db, DAL_E_DATA, NULL, "unexpected LSN '%s' from "
+                          "the server", s);
+    dal_free(s);
+    return rc;
+}
+
 const struct dal_driver dal__pg_driver = {
     .name = "postgres",
     .system = "postgresql",
@@ -1579,7 +1670,8 @@ const struct dal_driver dal__pg_driver = {
     .wait_notify = pg_wait_notify,
     .reconnect = pg_reconnect,
     .pipe = &pg_pipe,
-    .replicas = 1,
+    .replica_probe = pg_replica_probe,
+    .wal_position = pg_wal_position,
     .reset_sql = pg_reset_sql,
     .schema_set_sql = "SET search_path TO ",
     .async = &dal__pg_adriver,
