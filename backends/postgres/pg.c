@@ -1455,7 +1455,8 @@ static int pg_wait_notify(dal_db *db, void *conn, int timeout_ms,
                           char **channel, char **payload, int *pid)
 {
     pg_conn *c = conn;
-    int64_t deadline = timeout_ms >= 0 ? dal_clock_ns() / 1000000 + timeout_ms : -1;
+    int64_t deadline = timeout_ms >= 0
+                       ? dal_clock_ns() / 1000000 + timeout_ms : -1;
     struct pollfd pfd;
     PGnotify *n;
     int wait;
